@@ -1,0 +1,81 @@
+"""`jaxgen bench`: compile time and median ms/step of a config's real train step.
+
+The step, state, shardings and batch are exactly the trainer's (one batch of
+the config's data, repeated). Timing blocks on the result of every call.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxgen.data import get_dataset
+from jaxgen.data.pipeline import BatchPipeline
+from jaxgen.experiment import DatasetInfo, Experiment
+from jaxgen.train import distributed
+from jaxgen.train.logging import format_table
+from jaxgen.train.state import param_count
+
+
+def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None) -> dict:
+    dataset = get_dataset(config.data, "train")
+    info = DatasetInfo.of(dataset)
+    exp = Experiment(config, info)
+    t = config.train
+    pipe = BatchPipeline(dataset.source, t.batch_size, config.seed,
+                         process_index=jax.process_index(), process_count=jax.process_count(),
+                         steps_per_call=t.steps_per_call)
+    batch = distributed.to_global(pipe.local_batch(0), exp.mesh, t.batch_size, t.steps_per_call)
+    state = exp.init_state()
+    step_fn = exp.train_step()
+
+    t0 = time.perf_counter()
+    compiled = step_fn.lower(state, batch).compile()
+    compile_s = time.perf_counter() - t0
+    flops = None
+    try:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        flops = float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best-effort on some backends
+        flops = None
+
+    for _ in range(warmup):
+        state, m = compiled(state, batch)
+    jax.block_until_ready(m)
+    times = []
+    for _ in range(steps):
+        t1 = time.perf_counter()
+        state, m = compiled(state, batch)
+        jax.block_until_ready((state, m))
+        times.append(time.perf_counter() - t1)
+    k = t.steps_per_call
+    ms = 1000 * float(np.median(times)) / k
+    result = {
+        "objective": exp.objective.name,
+        "model": config.model.name,
+        "params": param_count(state.params),
+        "data": info.name,
+        "global_batch": t.batch_size,
+        "devices": jax.device_count(),
+        "backend": jax.default_backend(),
+        "compile_s": round(compile_s, 2),
+        "ms_per_step_median": round(ms, 2),
+        "ms_per_step_p10_p90": [round(1000 * float(np.percentile(times, q)) / k, 2)
+                                for q in (10, 90)],
+        "examples_per_s": round(t.batch_size / (ms / 1000), 1),
+        "timed_steps": steps * k,
+    }
+    if flops:
+        result["gflop_per_step"] = round(flops / k / 1e9, 3)
+        result["achieved_gflop_s"] = round(flops / k / 1e9 / (ms / 1000), 2)
+    if distributed.is_main():
+        print(format_table(list(result.items()), title="jaxgen bench"), flush=True)
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(result, indent=2))
+    return result

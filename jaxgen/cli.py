@@ -1,0 +1,196 @@
+"""The `jaxgen` command: train | sample | eval | bench | list.
+
+    jaxgen train  --config CFG.py --workdir DIR [--config.KEY=VALUE ...]
+    jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params]
+    jaxgen eval   --workdir DIR [--split test] [--config.KEY=VALUE ...]
+    jaxgen bench  --config CFG.py [--steps 20] [--json FILE] [--config.KEY=VALUE ...]
+    jaxgen list
+
+The parsing is thin; each command calls an importable function
+(`train_and_evaluate`, `evaluate`, `bench`, ...). Set JAXGEN_DEBUG=1 to get a
+traceback instead of the one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+_OVERRIDE = "--config."
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    rest, overrides = [], []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith(_OVERRIDE):
+            body = a[len(_OVERRIDE):]
+            if "=" not in body:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"{a} needs a value: {a}=VALUE")
+                body = f"{body}={argv[i + 1]}"
+                i += 1
+            overrides.append(body)
+        else:
+            rest.append(a)
+        i += 1
+    return rest, overrides
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jaxgen", description="Deep generative models in JAX: one trainer, pure objectives.",
+        epilog="Override any config key with --config.KEY=VALUE, e.g. --config.train.steps=100.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train (or resume) a run")
+    t.add_argument("--config", required=True, help="configs/<objective>/<data>.py")
+    t.add_argument("--workdir", required=True, help="run folder; resumes if it holds a checkpoint")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--num", type=int, default=64)
+    s.add_argument("--out", required=True, help=".png (grid or 2-D scatter) or .npz (arrays)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    s.add_argument("--raw-params", action="store_true", help="use raw params instead of EMA")
+    s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    e = sub.add_parser("eval", help="exact likelihood and sample metrics on held-out data")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--step", type=int, default=None)
+
+    b = sub.add_parser("bench", help="compile time and median ms/step of a config")
+    b.add_argument("--config", required=True)
+    b.add_argument("--steps", type=int, default=20)
+    b.add_argument("--warmup", type=int, default=3)
+    b.add_argument("--json", default=None, help="also write the result here")
+
+    sub.add_parser("list", help="configs, objectives, models and datasets")
+    return p
+
+
+def _workdir_config(workdir: str, overrides: list[str]):
+    from jaxgen import config as config_lib
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{workdir} holds no jaxgen run (no config.json). Train first: "
+            f"jaxgen train --config CFG.py --workdir {workdir}")
+    cfg = config_lib.from_json_file(path)
+    config_lib.apply_overrides(cfg, overrides)
+    return cfg
+
+
+def cmd_train(args, overrides):
+    from jaxgen import config as config_lib
+    from jaxgen.train.distributed import initialize_from_env
+    initialize_from_env()
+    from jaxgen.train.loop import train_and_evaluate
+    cfg = config_lib.load_config(args.config, overrides)
+    train_and_evaluate(cfg, args.workdir)
+
+
+def cmd_sample(args, overrides):
+    import jax
+    import numpy as np
+
+    from jaxgen import viz
+    from jaxgen.experiment import Experiment, read_run_info
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        raise UsageError(f"--out {out}: use a .png (picture) or .npz (arrays) file name.")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it or choose another --out.")
+    if args.num < 1:
+        raise UsageError("--num must be >= 1.")
+    cfg = _workdir_config(args.workdir, overrides)
+    info = read_run_info(Path(args.workdir))
+    exp = Experiment(cfg, info)
+    state, _ = exp.restore(args.workdir, args.step)
+    params = state.params if args.raw_params else state.ema_params
+    x = exp.sample(params, jax.random.key(args.seed), args.num)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, x=x)
+    elif info.kind == "images":
+        viz.save_image_grid(x, out)
+    elif x.shape[-1] == 2:
+        viz.save_scatter(x, out, title=f"{args.num} samples ({'raw' if args.raw_params else 'EMA'})")
+    else:
+        raise UsageError(f"{info.dim}-D points cannot be drawn; use --out FILE.npz.")
+    print(f"Wrote {args.num} samples to {out}")
+
+
+def cmd_eval(args, overrides):
+    from jaxgen.eval.evaluate import evaluate
+    cfg = _workdir_config(args.workdir, overrides)
+    evaluate(cfg, args.workdir, split=args.split, step=args.step)
+
+
+def cmd_bench(args, overrides):
+    from jaxgen import config as config_lib
+    from jaxgen.bench import bench
+    cfg = config_lib.load_config(args.config, overrides)
+    bench(cfg, steps=args.steps, warmup=args.warmup, out=args.json)
+
+
+def cmd_list(args, overrides):
+    from jaxgen import config as config_lib, registry
+    from jaxgen.data import dataset_names
+    root = config_lib.repo_root()
+    print("configs:")
+    for p in config_lib.find_configs():
+        try:
+            shown = p.relative_to(Path.cwd())
+        except ValueError:
+            shown = p.relative_to(root) if p.is_relative_to(root) else p
+        print(f"  {shown}")
+    print("objectives:\n  " + "\n  ".join(registry.objective_names()))
+    print("models:\n  " + "\n  ".join(registry.model_names()))
+    print("datasets:\n  " + "\n  ".join(dataset_names()))
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench,
+            "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rest, overrides = _split_overrides(argv)
+    except UsageError as e:
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        return 2
+    args = _parser().parse_args(rest)
+    if overrides and args.command == "list":
+        print("jaxgen: error: list takes no --config overrides", file=sys.stderr)
+        return 2
+    from jaxgen.config import ConfigError
+    from jaxgen.registry import UnknownNameError
+    from jaxgen.train.loop import NonFiniteLossError
+    try:
+        COMMANDS[args.command](args, overrides)
+    except NonFiniteLossError as e:
+        if os.environ.get("JAXGEN_DEBUG"):
+            raise
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        return 1
+    except (ConfigError, UnknownNameError, UsageError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("JAXGEN_DEBUG"):
+            raise
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

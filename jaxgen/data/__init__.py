@@ -1,0 +1,140 @@
+"""Data: the one entry point `get_dataset(config.data, split)`.
+
+    name              what                                        kind
+    ----------------  ------------------------------------------  ------
+    8gaussians, ...   a fixed sample of a 2-D toy (`toy2d`)       points
+    array             your .npy/.npz (`sources.load_array_file`)  points or images
+    fashion_mnist     Fashion-MNIST via tfds, offline, no TF      images
+    tfds:<name>       any tfds dataset prepared as array_record   images
+
+Every dataset is a random-access source (`len`, `get(indices)`, see
+`jaxgen.data.sources`); `jaxgen.data.pipeline` turns it into deterministic,
+sharded batches. Host-side numpy only: nothing here imports jax, and tfds is
+imported only when a tfds-backed dataset is asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from jaxgen.data.sources import ArraySource, TfdsSource, load_array_file, tfds_source
+from jaxgen.data.toy2d import TOY_DATASETS, Toy2D, entropy, get_toy
+
+__all__ = [
+    "Dataset", "get_dataset", "dataset_names", "ArraySource", "TfdsSource", "load_array_file",
+    "tfds_source", "Toy2D", "get_toy", "entropy", "TOY_DATASETS", "DEFAULT_TFDS_DIR",
+]
+
+DEFAULT_TFDS_DIR = "~/.cache/jaxgen/tfds"  # fashion_mnist's data_dir when data.path is empty
+_SPLITS = ("train", "test", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One split of a dataset.
+
+    Attributes:
+      name: e.g. "8gaussians", "array", "fashion_mnist", "tfds:mnist".
+      kind: "points" (float32 vectors) or "images" (uint8 NHWC).
+      source: random-access source (`len(source)`, `source.get(indices)`).
+      event_shape: shape of one example.
+      num_classes: number of label classes, or None without labels.
+      toy: the `Toy2D` for toy datasets (true log_prob, modes), else None.
+    """
+
+    name: str
+    kind: str
+    source: object
+    event_shape: tuple
+    num_classes: int | None
+    toy: Toy2D | None = None
+
+
+def dataset_names() -> list[str]:
+    """Valid `data.name` values (`tfds:<name>` stands for any prepared tfds dataset)."""
+    return [*TOY_DATASETS, "array", "fashion_mnist", "tfds:<name>"]
+
+
+def _get(cfg, key, default=None):
+    if isinstance(cfg, dict):
+        return cfg.get(key, default)
+    return getattr(cfg, key, default)
+
+
+def _positive_int(cfg, key) -> int:
+    v = _get(cfg, key)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"data.{key} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def _kind(source) -> str:
+    return "points" if len(source.event_shape) == 1 else "images"
+
+
+def get_dataset(data_config, split: str) -> Dataset:
+    """The `split` ("train", "test" or "eval"; "eval" means "test") of `data_config.name`.
+
+    `data_config` (an `ml_collections.ConfigDict`, or a dict) has keys `name`,
+    `path`, `eval_path`, `num_train`, `num_eval`, `seed`, `std`, `source_dir`:
+
+    * toy names: `num_train` ("train") or `num_eval` ("test"/"eval") points from
+      `np.random.default_rng([seed, 0])` resp. `[seed, 1]`, so the held-out set is
+      independent of the training set and both are deterministic. `std`
+      overrides the mixtures' component std (None: the paper's).
+    * "array": "train" reads `path`, "test"/"eval" reads `eval_path`
+      (`.npy`/`.npz`, see `load_array_file`).
+    * "fashion_mnist": `path` is the tfds data_dir (empty: ~/.cache/jaxgen/tfds),
+      `source_dir` the folder with the IDX files; prepared on first use.
+    * "tfds:<name>": a prepared array_record tfds dataset in data_dir `path`
+      (empty: tfds's default); the split string goes to tfds as is (so
+      "train[:90%]" works), except "eval" -> "test". Images from the "image"
+      feature, labels from "label" if present.
+
+    Raises:
+      ValueError: unknown name (lists the valid ones), unknown split, bad config.
+    """
+    name = _get(data_config, "name")
+    if not isinstance(name, str):
+        raise ValueError(f"data.name must be a string, got {name!r}; valid: {dataset_names()}")
+    is_tfds = name.startswith("tfds:")
+    if not is_tfds and split not in _SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {list(_SPLITS)}")
+    train = split == "train"
+
+    if name in TOY_DATASETS:
+        toy = get_toy(name, std=_get(data_config, "std"))
+        n = _positive_int(data_config, "num_train" if train else "num_eval")
+        seed = int(_get(data_config, "seed", 0))
+        x = toy.sample(np.random.default_rng([seed, 0 if train else 1]), n)
+        return Dataset(name, "points", ArraySource(x), (2,), None, toy)
+
+    if name == "array":
+        key = "path" if train else "eval_path"
+        path = _get(data_config, key) or ""
+        if not path:
+            raise ValueError(
+                f"data.name=array needs data.{key}=FILE (.npy or .npz) for split {split!r}; "
+                f"set it, e.g. --config.data.{key}=/path/to/{'train' if train else 'eval'}.npz")
+        src = load_array_file(path)
+        return Dataset(name, _kind(src), src, src.event_shape, src.num_classes)
+
+    if name == "fashion_mnist":
+        from jaxgen.data.fashion_mnist import DEFAULT_SOURCE_DIR, fashion_mnist_source
+
+        data_dir = _get(data_config, "path") or DEFAULT_TFDS_DIR
+        source_dir = _get(data_config, "source_dir") or DEFAULT_SOURCE_DIR
+        src = fashion_mnist_source("train" if train else "test",
+                                   os.path.expanduser(data_dir), source_dir)
+        return Dataset(name, "images", src, src.event_shape, src.num_classes)
+
+    if is_tfds and len(name) > len("tfds:"):
+        tfds_name = name[len("tfds:"):]
+        data_dir = _get(data_config, "path") or None
+        src = tfds_source(tfds_name, "test" if split == "eval" else split, data_dir)
+        return Dataset(name, "images", src, src.event_shape, src.num_classes)
+
+    raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")

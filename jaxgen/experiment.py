@@ -1,0 +1,167 @@
+"""Wiring shared by train, sample, eval and bench: config -> model, objective, mesh, jitted fns.
+
+Nothing here is specific to an objective: the registry builds the model and
+the objective, `jaxgen.train.step` builds the one step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import registry
+from jaxgen.data import transforms
+from jaxgen.train import distributed, step as step_lib
+from jaxgen.train.checkpoint import Checkpointer, abstract_like
+from jaxgen.train.optim import make_optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What models and objectives need to know of the data (no examples)."""
+
+    name: str
+    kind: str  # "points" | "images"
+    event_shape: tuple
+    num_classes: int | None = None
+
+    @classmethod
+    def of(cls, dataset) -> "DatasetInfo":
+        return cls(dataset.name, dataset.kind, tuple(dataset.event_shape), dataset.num_classes)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "event_shape": list(self.event_shape),
+                "num_classes": self.num_classes}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DatasetInfo":
+        return cls(d["name"], d["kind"], tuple(d["event_shape"]), d.get("num_classes"))
+
+    @property
+    def dim(self) -> int:
+        return math.prod(self.event_shape)
+
+
+def write_run_info(workdir: Path, info: DatasetInfo, extra: dict) -> None:
+    (Path(workdir) / "run.json").write_text(
+        json.dumps({"data": info.to_json(), **extra}, indent=2))
+
+
+def read_run_info(workdir: Path) -> DatasetInfo:
+    path = Path(workdir) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{workdir} holds no jaxgen run (no run.json). Train first: "
+            f"jaxgen train --config CFG.py --workdir {workdir}")
+    return DatasetInfo.from_json(json.loads(path.read_text())["data"])
+
+
+class Experiment:
+    """Model + objective + mesh + optimizers for one config and one kind of data."""
+
+    def __init__(self, config, info: DatasetInfo):
+        self.config = config
+        self.info = info
+        self.model = registry.build_model(config.model, info)
+        self.objective = registry.build_objective(config, self.model, info)
+        self.mesh = distributed.make_mesh()
+        n = self.mesh.size
+        if config.train.batch_size % n:
+            raise ValueError(
+                f"train.batch_size={config.train.batch_size} must be divisible by the number of "
+                f"devices ({n}).")
+        self.txs = {p.name: make_optimizer(config.optim, p.name, config.train.steps)
+                    for p in self.objective.players}
+        self.replicated = distributed.replicated(self.mesh)
+        self._init_fn = functools.partial(step_lib.init_state, self.objective, self.txs)
+
+    # ------------------------------------------------------------------ state
+    def example_batch(self) -> dict:
+        b = {"x": jnp.zeros((1, *self.info.event_shape), jnp.float32)}
+        if self.info.num_classes:
+            b["label"] = jnp.zeros((1,), jnp.int32)
+        return b
+
+    def init_state(self):
+        init = jax.jit(self._init_fn, out_shardings=self.replicated)
+        return init(jax.random.key(self.config.seed), self.example_batch())
+
+    def abstract_state(self):
+        shapes = jax.eval_shape(self._init_fn, jax.random.key(self.config.seed),
+                                self.example_batch())
+        return abstract_like(shapes, self.replicated)
+
+    def restore(self, workdir, step: int | None = None):
+        ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)
+        try:
+            return ckpt.restore(self.abstract_state(), step)
+        finally:
+            ckpt.close()
+
+    # ------------------------------------------------------------------- step
+    def train_step(self):
+        t = self.config.train
+        one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay)
+        fn = step_lib.make_multi_step(one, t.steps_per_call)
+        lead = 0 if t.steps_per_call == 1 else 1
+        return jax.jit(fn, in_shardings=(self.replicated, distributed.data_sharding(self.mesh, lead)),
+                       out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+
+    # --------------------------------------------------------------- sampling
+    @functools.cached_property
+    def _sample_jit(self):
+        if self.objective.sample is None:
+            raise ValueError(f"Objective '{self.objective.name}' cannot sample.")
+        s = self.config.sample
+        fn = functools.partial(self.objective.sample, steps=s.steps, method=s.method,
+                               temperature=s.temperature)
+        return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
+
+    def sample(self, params, rng, num: int, chunk: int = 1000) -> np.ndarray:
+        """`num` samples in data space (uint8 images or float points), chunked."""
+        outs = []
+        for i, lo in enumerate(range(0, num, chunk)):
+            n = min(chunk, num - lo)
+            z = self._sample_jit(params, jax.random.fold_in(rng, i), n)
+            outs.append(transforms.postprocess(self.info.kind, distributed.to_host(z)))
+        return np.concatenate(outs)
+
+    # ------------------------------------------------------------- likelihood
+    def divergence_mode(self) -> str:
+        mode = self.config.eval.divergence
+        if mode == "auto":
+            return "exact" if self.info.dim <= 64 else "hutchinson"
+        return mode
+
+    @functools.cached_property
+    def _loglik_jit(self):
+        if self.objective.log_likelihood is None:
+            raise ValueError(f"Objective '{self.objective.name}' has no likelihood.")
+        e = self.config.eval
+        fn = functools.partial(self.objective.log_likelihood, steps=e.ode_steps,
+                               method=e.ode_method, divergence=self.divergence_mode())
+
+        def loglik(params, x_raw, rng):
+            kd, kl = jax.random.split(rng)
+            x = transforms.preprocess(self.info.kind, x_raw, kd)
+            return fn(params, x, kl)
+
+        return jax.jit(loglik, out_shardings=self.replicated)
+
+    def log_likelihood(self, params, x_raw, rng) -> np.ndarray:
+        """Per-example log-likelihood in *data units* (nats), see jaxgen.eval.likelihood."""
+        logp_model = distributed.to_host(self._loglik_jit(params, jnp.asarray(x_raw), rng))
+        return logp_model + transforms.log_det_to_discrete(self.info.kind, self.info.event_shape)
+
+    def log_prob_points(self, params, rng):
+        """A numpy `points -> log p` for 2-D density plots (model space = data space)."""
+        def f(points):
+            return self.log_likelihood(params, np.asarray(points, np.float32), rng)
+        return f

@@ -1,0 +1,84 @@
+"""Name -> builder tables for models and objectives, with errors that list the choices.
+
+`train` knows no objective or model by name: it asks this module. A new
+family registers its objective here and its Flax modules under `jaxgen/nn`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+import flax.linen as nn
+
+
+class UnknownNameError(ValueError):
+    """An unknown model, objective or dataset name."""
+
+
+def _choices_error(kind: str, name: str, choices) -> UnknownNameError:
+    return UnknownNameError(
+        f"Unknown {kind} '{name}'. Valid choices: {', '.join(sorted(choices))}.")
+
+
+# ---------------------------------------------------------------- objectives
+# name -> "module:function" building an Objective from (config, model, dataset).
+OBJECTIVES: dict[str, str] = {
+    "flow_matching": "jaxgen.objectives.flow_matching:make",
+}
+
+
+def build_objective(config, model, dataset):
+    name = config.objective.name
+    if name not in OBJECTIVES:
+        raise _choices_error("objective (objective.name)", name, OBJECTIVES)
+    module, fn = OBJECTIVES[name].split(":")
+    return getattr(importlib.import_module(module), fn)(config, model, dataset)
+
+
+# -------------------------------------------------------------------- models
+def _mlp(kwargs, dataset):
+    from jaxgen.nn import TimeMLP
+    if dataset.kind != "points":
+        raise ValueError(
+            f"model.name=mlp expects vector data; {dataset.name} holds images "
+            f"{dataset.event_shape}. Use model.name=unet.")
+    kwargs.setdefault("out_dim", dataset.event_shape[-1])
+    return TimeMLP, kwargs
+
+
+def _unet(kwargs, dataset):
+    from jaxgen.nn import UNet
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=unet expects images; {dataset.name} holds points. "
+                         "Use model.name=mlp.")
+    return UNet, kwargs
+
+
+MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet}
+
+
+def build_model(model_config, dataset) -> nn.Module:
+    """Instantiates the Flax module named by `model.name` with the other `model.*` keys."""
+    name = model_config.name
+    if name not in MODELS:
+        raise _choices_error("model (model.name)", name, MODELS)
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v)
+              for k, v in model_config.to_dict().items() if k != "name"}
+    cls, kwargs = MODELS[name](kwargs, dataset)
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise UnknownNameError(
+            f"model.{unknown[0]} is not a setting of model '{name}'. "
+            f"Valid model.* keys: {', '.join(sorted(fields))}.")
+    return cls(**kwargs)
+
+
+def model_names() -> list[str]:
+    return sorted(MODELS)
+
+
+def objective_names() -> list[str]:
+    return sorted(OBJECTIVES)

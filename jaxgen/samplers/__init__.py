@@ -1,0 +1,27 @@
+"""Samplers: numerical procedures that turn a trained model into samples or
+likelihoods.
+
+``ode``: fixed-step ODE solvers (Euler, Heun, RK4) in one compiled loop, flow
+sampling, and the exact (or Hutchinson-estimated) log-likelihood of a
+continuous flow via the instantaneous change of variables.
+"""
+
+from jaxgen.samplers.ode import (
+    METHODS,
+    divergence_exact,
+    divergence_hutchinson,
+    log_likelihood,
+    odeint,
+    sample,
+    standard_normal_logpdf,
+)
+
+__all__ = [
+    "METHODS",
+    "divergence_exact",
+    "divergence_hutchinson",
+    "log_likelihood",
+    "odeint",
+    "sample",
+    "standard_normal_logpdf",
+]

@@ -1,0 +1,95 @@
+"""Metrics to metrics.jsonl and TensorBoard, a progress bar, and summary tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+class MetricsWriter:
+    """Appends one JSON object per logged step; mirrors scalars to TensorBoard.
+
+    On resume, entries after the restored step (written by the interrupted
+    run and about to be recomputed) are dropped so every step appears once.
+    """
+
+    def __init__(self, workdir: str | Path, resume_step: int | None, enabled: bool = True,
+                 tensorboard: bool = True):
+        self.enabled = enabled
+        self.path = Path(workdir) / "metrics.jsonl"
+        self.tb = None
+        if not enabled:
+            return
+        if self.path.exists():
+            keep = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a kill
+                if resume_step is not None and rec.get("step", 0) <= resume_step:
+                    keep.append(line)
+            self.path.write_text("".join(line + "\n" for line in keep))
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+            self.tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
+
+    def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        rec = {"step": int(step)}
+        rec.update({k: _py(v) for k, v in sorted(metrics.items())})
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self.tb is not None:
+            for k, v in rec.items():
+                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+
+
+def _py(v):
+    v = np.asarray(v)
+    return v.item() if v.size == 1 else v.tolist()
+
+
+def read_metrics(workdir: str | Path) -> list[dict]:
+    path = Path(workdir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step",
+                dynamic_ncols=True, file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+                           "{rate_fmt}{postfix}]")
+
+
+def format_table(rows: list[tuple[str, object]], title: str | None = None) -> str:
+    """A two-column table for the end of a run."""
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return str(v)
+    cells = [(str(k), fmt(v)) for k, v in rows]
+    w1 = max([len(k) for k, _ in cells] + [6])
+    w2 = max([len(v) for _, v in cells] + [6])
+    line = "+" + "-" * (w1 + 2) + "+" + "-" * (w2 + 2) + "+"
+    out = []
+    if title:
+        out.append(title)
+    out.append(line)
+    out.extend(f"| {k:<{w1}} | {v:<{w2}} |" for k, v in cells)
+    out.append(line)
+    return "\n".join(out)

@@ -1,0 +1,51 @@
+"""Optimizers from config: Adam/AdamW, linear warmup + cosine, global-norm clipping."""
+
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+_KEYS = ("name", "learning_rate", "b1", "b2", "eps", "weight_decay", "schedule",
+         "warmup_steps", "end_lr_factor", "grad_clip")
+
+
+def player_config(optim_config: ml_collections.ConfigDict, player: str) -> dict:
+    """The optimizer settings of one player: `optim.*`, overridden by `optim.players.<player>.*`."""
+    cfg = {k: optim_config[k] for k in _KEYS}
+    overrides = optim_config.get("players", {}) or {}
+    if player in overrides:
+        for k, v in overrides[player].items():
+            if k not in cfg:
+                raise ValueError(f"optim.players.{player}.{k} is not an optimizer setting; "
+                                 f"valid: {', '.join(_KEYS)}.")
+            cfg[k] = v
+    return cfg
+
+
+def learning_rate_schedule(cfg: dict, total_steps: int) -> optax.Schedule:
+    lr, warmup = float(cfg["learning_rate"]), int(cfg["warmup_steps"])
+    if cfg["schedule"] == "constant":
+        decay = optax.constant_schedule(lr)
+    elif cfg["schedule"] == "cosine":
+        decay = optax.cosine_decay_schedule(lr, max(1, total_steps - warmup),
+                                            alpha=float(cfg["end_lr_factor"]))
+    else:
+        raise ValueError(f"optim.schedule={cfg['schedule']!r}; valid: cosine, constant.")
+    if warmup <= 0:
+        return decay
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
+
+
+def make_optimizer(optim_config, player: str, total_steps: int) -> optax.GradientTransformation:
+    cfg = player_config(optim_config, player)
+    schedule = learning_rate_schedule(cfg, total_steps)
+    if cfg["name"] == "adam":
+        opt = optax.adam(schedule, b1=cfg["b1"], b2=cfg["b2"], eps=cfg["eps"])
+    elif cfg["name"] == "adamw":
+        opt = optax.adamw(schedule, b1=cfg["b1"], b2=cfg["b2"], eps=cfg["eps"],
+                          weight_decay=cfg["weight_decay"])
+    else:
+        raise ValueError(f"optim.name={cfg['name']!r}; valid: adam, adamw.")
+    if cfg["grad_clip"] and cfg["grad_clip"] > 0:
+        opt = optax.chain(optax.clip_by_global_norm(cfg["grad_clip"]), opt)
+    return opt

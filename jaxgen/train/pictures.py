@@ -1,0 +1,54 @@
+"""The pictures a run leaves: sample grids, 2-D scatters, 2-D density maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxgen import viz
+
+
+def _data_points(dataset, n: int) -> np.ndarray | None:
+    if dataset is None:
+        return None
+    n = min(n, len(dataset.source))
+    return np.asarray(dataset.source.get(np.arange(n))["x"])
+
+
+def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
+                  num: int | None = None) -> Path:
+    """Images: a grid of 64 (or `num`); points: a scatter of samples beside the data.
+
+    Every process computes (params are global arrays); only process 0 writes.
+    """
+    if exp.info.kind == "images":
+        x = exp.sample(params, rng, num or 64, chunk=64)
+        if main:
+            viz.save_image_grid(x, path)
+    else:
+        x = exp.sample(params, rng, num or exp.config.sample.num)
+        if main:
+            if x.shape[-1] == 2:
+                viz.save_scatter(x, path, data=_data_points(dataset, len(x)),
+                                 title=f"{exp.objective.name}: {path.stem}")
+            else:
+                np.save(path.with_suffix(".npy"), x)
+    return path
+
+
+def write_density(exp, params, rng, dataset, path: Path, n: int = 120,
+                  samples: np.ndarray | None = None) -> tuple[Path, float]:
+    """2-D: the model's exact density on a grid, beside the data, the true density and samples."""
+    data = _data_points(dataset, 2000)
+    lim = viz.auto_lim(data if data is not None else samples)
+    grid = viz.density_grid(exp.log_prob_points(params, jax.random.fold_in(rng, 1)), lim, n=n,
+                            chunk_size=min(n * n, 4000))
+    true_grid = None
+    toy = getattr(dataset, "toy", None)
+    if toy is not None and toy.log_prob is not None:
+        true_grid = viz.density_grid(toy.log_prob, lim, n=n).logp
+    viz.save_density(path, grid.logp, lim, data=data, samples=samples, true_logp_grid=true_grid)
+    mass = float(np.sum(np.exp(grid.logp)) * grid.cell_area)
+    return path, mass

@@ -1,0 +1,107 @@
+"""The one train step, for every objective: jitted over a data-parallel mesh.
+
+Params, EMA params and optimizer state are replicated (`P()`), the batch is
+sharded along the mesh's data axis (`P("data")`), and the loss is written on
+the *global* batch: XLA partitions it and inserts the all-reduce that averages
+gradients across devices and processes. Randomness is drawn on the global
+shape from `fold_in(rng, step)`; with JAX's partitionable threefry (the
+default) every example gets the same numbers whatever the device count. The
+state buffers are donated.
+
+Per step: preprocess the raw batch (e.g. dequantise images), then update
+each player in order, `updates_per_step` times each, differentiating its loss
+only w.r.t. its own params; then the objective's non-gradient state update;
+then the EMA.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgen.data import transforms
+from jaxgen.objectives.base import Objective
+from jaxgen.train.state import TrainState
+
+# fold_in tags separating the uses of a step's key.
+_TAG_DATA, _TAG_PLAYERS, _TAG_STATE = 0, 1, 2
+
+
+def init_state(objective: Objective, txs: dict, rng: jax.Array, batch: dict) -> TrainState:
+    """Builds the initial state. `batch` is a model-space example batch."""
+    init_key, base_key = jax.random.split(rng)
+    params = objective.init(init_key, batch)
+    opt_state = {p.name: txs[p.name].init(params[p.name]) for p in objective.players}
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      ema_params=jax.tree.map(jnp.copy, params), opt_state=opt_state,
+                      rng=base_key)
+
+
+def ema_decay_at(step, decay: float):
+    """EMA decay with the usual warm-up, min(decay, (1+s)/(10+s))."""
+    s = step.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + s) / (10.0 + s))
+
+
+def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
+                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
+    multi = len(objective.players) > 1
+
+    def one_step(state: TrainState, raw_batch: dict):
+        key = jax.random.fold_in(state.rng, state.step)
+        batch = dict(raw_batch)
+        batch["x"] = transforms.preprocess(data_kind, raw_batch["x"],
+                                           jax.random.fold_in(key, _TAG_DATA))
+        params, opt_state = state.params, dict(state.opt_state)
+        metrics, total = {}, 0.0
+        player_key = jax.random.fold_in(key, _TAG_PLAYERS)
+        for i, player in enumerate(objective.players):
+            tx = txs[player.name]
+
+            def update(carry, j, player=player, tx=tx, i=i):
+                params, opt = carry
+                k = jax.random.fold_in(jax.random.fold_in(player_key, i), j)
+
+                def own_loss(p_own):
+                    return player.loss({**params, player.name: p_own}, batch, k)
+
+                (loss, m), grads = jax.value_and_grad(own_loss, has_aux=True)(params[player.name])
+                updates, opt = tx.update(grads, opt, params[player.name])
+                new_own = optax.apply_updates(params[player.name], updates)
+                m = {**m, "loss": loss, "grad_norm": optax.global_norm(grads)}
+                return ({**params, player.name: new_own}, opt), m
+
+            (params, opt_state[player.name]), m = jax.lax.scan(
+                update, (params, opt_state[player.name]), jnp.arange(player.updates_per_step))
+            m = jax.tree.map(lambda v: v[-1], m)
+            total = total + m["loss"]
+            if multi:
+                metrics.update({f"{player.name}/{k}": v for k, v in m.items()})
+            else:
+                metrics.update(m)
+        if multi:
+            metrics["loss"] = total
+        if objective.update_state is not None:
+            params = objective.update_state(params, batch, jax.random.fold_in(key, _TAG_STATE))
+        d = ema_decay_at(state.step, ema_decay)
+        ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
+        new_state = state.replace(step=state.step + 1, params=params, ema_params=ema,
+                                  opt_state=opt_state)
+        return new_state, metrics
+
+    return one_step
+
+
+def make_multi_step(one_step, steps_per_call: int):
+    """k steps per device call with `lax.scan`; the batch has a leading k axis."""
+    if steps_per_call == 1:
+        return one_step
+
+    def multi(state, batches):
+        return jax.lax.scan(one_step, state, batches)
+
+    return multi

@@ -1,0 +1,68 @@
+"""Config files, overrides and their errors."""
+
+import json
+
+import pytest
+
+from jaxgen import config as config_lib
+from jaxgen.config import ConfigError
+
+TOY = config_lib.repo_root() / "configs" / "flow_matching" / "toy2d.py"
+
+
+def test_every_shipped_config_has_the_required_keys():
+    paths = config_lib.find_configs()
+    assert TOY in paths
+    for path in paths:
+        cfg = config_lib.load_config(path)
+        keys = set(config_lib._all_keys(cfg))
+        for k in config_lib.REQUIRED_KEYS:
+            assert k in keys, (path, k)
+
+
+def test_overrides_are_typed():
+    cfg = config_lib.load_config(TOY, [
+        "train.steps=7", "optim.learning_rate=1", "model.features=(8, 8)",
+        "train.progress=false", "data.name=checkerboard", "data.std=0.1"])
+    assert cfg.train.steps == 7 and isinstance(cfg.train.steps, int)
+    assert cfg.optim.learning_rate == 1.0 and isinstance(cfg.optim.learning_rate, float)
+    assert tuple(cfg.model.features) == (8, 8)
+    assert cfg.train.progress is False
+    assert cfg.data.name == "checkerboard"
+    assert cfg.data.std == 0.1
+
+
+def test_unknown_key_suggests_and_lists():
+    with pytest.raises(ConfigError) as e:
+        config_lib.load_config(TOY, ["train.step=5"])
+    msg = str(e.value)
+    assert "Unknown config key 'train.step'" in msg and "train.steps" in msg
+    assert "Valid keys" in msg
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("train.steps=abc", "expected int"),
+    ("train.steps=0", "positive integer"),
+    ("train.progress=maybe", "true or false"),
+    ("optim.learning_rate=-1", "learning_rate must be > 0"),
+    ("train", "--config.KEY=VALUE"),
+    ("train=3", "group of keys"),
+])
+def test_bad_values_are_explained(override, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        config_lib.load_config(TOY, [override])
+
+
+def test_missing_file_lists_configs(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist") as e:
+        config_lib.load_config(tmp_path / "nope.py")
+    assert "toy2d.py" in str(e.value)
+
+
+def test_config_differences_ignore_resumable_keys():
+    a = json.loads(config_lib.to_json(config_lib.load_config(TOY)))
+    b = json.loads(config_lib.to_json(config_lib.load_config(
+        TOY, ["train.steps=99999", "eval.ode_steps=3"])))
+    assert config_lib.config_differences(a, b) == []
+    c = json.loads(config_lib.to_json(config_lib.load_config(TOY, ["optim.learning_rate=0.5"])))
+    assert config_lib.config_differences(a, c) == ["optim.learning_rate: 0.002 -> 0.5"]
