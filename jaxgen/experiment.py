@@ -140,13 +140,12 @@ class Experiment:
             return "exact" if self.info.dim <= 64 else "hutchinson"
         return mode
 
-    @functools.cached_property
-    def _loglik_jit(self):
+    @functools.lru_cache(maxsize=None)
+    def _loglik_jit(self, steps: int, method: str, divergence: str):
         if self.objective.log_likelihood is None:
             raise ValueError(f"Objective '{self.objective.name}' has no likelihood.")
-        e = self.config.eval
-        fn = functools.partial(self.objective.log_likelihood, steps=e.ode_steps,
-                               method=e.ode_method, divergence=self.divergence_mode())
+        fn = functools.partial(self.objective.log_likelihood, steps=steps, method=method,
+                               divergence=divergence)
 
         def loglik(params, x_raw, rng):
             kd, kl = jax.random.split(rng)
@@ -155,13 +154,22 @@ class Experiment:
 
         return jax.jit(loglik, out_shardings=self.replicated)
 
-    def log_likelihood(self, params, x_raw, rng) -> np.ndarray:
-        """Per-example log-likelihood in *data units* (nats), see jaxgen.eval.likelihood."""
-        logp_model = distributed.to_host(self._loglik_jit(params, jnp.asarray(x_raw), rng))
+    def log_likelihood(self, params, x_raw, rng, steps: int | None = None) -> np.ndarray:
+        """Per-example log-likelihood in *data units* (nats), see jaxgen.eval.likelihood.
+
+        Uses eval.ode_steps / eval.ode_method / eval.divergence (`steps` overrides
+        the step count, e.g. for quick density pictures).
+        """
+        e = self.config.eval
+        fn = self._loglik_jit(int(steps or e.ode_steps), e.ode_method, self.divergence_mode())
+        x = np.asarray(x_raw)
+        if jax.process_count() == 1 and x.shape[0] % self.mesh.size == 0:
+            x = jax.device_put(x, distributed.data_sharding(self.mesh))
+        logp_model = distributed.to_host(fn(params, x, rng))
         return logp_model + transforms.log_det_to_discrete(self.info.kind, self.info.event_shape)
 
-    def log_prob_points(self, params, rng):
+    def log_prob_points(self, params, rng, steps: int | None = None):
         """A numpy `points -> log p` for 2-D density plots (model space = data space)."""
         def f(points):
-            return self.log_likelihood(params, np.asarray(points, np.float32), rng)
+            return self.log_likelihood(params, np.asarray(points, np.float32), rng, steps)
         return f

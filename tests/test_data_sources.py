@@ -282,6 +282,18 @@ def test_fashion_mnist_via_get_dataset_no_reprepare(fm_data_dir, capsys):
     np.testing.assert_array_equal(rec["image"], d.source.get(np.array([5]))["x"][0])
 
 
+def test_tfds_name_route_reads_prepared_array_record(fm_data_dir):
+    cfg = data_config(name="tfds:fashion_mnist", path=str(fm_data_dir))
+    d = get_dataset(cfg, "eval")  # "eval" -> tfds "test"
+    assert (d.kind, d.event_shape, d.num_classes, len(d.source)) == ("images", (28, 28, 1), 10, 10_000)
+    labels = fm.read_idx(fm.idx_paths(FM_DIR, "test")[1])
+    np.testing.assert_array_equal(d.source.get(np.arange(100, 110))["label"], labels[100:110])
+    assert d.source._batched  # real array_record sources read a batch in one call
+    assert len(get_dataset(cfg, "train[:1000]").source) == 1000  # tfds split strings pass through
+    with pytest.raises(ValueError, match="Unknown split"):  # tfds's own error, not "not prepared"
+        get_dataset(cfg, "tes")
+
+
 def test_fashion_mnist_prepare_prints_once(tmp_path, monkeypatch, capsys):
     """First use prints one line and prepares under the lock; later uses do neither."""
     if not HAVE_FM:

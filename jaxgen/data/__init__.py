@@ -9,8 +9,9 @@
 
 Every dataset is a random-access source (`len`, `get(indices)`, see
 `jaxgen.data.sources`); `jaxgen.data.pipeline` turns it into deterministic,
-sharded batches. Host-side numpy only: nothing here imports jax, and tfds is
-imported only when a tfds-backed dataset is asked for.
+sharded batches. Datasets are host-side numpy (these modules do not import
+jax; `transforms` is the in-step part), and tfds is imported only when a
+tfds-backed dataset is asked for.
 """
 
 from __future__ import annotations

@@ -306,7 +306,22 @@ def tfds_source(name: str, split: str, data_dir: str | os.PathLike | None = None
     data_dir = os.fspath(Path(data_dir).expanduser()) if data_dir else None
     try:
         ds = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-    except (tfds.core.registered.DatasetNotFoundError, AssertionError,
-            NotImplementedError, FileNotFoundError) as e:
-        raise ValueError(not_prepared_message(name, data_dir)) from e
+    except Exception as e:
+        # tfds reports a missing dataset in several ways (DatasetNotFoundError,
+        # KeyError on empty splits, NotImplementedError for the tfrecord default,
+        # ...); diagnose instead of matching them, and re-raise anything else
+        # (e.g. a malformed split string) unchanged.
+        if not _prepared_as_array_record(tfds, name, data_dir):
+            raise ValueError(not_prepared_message(name, data_dir)) from e
+        raise
     return TfdsSource(ds, image_key=image_key, label_key=label_key)
+
+
+def _prepared_as_array_record(tfds, name: str, data_dir: str | None) -> bool:
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        return False
+    if not (Path(builder.data_path) / "dataset_info.json").is_file():
+        return False  # checked first: builder.is_prepared() warns on a missing folder
+    return builder.is_prepared() and builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD

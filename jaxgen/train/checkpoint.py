@@ -17,8 +17,9 @@ import orbax.checkpoint as ocp
 class Checkpointer:
     def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
         self.directory = Path(directory).resolve()
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
-                                               read_only=read_only)
+        # Readers open the manager with create=False and never call save(); Orbax's
+        # own read_only mode only adds log noise.
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("state", "meta"))
 

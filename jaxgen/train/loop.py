@@ -73,11 +73,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     workdir = Path(workdir).resolve()
     main = distributed.is_main()
     t_cfg = config.train
-    if main:
-        workdir.mkdir(parents=True, exist_ok=True)
-    distributed.sync("workdir")
     _check_config(workdir, config)
-
+    # Everything that can be wrong with the config fails here, before DIR is made.
     dataset = get_dataset(config.data, "train")
     info = DatasetInfo.of(dataset)
     exp = Experiment(config, info)
@@ -85,6 +82,9 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                              process_index=jax.process_index(),
                              process_count=jax.process_count(),
                              steps_per_call=t_cfg.steps_per_call)
+    if main:
+        workdir.mkdir(parents=True, exist_ok=True)
+    distributed.sync("workdir")
 
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=t_cfg.max_to_keep)
     resume_step = ckpt.latest_step()

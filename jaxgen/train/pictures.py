@@ -38,13 +38,16 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
     return path
 
 
-def write_density(exp, params, rng, dataset, path: Path, n: int = 120,
+def write_density(exp, params, rng, dataset, path: Path, n: int = 100, ode_steps: int = 32,
                   samples: np.ndarray | None = None) -> tuple[Path, float]:
-    """2-D: the model's exact density on a grid, beside the data, the true density and samples."""
+    """2-D: the model's exact density on a grid, beside the data, the true density and samples.
+
+    The picture uses `ode_steps` RK4 steps (enough for the eye); `jaxgen eval` uses eval.*.
+    """
     data = _data_points(dataset, 2000)
     lim = viz.auto_lim(data if data is not None else samples)
-    grid = viz.density_grid(exp.log_prob_points(params, jax.random.fold_in(rng, 1)), lim, n=n,
-                            chunk_size=min(n * n, 4000))
+    grid = viz.density_grid(exp.log_prob_points(params, jax.random.fold_in(rng, 1), ode_steps),
+                            lim, n=n, chunk_size=min(n * n, 5000))
     true_grid = None
     toy = getattr(dataset, "toy", None)
     if toy is not None and toy.log_prob is not None:

@@ -72,7 +72,7 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                 (loss, m), grads = jax.value_and_grad(own_loss, has_aux=True)(params[player.name])
                 updates, opt = tx.update(grads, opt, params[player.name])
                 new_own = optax.apply_updates(params[player.name], updates)
-                m = {**m, "loss": loss, "grad_norm": optax.global_norm(grads)}
+                m = {**m, "loss": loss, "grad_norm": optax.tree.norm(grads)}
                 return ({**params, player.name: new_own}, opt), m
 
             (params, opt_state[player.name]), m = jax.lax.scan(

@@ -1,0 +1,64 @@
+"""Shared helpers: tiny versions of the real configs, and running the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY_CONFIG = ROOT / "configs" / "flow_matching" / "toy2d.py"
+FMNIST_CONFIG = ROOT / "configs" / "flow_matching" / "fashion_mnist.py"
+
+# The real toy config, shrunk: small MLP, small data, few steps.
+TINY_TOY = [
+    "train.steps=30", "train.batch_size=64", "train.log_every=5", "train.checkpoint_every=10",
+    "train.progress=false", "model.features=(32, 32)", "model.time_dim=16",
+    "data.num_train=2048", "data.num_eval=512", "sample.num=200", "sample.steps=8",
+    "eval.num_examples=256", "eval.batch_size=128", "eval.ode_steps=8", "eval.mmd_num=200",
+    "optim.warmup_steps=5",
+]
+
+
+def flags(overrides):
+    return [f"--config.{o}" for o in overrides]
+
+
+def run_cli(args, env_extra=None, timeout=300, check=True) -> subprocess.CompletedProcess:
+    """Runs `python -m jaxgen ARGS` in a fresh process (its own JAX runtime)."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-m", "jaxgen", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"jaxgen {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def read_metrics(workdir) -> list[dict]:
+    path = Path(workdir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_final_state(workdir, step=None):
+    """Restores a run's TrainState (in this process) for comparisons."""
+    from jaxgen import config as config_lib
+    from jaxgen.experiment import Experiment, read_run_info
+    cfg = config_lib.from_json_file(Path(workdir) / "config.json")
+    exp = Experiment(cfg, read_run_info(Path(workdir)))
+    state, meta = exp.restore(workdir, step)
+    return state, meta
+
+
+@pytest.fixture
+def tiny_toy_config():
+    from jaxgen import config as config_lib
+
+    def make(*extra):
+        return config_lib.load_config(TOY_CONFIG, TINY_TOY + list(extra))
+    return make
