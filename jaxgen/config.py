@@ -71,7 +71,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.batch_size = 256  # global, over all devices and processes
     c.train.log_every = 100
     c.train.checkpoint_every = 1000
-    c.train.sample_every = 0  # 0: write a sample picture only at checkpoints' end of run
+    c.train.sample_every = 1000  # sample pictures every N steps (0: only at the end)
     c.train.max_to_keep = 3
     c.train.ema_decay = 0.999
     c.train.steps_per_call = 1  # k > 1 runs k steps per device call with lax.scan

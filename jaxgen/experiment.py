@@ -80,7 +80,8 @@ class Experiment:
         self.txs = {p.name: make_optimizer(config.optim, p.name, config.train.steps)
                     for p in self.objective.players}
         self.replicated = distributed.replicated(self.mesh)
-        self._init_fn = functools.partial(step_lib.init_state, self.objective, self.txs)
+        self._init_fn = functools.partial(step_lib.init_state, self.objective, self.txs,
+                                          int(config.seed))
 
     # ------------------------------------------------------------------ state
     def example_batch(self) -> dict:
@@ -91,11 +92,10 @@ class Experiment:
 
     def init_state(self):
         init = jax.jit(self._init_fn, out_shardings=self.replicated)
-        return init(jax.random.key(self.config.seed), self.example_batch())
+        return init(self.example_batch())
 
     def abstract_state(self):
-        shapes = jax.eval_shape(self._init_fn, jax.random.key(self.config.seed),
-                                self.example_batch())
+        shapes = jax.eval_shape(self._init_fn, self.example_batch())
         return abstract_like(shapes, self.replicated)
 
     def restore(self, workdir, step: int | None = None):

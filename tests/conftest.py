@@ -20,7 +20,7 @@ TINY_TOY = [
     "train.progress=false", "model.features=(32, 32)", "model.time_dim=16",
     "data.num_train=2048", "data.num_eval=512", "sample.num=200", "sample.steps=8",
     "eval.num_examples=256", "eval.batch_size=128", "eval.ode_steps=8", "eval.mmd_num=200",
-    "optim.warmup_steps=5",
+    "optim.warmup_steps=5", "train.sample_every=0",
 ]
 
 

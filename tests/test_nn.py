@@ -40,8 +40,8 @@ def _random_params(model, *args, seed=0, scale=0.1):
 
 def _perturb(params, seed=0, scale=0.1):
     """Add Gaussian noise to every parameter (moves the zero-init layers off 0)."""
-    rng = np.random.default_rng(seed)
-    return jax.tree.map(lambda p: p + scale * jnp.asarray(rng.standard_normal(p.shape), p.dtype), params)
+    rng = np.random.default_rng(seed)  # numpy: no per-shape compile of an add
+    return jax.tree.map(lambda p: jnp.asarray(np.asarray(p) + scale * rng.standard_normal(p.shape), p.dtype), params)
 
 
 def _inputs(shape, seed=0):

@@ -30,7 +30,7 @@ def get_config():
     c.train.batch_size = 64
     c.train.log_every = 50
     c.train.checkpoint_every = 500
-    c.train.sample_every = 0
+    c.train.sample_every = 1000
     c.train.ema_decay = 0.999
 
     c.sample.num = 64

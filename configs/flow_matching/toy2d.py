@@ -28,6 +28,7 @@ def get_config():
     c.train.batch_size = 512
     c.train.log_every = 100
     c.train.checkpoint_every = 2000
+    c.train.sample_every = 2000
     c.train.ema_decay = 0.999
 
     c.sample.num = 4000

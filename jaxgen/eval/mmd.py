@@ -45,6 +45,7 @@ def _median_distance(z: jax.Array) -> jax.Array:
     return jnp.median(jnp.sqrt(_sq_dists(z, z)[rows, cols]))
 
 
+@jax.jit
 def mmd2(x: jax.Array, y: jax.Array, bandwidths: Sequence[float] | jax.Array | None = None) -> jax.Array:
     """Unbiased squared MMD between samples ``x`` (n, d) and ``y`` (m, d).
 
@@ -58,7 +59,9 @@ def mmd2(x: jax.Array, y: jax.Array, bandwidths: Sequence[float] | jax.Array | N
 
     Returns:
       A scalar float32 array (``float(mmd2(x, y))`` works). Symmetric in
-      ``x`` and ``y`` and jittable (sample sizes are static shapes).
+      ``x`` and ``y`` up to float round-off. The function is jitted (one
+      compile per pair of shapes; ``bandwidths`` values are traced, so new
+      values do not recompile) and can be used inside other jitted code.
     """
     x = jnp.asarray(x, jnp.float32)
     y = jnp.asarray(y, jnp.float32)

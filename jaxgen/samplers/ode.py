@@ -34,6 +34,7 @@ velocity field is traced and compiled once whatever the number of steps.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Callable
 
 import jax
@@ -143,7 +144,11 @@ def odeint(
       ValueError: unknown ``method`` or non-positive ``num_steps``.
     """
     _check_method(method)
-    if not isinstance(num_steps, int) or num_steps < 1:
+    try:
+        num_steps = operator.index(num_steps)  # a Python/numpy int, not a tracer
+    except TypeError:
+        raise ValueError(f"num_steps must be a static positive int, got {num_steps!r}.") from None
+    if num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
     step = _STEPS[method]
     t0 = jnp.asarray(t0, jnp.float32)

@@ -152,9 +152,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 bar.set_postfix(loss=f"{float(last['loss']):.4f}", refresh=False)
                 if step % t_cfg.checkpoint_every == 0 or step == total:
                     save(step)
-                    if step == total or (t_cfg.sample_every == 0):
-                        sample_path = write_samples(step)
-                elif t_cfg.sample_every and step % t_cfg.sample_every == 0:
+                if step == total or (t_cfg.sample_every and step % t_cfg.sample_every == 0):
                     sample_path = write_samples(step)
                 if sigterm.set:
                     save(step)

@@ -34,7 +34,9 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
                 viz.save_scatter(x, path, data=_data_points(dataset, len(x)),
                                  title=f"{exp.objective.name}: {path.stem}")
             else:
-                np.save(path.with_suffix(".npy"), x)
+                path = path.with_suffix(".npy")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, x)
     return path
 
 

@@ -30,14 +30,19 @@ from jaxgen.train.state import TrainState
 _TAG_DATA, _TAG_PLAYERS, _TAG_STATE = 0, 1, 2
 
 
-def init_state(objective: Objective, txs: dict, rng: jax.Array, batch: dict) -> TrainState:
-    """Builds the initial state. `batch` is a model-space example batch."""
-    init_key, base_key = jax.random.split(rng)
-    params = objective.init(init_key, batch)
+def init_state(objective: Objective, txs: dict, seed: int, batch: dict) -> TrainState:
+    """Builds the initial state. `batch` is a model-space example batch.
+
+    Initial weights are drawn with the "rbg" PRNG (XLA's RngBitGenerator):
+    threefry initialisers of a conv net take tens of seconds to compile on CPU,
+    rbg a few. Everything drawn during training uses the threefry base key
+    `fold_in(key(seed), 1)`, whose values do not depend on the sharding.
+    """
+    params = objective.init(jax.random.key(seed, impl="rbg"), batch)
     opt_state = {p.name: txs[p.name].init(params[p.name]) for p in objective.players}
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       ema_params=jax.tree.map(jnp.copy, params), opt_state=opt_state,
-                      rng=base_key)
+                      rng=jax.random.fold_in(jax.random.key(seed), 1))
 
 
 def ema_decay_at(step, decay: float):
