@@ -252,3 +252,22 @@ def test_resuming_with_a_different_config_is_refused(tmp_path, capsys):
                      "--config.optim.learning_rate=0.5")
     assert code == 2 and "optim.learning_rate" in err and "new --workdir" in err
     assert _checkpoint_steps(wd) == [10]  # nothing of the earlier run was touched
+
+
+def test_list_shows_configs_objectives_models_datasets(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for fragment in ("configs/flow_matching/toy2d.py", "configs/flow_matching/fashion_mnist.py",
+                     "flow_matching", "mlp", "unet", "8gaussians", "fashion_mnist", "tfds:<name>"):
+        assert fragment in out, fragment
+
+
+def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
+    out_json = tmp_path / "bench.json"
+    assert cli.main(["bench", "--config", str(TOY_CONFIG), "--steps", "5", "--warmup", "1",
+                     "--json", str(out_json), *flags(TINY_TOY)]) == 0
+    out = capsys.readouterr().out
+    assert "compile_s" in out and "ms_per_step_median" in out
+    result = json.loads(out_json.read_text())
+    assert result["compile_s"] > 0 and result["ms_per_step_median"] > 0
+    assert result["timed_steps"] == 5 and result["global_batch"] == 64
