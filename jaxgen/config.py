@@ -61,6 +61,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.schedule = "cosine"  # cosine | constant (both after linear warmup)
     c.optim.warmup_steps = 100
     c.optim.end_lr_factor = 0.0  # cosine decays to learning_rate * end_lr_factor
+    # Steps the cosine spans; 0 = train.steps. Set it when you plan to extend
+    # train.steps on resume, so the schedule does not change under the run.
+    c.optim.decay_steps = 0
     c.optim.grad_clip = 1.0  # global-norm clipping; 0 disables
     # Multi-player objectives (GANs) may override any of the above per player:
     # optim.players.<player>.<key> = value.
@@ -226,12 +229,26 @@ def to_json(cfg: ml_collections.ConfigDict) -> str:
     return json.dumps(cfg.to_dict(), indent=2, sort_keys=True, default=str)
 
 
+def _merge(cfg: ml_collections.ConfigDict, data: dict) -> None:
+    with cfg.unlocked():
+        for k, v in data.items():
+            if isinstance(v, dict) and isinstance(cfg.get(k), ml_collections.ConfigDict):
+                _merge(cfg[k], v)
+            elif isinstance(v, dict):
+                cfg[k] = ml_collections.ConfigDict(v)
+            else:
+                cfg[k] = v
+
+
 def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
-    """Reads a resolved config written by `jaxgen train` back, on the base's schema."""
+    """Reads a resolved config written by `jaxgen train` back onto the base schema.
+
+    Keys added to the base since that run was made get their defaults, so old
+    workdirs stay readable.
+    """
     data = json.loads(Path(path).read_text())
-    cfg = ml_collections.ConfigDict(data)
-    # JSON turns tuples into lists; None placeholders lose their type. Neither
-    # matters to readers of a resolved config.
+    cfg = ml_collections.ConfigDict(base_config().to_dict())  # plain types, no placeholders
+    _merge(cfg, data)
     return cfg
 
 

@@ -58,9 +58,13 @@ def _check_config(workdir: Path, config) -> None:
     path = workdir / "config.json"
     if not (path.exists() and has_checkpoint(workdir)):
         return
-    old = json.loads(path.read_text())
+    old = json.loads(config_lib.to_json(config_lib.from_json_file(path)))
     new = json.loads(config_lib.to_json(config))
     diffs = config_lib.config_differences(old, new)
+    old_steps, new_steps = old["train"]["steps"], new["train"]["steps"]
+    if old_steps != new_steps and not new["optim"].get("decay_steps") and distributed.is_main():
+        print(f"Note: train.steps changed {old_steps} -> {new_steps}; the learning-rate schedule "
+              "now spans the new length (set optim.decay_steps to pin it).", flush=True)
     if diffs:
         raise config_lib.ConfigError(
             f"{workdir} holds a run trained with a different config:\n  " + "\n  ".join(diffs)

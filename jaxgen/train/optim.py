@@ -6,7 +6,7 @@ import ml_collections
 import optax
 
 _KEYS = ("name", "learning_rate", "b1", "b2", "eps", "weight_decay", "schedule",
-         "warmup_steps", "end_lr_factor", "grad_clip")
+         "warmup_steps", "end_lr_factor", "decay_steps", "grad_clip")
 
 
 def player_config(optim_config: ml_collections.ConfigDict, player: str) -> dict:
@@ -24,6 +24,7 @@ def player_config(optim_config: ml_collections.ConfigDict, player: str) -> dict:
 
 def learning_rate_schedule(cfg: dict, total_steps: int) -> optax.Schedule:
     lr, warmup = float(cfg["learning_rate"]), int(cfg["warmup_steps"])
+    total_steps = int(cfg.get("decay_steps") or 0) or total_steps
     if cfg["schedule"] == "constant":
         decay = optax.constant_schedule(lr)
     elif cfg["schedule"] == "cosine":

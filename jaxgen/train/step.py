@@ -80,9 +80,15 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                 m = {**m, "loss": loss, "grad_norm": optax.tree.norm(grads)}
                 return ({**params, player.name: new_own}, opt), m
 
-            (params, opt_state[player.name]), m = jax.lax.scan(
-                update, (params, opt_state[player.name]), jnp.arange(player.updates_per_step))
-            m = jax.tree.map(lambda v: v[-1], m)
+            carry = (params, opt_state[player.name])
+            if player.updates_per_step == 1:
+                carry, m = update(carry, 0)
+            else:
+                # XLA:CPU runs loop bodies without its usual conv fast paths, so
+                # only players that update several times per step use a loop.
+                carry, m = jax.lax.scan(update, carry, jnp.arange(player.updates_per_step))
+                m = jax.tree.map(lambda v: v[-1], m)
+            params, opt_state[player.name] = carry
             total = total + m["loss"]
             if multi:
                 metrics.update({f"{player.name}/{k}": v for k, v in m.items()})
