@@ -29,8 +29,10 @@ def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = Non
     pipe = BatchPipeline(dataset.source, t.batch_size, config.seed,
                          process_index=jax.process_index(), process_count=jax.process_count(),
                          steps_per_call=t.steps_per_call)
-    batch = distributed.to_global(pipe.local_batch(0), exp.mesh, t.batch_size, t.steps_per_call)
-    state = exp.init_state()
+    local = pipe.local_batch(0)
+    batch = distributed.to_global(local, exp.mesh, t.batch_size, t.steps_per_call)
+    first = local if t.steps_per_call == 1 else {k: v[0] for k, v in local.items()}
+    state = exp.init_state(distributed.to_global(first, exp.mesh, t.batch_size))
     step_fn = exp.train_step()
 
     t0 = time.perf_counter()

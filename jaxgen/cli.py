@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     if overrides and args.command == "list":
         print("jaxgen: error: list takes no --config overrides", file=sys.stderr)
         return 2
+    if not os.environ.get("JAXGEN_DEBUG"):
+        # Library chatter (tfds's OpenCV hint, Orbax's notes) is not for the console.
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.ERROR)
     from jaxgen.config import ConfigError
     from jaxgen.registry import UnknownNameError
     from jaxgen.train.loop import NonFiniteLossError

@@ -90,9 +90,25 @@ class Experiment:
             b["label"] = jnp.zeros((1,), jnp.int32)
         return b
 
-    def init_state(self):
-        init = jax.jit(self._init_fn, out_shardings=self.replicated)
-        return init(self.example_batch())
+    def init_state(self, raw_batch: dict | None = None):
+        """A fresh, replicated TrainState.
+
+        With `raw_batch` (the run's first global batch, as fed to the step),
+        objectives see real model-space data at init: layers with
+        data-dependent initialisation (ActNorm) use it. Without it, a zero
+        example batch gives the shapes.
+        """
+        if raw_batch is None:
+            return jax.jit(self._init_fn, out_shardings=self.replicated)(self.example_batch())
+        kind, seed = self.info.kind, int(self.config.seed)
+
+        def init_from_data(raw):
+            batch = dict(raw)
+            key = jax.random.fold_in(jax.random.key(seed), 2)
+            batch["x"] = transforms.preprocess(kind, raw["x"], key)
+            return self._init_fn(batch)
+
+        return jax.jit(init_from_data, out_shardings=self.replicated)(raw_batch)
 
     def abstract_state(self):
         shapes = jax.eval_shape(self._init_fn, self.example_batch())

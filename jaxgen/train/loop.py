@@ -100,7 +100,10 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                   f"data epoch {meta['data']['epoch']}, batch {meta['data']['batch_in_epoch']}).",
                   flush=True)
     else:
-        state = exp.init_state()
+        first = pipeline.local_batch(0)
+        if t_cfg.steps_per_call > 1:
+            first = {k: v[0] for k, v in first.items()}
+        state = exp.init_state(distributed.to_global(first, exp.mesh, t_cfg.batch_size))
         start = 0
 
     nparams = param_count(state.params)
