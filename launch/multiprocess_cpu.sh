@@ -13,14 +13,14 @@ PORT=${PORT:-$((20000 + RANDOM % 20000))}
 export JAX_PLATFORMS=cpu
 export XLA_FLAGS="--xla_force_host_platform_device_count=${DEVICES_PER_PROCESS} ${XLA_FLAGS:-}"
 export JAXGEN_COORDINATOR="127.0.0.1:${PORT}" JAXGEN_NUM_PROCESSES="$NUM_PROCESSES" JAXGEN_CPU=1
-mkdir -p "$WORKDIR"
+mkdir -p "$WORKDIR/logs"
 pids=()
 for ((i = 0; i < NUM_PROCESSES; i++)); do
   if [ "$i" = 0 ]; then
     JAXGEN_PROCESS_ID=$i python -m jaxgen train --config "$CONFIG" --workdir "$WORKDIR" "$@" &
   else
     JAXGEN_PROCESS_ID=$i python -m jaxgen train --config "$CONFIG" --workdir "$WORKDIR" "$@" \
-      > "$WORKDIR/process_$i.log" 2>&1 &
+      > "$WORKDIR/logs/process_$i.log" 2>&1 &
   fi
   pids+=($!)
 done

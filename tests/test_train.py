@@ -271,3 +271,12 @@ def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
     result = json.loads(out_json.read_text())
     assert result["compile_s"] > 0 and result["ms_per_step_median"] > 0
     assert result["timed_steps"] == 5 and result["global_batch"] == 64
+
+
+def test_a_foreign_folder_is_never_written_into(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.txt").write_text("a user's file")
+    code, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", tmp_path / "mine",
+                     *flags(TINY_TOY))
+    assert code == 2 and "not empty and holds no jaxgen run" in err
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["config.txt"]

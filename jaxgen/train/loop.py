@@ -72,11 +72,24 @@ def _check_config(workdir: Path, config) -> None:
             "sample.* and eval.* may change), or pick a new --workdir.")
 
 
+def _check_workdir(workdir: Path) -> None:
+    """Refuses a non-empty folder that is not a jaxgen run: never overwrite a user's files."""
+    if workdir.exists() and not workdir.is_dir():
+        raise config_lib.ConfigError(f"--workdir {workdir} is a file; pass a folder.")
+    if workdir.is_dir():
+        names = {p.name for p in workdir.iterdir()}
+        if names and not (names & {"run.json", "checkpoints", "config.json", "logs"}):
+            raise config_lib.ConfigError(
+                f"--workdir {workdir} is not empty and holds no jaxgen run "
+                f"(found {', '.join(sorted(names)[:5])}). Pick a new or empty folder.")
+
+
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Trains (or resumes) the run in `workdir`; returns the end-of-run summary."""
     workdir = Path(workdir).resolve()
     main = distributed.is_main()
     t_cfg = config.train
+    _check_workdir(workdir)
     _check_config(workdir, config)
     # Everything that can be wrong with the config fails here, before DIR is made.
     dataset = get_dataset(config.data, "train")
@@ -165,8 +178,6 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     save(step)
                     stopped_by = "SIGTERM"
                     break
-            else:
-                step = max(step, start)
     finally:
         bar.close()
         ckpt.close()
