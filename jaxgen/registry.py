@@ -26,6 +26,7 @@ def _choices_error(kind: str, name: str, choices) -> UnknownNameError:
 # name -> "module:function" building an Objective from (config, model, dataset).
 OBJECTIVES: dict[str, str] = {
     "flow_matching": "jaxgen.objectives.flow_matching:make",
+    "flow_nll": "jaxgen.objectives.flow_nll:make",
 }
 
 
@@ -56,7 +57,17 @@ def _unet(kwargs, dataset):
     return UNet, kwargs
 
 
-MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet}
+def _realnvp(kwargs, dataset):
+    from jaxgen.nn.flows import RealNVP
+    return RealNVP, kwargs
+
+
+def _glow(kwargs, dataset):
+    from jaxgen.nn.flows import Glow
+    return Glow, kwargs
+
+
+MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow}
 
 
 def build_model(model_config, dataset) -> nn.Module:

@@ -57,8 +57,9 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         out["nll_nats_stderr"] = float(np.std(logp) / math.sqrt(n))
         if info.kind == "images":
             out["bits_per_dim"] = likelihood.bits_per_dim(logp, info.event_shape)
-        out["divergence"] = exp.divergence_mode()
-        out["ode"] = f"{e.ode_method} x {e.ode_steps}"
+        if exp.objective.info.get("ode"):
+            out["divergence"] = exp.divergence_mode()
+            out["ode"] = f"{e.ode_method} x {e.ode_steps}"
         toy = getattr(dataset, "toy", None)
         if toy is not None and toy.log_prob is not None:
             true_logp = toy.log_prob(np.asarray(dataset.source.get(np.arange(n))["x"], np.float64))

@@ -83,4 +83,5 @@ def make(config, model, dataset) -> Objective:
         sample=sample,
         log_likelihood=log_likelihood,
         likelihood_kind="exact",
+        info={"ode": True},
     )

@@ -1,0 +1,155 @@
+"""Normalizing-flow models built from `jaxgen.bijectors`: RealNVP and Glow.
+
+Each model is itself a bijector (`forward_and_log_det`: data -> latent,
+`inverse_and_log_det`: latent -> data) whose layers are laid out from the
+input's shape on the first call, so one class serves 2-D vectors and images.
+
+* `RealNVP` (Dinh et al., 2017):
+  - vectors: `num_layers` × [ActNorm] → affine coupling (MLP conditioner),
+    the halves alternating;
+  - images: logit pre-processing, then per scale 3 checkerboard couplings →
+    squeeze → 3 channel couplings → split (half the channels factored out),
+    and 4 checkerboard couplings at the last scale (their Sec. 4.1).
+* `Glow` (Kingma & Dhariwal, 2018): per scale squeeze → `steps` ×
+  (ActNorm → invertible 1×1 conv (LU) → affine coupling) → split with a
+  learned prior, as in their Fig. 2; for vectors, the same step without the
+  squeezes and splits.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from jaxgen.bijectors import (ActNorm, AffineCoupling, Bijector, Chain, Conv1x1LU, LogitTransform,
+                              Squeeze, multi_scale)
+from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
+
+__all__ = ["RealNVP", "Glow"]
+
+
+def _vector_coupling(d: int, hidden: Sequence[int], parity: int) -> AffineCoupling:
+    return AffineCoupling(MLPConditioner(2 * d, hidden=tuple(hidden)), mask_type="half",
+                          parity=parity)
+
+
+def _conv_coupling(c: int, hidden: int, blocks: int, mask: str, parity: int) -> AffineCoupling:
+    return AffineCoupling(ConvConditioner(2 * c, hidden=hidden, num_blocks=blocks),
+                          mask_type=mask, parity=parity)
+
+
+class RealNVP(Bijector):
+    """RealNVP for vectors (B, D) or images (B, H, W, C).
+
+    Attributes:
+      num_layers: vectors: number of couplings.
+      hidden: vectors: MLP conditioner widths; images: conv conditioner width.
+      num_scales: images: number of squeeze/split scales (H and W must be
+        divisible by 2**num_scales).
+      num_blocks: images: residual blocks per conv conditioner.
+      actnorm: vectors: an ActNorm before every coupling.
+      logit_alpha: images: RealNVP's logit pre-processing with this α; 0 skips it.
+    """
+
+    num_layers: int = 8
+    hidden: Sequence[int] | int = (128, 128)
+    num_scales: int = 2
+    num_blocks: int = 2
+    actnorm: bool = True
+    logit_alpha: float = 0.05
+
+    def _layers(self, shape) -> list:
+        if len(shape) == 2:
+            d = shape[-1]
+            layers = []
+            for i in range(self.num_layers):
+                if self.actnorm:
+                    layers.append(ActNorm())
+                layers.append(_vector_coupling(d, self.hidden, i % 2))
+            return layers
+        hidden = self.hidden if isinstance(self.hidden, int) else int(self.hidden[0])
+        c = shape[-1]
+        levels = []
+        for s in range(self.num_scales):
+            level = [_conv_coupling(c, hidden, self.num_blocks, "checkerboard", i % 2)
+                     for i in range(3)]
+            level.append(Squeeze())
+            c4 = 4 * c
+            level += [_conv_coupling(c4, hidden, self.num_blocks, "channel", i % 2)
+                      for i in range(3)]
+            levels.append(level)
+            c = c4 // 2
+        levels.append([_conv_coupling(c, hidden, self.num_blocks, "checkerboard", i % 2)
+                       for i in range(4)])
+        pre = [LogitTransform(alpha=self.logit_alpha)] if self.logit_alpha > 0 else []
+        return pre + [multi_scale(levels)]
+
+    @nn.compact
+    def __call__(self, x: jax.Array, inverse: bool = False):
+        _check_shape(type(self).__name__, x.shape, self.num_scales)
+        return Chain(self._layers(x.shape), name="flow")(x, inverse=inverse)
+
+
+class Glow(Bijector):
+    """Glow for images (multi-scale) or vectors (single scale).
+
+    Attributes:
+      steps: flow steps (ActNorm → 1×1 conv → coupling) per scale.
+      num_scales: images: squeeze/split scales.
+      hidden: conditioner width (conv channels for images; MLP width for vectors).
+      num_blocks: images: residual blocks per conv conditioner.
+      learned_prior: images: Glow's learned conditional prior at each split.
+      logit_alpha: images: optional logit pre-processing (Glow itself uses none).
+    """
+
+    steps: int = 8
+    num_scales: int = 2
+    hidden: int = 64
+    num_blocks: int = 1
+    learned_prior: bool = True
+    logit_alpha: float = 0.0
+
+    def _step(self, c: int, image: bool, i: int) -> list:
+        if image:
+            coupling = _conv_coupling(c, self.hidden, self.num_blocks, "channel", i % 2)
+        else:
+            coupling = _vector_coupling(c, (self.hidden, self.hidden), i % 2)
+        return [ActNorm(), Conv1x1LU(), coupling]
+
+    def _layers(self, shape) -> list:
+        if len(shape) == 2:
+            return [layer for i in range(self.steps) for layer in self._step(shape[-1], False, i)]
+        c = shape[-1]
+        levels, priors = [], []
+        for s in range(self.num_scales):
+            c = 4 * c
+            level = [Squeeze()]
+            for i in range(self.steps):
+                level += self._step(c, True, i)
+            levels.append(level)
+            if s < self.num_scales - 1:
+                keep = c // 2
+                priors.append(ConvConditioner(2 * (c - keep), hidden=self.hidden, num_blocks=0)
+                              if self.learned_prior else None)
+                c = keep
+        # multi_scale nests a Split after every level but the last.
+        pre = [LogitTransform(alpha=self.logit_alpha)] if self.logit_alpha > 0 else []
+        return pre + [multi_scale(levels, priors if self.learned_prior else None)]
+
+    @nn.compact
+    def __call__(self, x: jax.Array, inverse: bool = False):
+        _check_shape(type(self).__name__, x.shape, self.num_scales)
+        return Chain(self._layers(x.shape), name="flow")(x, inverse=inverse)
+
+
+def _check_shape(name: str, shape, num_scales: int) -> None:
+    if len(shape) == 4:
+        h, w = shape[1:3]
+        f = 2 ** num_scales
+        if h % f or w % f:
+            raise ValueError(f"{name}: images of {h}×{w} cannot be squeezed {num_scales} times "
+                             f"(needs H and W divisible by {f}); lower model.num_scales.")
+    elif len(shape) != 2:
+        raise ValueError(f"{name} takes vectors (B, D) or images (B, H, W, C); got {shape}.")
