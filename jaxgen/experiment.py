@@ -131,21 +131,27 @@ class Experiment:
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling
-    @functools.cached_property
-    def _sample_jit(self):
+    @functools.lru_cache(maxsize=None)
+    def _sample_jit(self, temperature: float):
         if self.objective.sample is None:
             raise ValueError(f"Objective '{self.objective.name}' cannot sample.")
         s = self.config.sample
         fn = functools.partial(self.objective.sample, steps=s.steps, method=s.method,
-                               temperature=s.temperature)
+                               temperature=temperature)
         return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
 
-    def sample(self, params, rng, num: int, chunk: int = 1000) -> np.ndarray:
-        """`num` samples in data space (uint8 images or float points), chunked."""
+    def sample(self, params, rng, num: int, chunk: int = 1000,
+               temperature: float | None = None) -> np.ndarray:
+        """`num` samples in data space (uint8 images or float points), chunked.
+
+        `temperature` scales the prior noise (default: sample.temperature).
+        """
+        t = float(self.config.sample.temperature if temperature is None else temperature)
+        fn = self._sample_jit(t)
         outs = []
         for i, lo in enumerate(range(0, num, chunk)):
             n = min(chunk, num - lo)
-            z = self._sample_jit(params, jax.random.fold_in(rng, i), n)
+            z = fn(params, jax.random.fold_in(rng, i), n)
             outs.append(transforms.postprocess(self.info.kind, distributed.to_host(z)))
         return np.concatenate(outs)
 

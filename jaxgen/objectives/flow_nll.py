@@ -68,4 +68,5 @@ def make(config, model, dataset) -> Objective:
         return flow_log_prob(params["model"], x, model=model)[0]
 
     return Objective(name="flow_nll", players=(Player("model", loss),), init=init, sample=sample,
-                     log_likelihood=log_likelihood, likelihood_kind="exact")
+                     log_likelihood=log_likelihood, likelihood_kind="exact",
+                     info={"temperature": True})

@@ -192,6 +192,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         if main:
             print(f"Wrote {dpath} (model density from the exact likelihood; its mass on the "
                   f"plotted square: {mass:.3f})", flush=True)
+    if (step == total and start < total and not stopped_by and info.kind == "images"
+            and exp.objective.info.get("temperature")):
+        tpath = pictures.write_temperature_rows(exp, state.ema_params, sample_rng,
+                                                workdir / "samples" / "temperatures.png", main)
+        if main:
+            print(f"Wrote {tpath} (samples at several prior temperatures)", flush=True)
     if start == total and main:
         print(f"{workdir} already holds step {total} = train.steps; nothing to train. "
               "Raise --config.train.steps to train further.", flush=True)

@@ -40,6 +40,15 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
     return path
 
 
+def write_temperature_rows(exp, params, rng, path: Path, main: bool = True,
+                           temperatures=(0.5, 0.7, 0.85, 1.0), per_row: int = 10) -> Path:
+    """Images: one row of samples per prior temperature (same noise, rescaled)."""
+    rows = [exp.sample(params, rng, per_row, chunk=per_row, temperature=t) for t in temperatures]
+    if main:
+        viz.save_image_rows(rows, path, row_labels=[f"T = {t:g}" for t in temperatures])
+    return path
+
+
 def write_density(exp, params, rng, dataset, path: Path, n: int = 100, ode_steps: int = 32,
                   samples: np.ndarray | None = None) -> tuple[Path, float]:
     """2-D: the model's exact density on a grid, beside the data, the true density and samples.
