@@ -197,7 +197,7 @@ def _cli(capsys, *args):
 @pytest.mark.parametrize("override, fragment", [
     ("--config.train.stpes=3", "Did you mean: train.steps"),
     ("--config.data.name=nope", "valid names: 8gaussians"),
-    ("--config.model.name=transformer", "Valid choices: mlp, unet"),
+    ("--config.model.name=transformer", "Valid choices: glow, mlp, realnvp, unet"),
     ("--config.objective.name=gan", "Valid choices: flow_matching"),
     ("--config.model.width=3", "Unknown config key 'model.width'"),
     ("--config.model.name=unet", "expects images"),
