@@ -92,6 +92,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.ode_steps = 100
     c.eval.ode_method = "rk4"
     c.eval.divergence = "auto"  # exact | hutchinson | auto (exact when dim <= 64)
+    c.eval.likelihood = ""  # estimators to report, comma list (e.g. "vlb,ode"); "" = all
     c.eval.mmd_num = 2000  # 2-D data: model samples vs held-out points for MMD
     c.eval.use_ema = True
     return c

@@ -105,7 +105,7 @@ class Experiment:
         def init_from_data(raw):
             batch = dict(raw)
             key = jax.random.fold_in(jax.random.key(seed), 2)
-            batch["x"] = transforms.preprocess(kind, raw["x"], key)
+            batch["x"] = transforms.preprocess(kind, raw["x"], key, dequantize=self.dequantize)
             return self._init_fn(batch)
 
         return jax.jit(init_from_data, out_shardings=self.replicated)(raw_batch)
@@ -124,34 +124,50 @@ class Experiment:
     # ------------------------------------------------------------------- step
     def train_step(self):
         t = self.config.train
-        one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay)
+        one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay,
+                                       dequantize=self.dequantize)
         fn = step_lib.make_multi_step(one, t.steps_per_call)
         lead = 0 if t.steps_per_call == 1 else 1
         return jax.jit(fn, in_shardings=(self.replicated, distributed.data_sharding(self.mesh, lead)),
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling
+    @property
+    def dequantize(self) -> bool:
+        """Whether images reach the objective dequantised (else as bin centres)."""
+        return bool(self.objective.info.get("dequantize", True))
+
     @functools.lru_cache(maxsize=None)
-    def _sample_jit(self, temperature: float):
+    def _sample_jit(self, temperature: float, options: tuple):
         if self.objective.sample is None:
             raise ValueError(f"Objective '{self.objective.name}' cannot sample.")
         s = self.config.sample
         fn = functools.partial(self.objective.sample, steps=s.steps, method=s.method,
-                               temperature=temperature)
+                               temperature=temperature, **dict(options))
         return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
 
     def sample(self, params, rng, num: int, chunk: int = 1000,
-               temperature: float | None = None) -> np.ndarray:
+               temperature: float | None = None, labels=None, **options) -> np.ndarray:
         """`num` samples in data space (uint8 images or float points), chunked.
 
         `temperature` scales the prior noise (default: sample.temperature).
+        `labels` (num,) ints condition a class-conditional model. `options`
+        are the objective's own sampler settings (e.g. sampler="ddim",
+        steps=50, guidance=2.0); each distinct set is compiled once.
         """
         t = float(self.config.sample.temperature if temperature is None else temperature)
-        fn = self._sample_jit(t)
+        fn = self._sample_jit(t, tuple(sorted(options.items())))
+        if labels is not None:
+            labels = np.asarray(labels, np.int32).reshape(-1)
+            if labels.shape != (num,):
+                raise ValueError(f"labels must have shape ({num},), got {labels.shape}.")
+            if not self.info.num_classes:
+                raise ValueError(f"{self.info.name} has no classes; drop the labels.")
         outs = []
         for i, lo in enumerate(range(0, num, chunk)):
             n = min(chunk, num - lo)
-            z = fn(params, jax.random.fold_in(rng, i), n)
+            kw = {} if labels is None else {"labels": jnp.asarray(labels[lo:lo + n])}
+            z = fn(params, jax.random.fold_in(rng, i), n, **kw)
             outs.append(transforms.postprocess(self.info.kind, distributed.to_host(z)))
         return np.concatenate(outs)
 
@@ -162,36 +178,66 @@ class Experiment:
             return "exact" if self.info.dim <= 64 else "hutchinson"
         return mode
 
+    def likelihood_names(self) -> list[str]:
+        """The estimators eval reports: eval.likelihood (comma list) or all the objective has."""
+        have = list(self.objective.likelihoods)
+        want = [n.strip() for n in str(self.config.eval.get("likelihood", "")).split(",")
+                if n.strip()]
+        unknown = [n for n in want if n not in have]
+        if unknown:
+            raise ValueError(
+                f"eval.likelihood={unknown[0]!r}: objective '{self.objective.name}' offers "
+                f"{', '.join(have) or 'no likelihood'}.")
+        return want or have
+
     @functools.lru_cache(maxsize=None)
-    def _loglik_jit(self, steps: int, method: str, divergence: str):
-        if self.objective.log_likelihood is None:
-            raise ValueError(f"Objective '{self.objective.name}' has no likelihood.")
-        fn = functools.partial(self.objective.log_likelihood, steps=steps, method=method,
-                               divergence=divergence)
+    def _loglik_jit(self, name: str, steps: int, method: str, divergence: str):
+        if name not in self.objective.likelihoods:
+            raise ValueError(f"Objective '{self.objective.name}' has no likelihood {name!r}; "
+                             f"it offers {', '.join(self.objective.likelihoods) or 'none'}.")
+        lik = self.objective.likelihoods[name]
+        fn = functools.partial(lik.fn, steps=steps, method=method, divergence=divergence)
+        dequantize = not lik.discrete
 
         def loglik(params, x_raw, rng):
             kd, kl = jax.random.split(rng)
-            x = transforms.preprocess(self.info.kind, x_raw, kd)
-            return fn(params, x, kl)
+            x = transforms.preprocess(self.info.kind, x_raw, kd, dequantize=dequantize)
+            out = fn(params, x, kl)
+            return out if isinstance(out, tuple) else (out, {})
 
         return jax.jit(loglik, out_shardings=self.replicated)
 
-    def log_likelihood(self, params, x_raw, rng, steps: int | None = None) -> np.ndarray:
-        """Per-example log-likelihood in *data units* (nats), see jaxgen.eval.likelihood.
+    def log_likelihood_terms(self, params, x_raw, rng, steps: int | None = None,
+                             name: str | None = None) -> tuple[np.ndarray, dict]:
+        """Per-example log-likelihood in *data units* (nats), see jaxgen.eval.likelihood,
+        and the per-example terms of the bound (nats, model's own split; may be empty).
 
-        Uses eval.ode_steps / eval.ode_method / eval.divergence (`steps` overrides
-        the step count, e.g. for quick density pictures).
+        `name` picks the estimator (default: the objective's first). ODE
+        estimators use eval.ode_steps / eval.ode_method / eval.divergence
+        (`steps` overrides the step count, e.g. for quick density pictures).
         """
         e = self.config.eval
-        fn = self._loglik_jit(int(steps or e.ode_steps), e.ode_method, self.divergence_mode())
+        name = name or self.objective.default_likelihood
+        if name is None:
+            raise ValueError(f"Objective '{self.objective.name}' has no likelihood.")
+        fn = self._loglik_jit(name, int(steps or e.ode_steps), e.ode_method,
+                              self.divergence_mode())
         x = np.asarray(x_raw)
         if jax.process_count() == 1 and x.shape[0] % self.mesh.size == 0:
             x = jax.device_put(x, distributed.data_sharding(self.mesh))
-        logp_model = distributed.to_host(fn(params, x, rng))
-        return logp_model + transforms.log_det_to_discrete(self.info.kind, self.info.event_shape)
+        logp_model, terms = distributed.to_host(fn(params, x, rng))
+        shift = 0.0
+        if not self.objective.likelihoods[name].discrete:
+            shift = transforms.log_det_to_discrete(self.info.kind, self.info.event_shape)
+        return logp_model + shift, terms
 
-    def log_prob_points(self, params, rng, steps: int | None = None):
+    def log_likelihood(self, params, x_raw, rng, steps: int | None = None,
+                       name: str | None = None) -> np.ndarray:
+        """Per-example log-likelihood in data units (nats); see `log_likelihood_terms`."""
+        return self.log_likelihood_terms(params, x_raw, rng, steps, name)[0]
+
+    def log_prob_points(self, params, rng, steps: int | None = None, name: str | None = None):
         """A numpy `points -> log p` for 2-D density plots (model space = data space)."""
         def f(points):
-            return self.log_likelihood(params, np.asarray(points, np.float32), rng, steps)
+            return self.log_likelihood(params, np.asarray(points, np.float32), rng, steps, name)
         return f

@@ -27,6 +27,8 @@ def _choices_error(kind: str, name: str, choices) -> UnknownNameError:
 OBJECTIVES: dict[str, str] = {
     "flow_matching": "jaxgen.objectives.flow_matching:make",
     "flow_nll": "jaxgen.objectives.flow_nll:make",
+    "ddpm": "jaxgen.objectives.ddpm:make",
+    "ncsn": "jaxgen.objectives.ncsn:make",
 }
 
 

@@ -39,6 +39,35 @@ class Player:
 
 
 @dataclasses.dataclass(frozen=True)
+class Likelihood:
+    """One way an objective scores held-out data.
+
+    `fn(params, x, rng, **options)` returns per-example log-likelihoods (nats)
+    of model-space `x`, or `(logp, terms)` with `terms` a dict of per-example
+    parts of the bound (e.g. diffusion's L_T, L_0, Σ L_{t-1}), which eval
+    reports in bits/dim beside the total.
+
+    kind: "exact" (log p itself, up to solver error) or "bound" (a lower bound).
+    discrete: for 8-bit images, True means `fn` is given the bin centres
+      (no dequantisation noise) and returns log P(x) of the discrete image
+      itself (e.g. a discretised Gaussian decoder); False means `fn` is a
+      density on dequantised model space and the shared convention of
+      `jaxgen.eval.likelihood` turns it into a bound on log P(x).
+    ode: the estimator integrates an ODE (eval.ode_steps / ode_method /
+      divergence apply).
+    """
+
+    fn: Callable[..., Any]
+    kind: str = "exact"
+    discrete: bool = False
+    ode: bool = False
+
+    def __post_init__(self):
+        if self.kind not in ("exact", "bound"):
+            raise ValueError(f"Likelihood.kind must be 'exact' or 'bound', got {self.kind!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Objective:
     """An objective family instantiated for one model and dataset.
 
@@ -48,11 +77,16 @@ class Objective:
       init: `(rng, batch) -> params` with one entry per player (+ state).
       update_state: optional `(params, batch, rng) -> params` for
         non-gradient state; must leave the players' entries unchanged.
-      sample: optional `(params, rng, num, **options) -> x` in model space.
-      log_likelihood: optional `(params, x, rng, **options) -> (B,)` exact
-        log-density (nats) of model-space x.
-      likelihood_kind: "exact", "bound" or "none": how `log_likelihood` relates
-        to log p(x). Reported next to every NLL.
+      sample: optional `(params, rng, num, *, steps, method, temperature,
+        labels=None, **options) -> x` in model space. `labels` (num,) ints
+        for class-conditional models; other options are the family's own
+        (e.g. sampler="ddim", eta, guidance), with defaults from the config.
+      likelihoods: name -> `Likelihood`, the first being the default (what
+        `nll_nats` / `bits_per_dim` report). Empty: the family has none.
+      info: flags the trainer and pictures read, e.g. "temperature" (draw
+        temperature rows), "dequantize" (False: images are fed as bin
+        centres, for families with a discrete decoder), "pictures" (an
+        end-of-run `(exp, params, rng, dataset, folder, main) -> [paths]`).
     """
 
     name: str
@@ -60,8 +94,7 @@ class Objective:
     init: Callable[[jax.Array, Batch], Params]
     update_state: Callable[[Params, Batch, jax.Array], Params] | None = None
     sample: Callable[..., jax.Array] | None = None
-    log_likelihood: Callable[..., jax.Array] | None = None
-    likelihood_kind: str = "none"
+    likelihoods: Mapping[str, Likelihood] = dataclasses.field(default_factory=dict)
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -70,3 +103,12 @@ class Objective:
             raise ValueError(f"Objective {self.name}: player names must be unique, got {names}.")
         if not names:
             raise ValueError(f"Objective {self.name} has no players.")
+
+    @property
+    def likelihood_kind(self) -> str:
+        """"exact", "bound" or "none": how the default likelihood relates to log p(x)."""
+        return next(iter(self.likelihoods.values())).kind if self.likelihoods else "none"
+
+    @property
+    def default_likelihood(self) -> str | None:
+        return next(iter(self.likelihoods), None)

@@ -25,7 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxgen.objectives.base import Objective, Player
+from jaxgen.objectives.base import Likelihood, Objective, Player
 from jaxgen.samplers import ode
 
 
@@ -66,7 +66,9 @@ def make(config, model, dataset) -> Objective:
             return apply_fn(params["model"], x, tb)
         return u
 
-    def sample(params, rng, num, *, steps=100, method="heun", temperature=1.0):
+    def sample(params, rng, num, *, steps=100, method="heun", temperature=1.0, labels=None):
+        if labels is not None:
+            raise ValueError("flow_matching models are unconditional; drop the labels.")
         z = temperature * jax.random.normal(rng, (num, *dataset.event_shape), jnp.float32)
         return ode.odeint(velocity(params), z, 0.0, 1.0, steps, method)
 
@@ -81,7 +83,5 @@ def make(config, model, dataset) -> Objective:
         players=(Player("model", loss),),
         init=init,
         sample=sample,
-        log_likelihood=log_likelihood,
-        likelihood_kind="exact",
-        info={"ode": True},
+        likelihoods={"ode": Likelihood(log_likelihood, "exact", ode=True)},
     )

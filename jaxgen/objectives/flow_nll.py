@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from jaxgen.bijectors import standard_normal_log_prob
 from jaxgen.data import transforms
-from jaxgen.objectives.base import Objective, Player
+from jaxgen.objectives.base import Likelihood, Objective, Player
 
 
 def flow_log_prob(params, x, *, model):
@@ -59,7 +59,9 @@ def make(config, model, dataset) -> Objective:
     def loss(params, batch, rng):
         return nll_loss(params, batch, rng, model=model, dim=dim, discrete_shift=shift)
 
-    def sample(params, rng, num, *, temperature=1.0, **_):
+    def sample(params, rng, num, *, temperature=1.0, labels=None, **_):
+        if labels is not None:
+            raise ValueError("flow models are unconditional; drop the labels.")
         z = temperature * jax.random.normal(rng, (num, *dataset.event_shape), jnp.float32)
         x, _ = model.apply({"params": params["model"]}, z, method=model.inverse_and_log_det)
         return x
@@ -68,5 +70,5 @@ def make(config, model, dataset) -> Objective:
         return flow_log_prob(params["model"], x, model=model)[0]
 
     return Objective(name="flow_nll", players=(Player("model", loss),), init=init, sample=sample,
-                     log_likelihood=log_likelihood, likelihood_kind="exact",
+                     likelihoods={"exact": Likelihood(log_likelihood, "exact")},
                      info={"temperature": True})

@@ -184,7 +184,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         writer.close()
 
     if (step == total and start < total and not stopped_by and info.kind == "points"
-            and info.event_shape == (2,) and exp.objective.log_likelihood is not None
+            and info.event_shape == (2,) and exp.objective.likelihoods
             and jax.process_count() == 1):
         samples = exp.sample(state.ema_params, sample_rng, min(2000, config.sample.num))
         dpath, mass = pictures.write_density(exp, state.ema_params, sample_rng, dataset,

@@ -52,7 +52,7 @@ def ema_decay_at(step, decay: float):
 
 
 def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
-                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+                    dequantize: bool = True) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
     multi = len(objective.players) > 1
 
@@ -60,7 +60,7 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
         key = jax.random.fold_in(state.rng, state.step)
         batch = dict(raw_batch)
         batch["x"] = transforms.preprocess(data_kind, raw_batch["x"],
-                                           jax.random.fold_in(key, _TAG_DATA))
+                                           jax.random.fold_in(key, _TAG_DATA), dequantize)
         params, opt_state = state.params, dict(state.opt_state)
         metrics, total = {}, 0.0
         player_key = jax.random.fold_in(key, _TAG_PLAYERS)
