@@ -198,6 +198,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                                                 workdir / "samples" / "temperatures.png", main)
         if main:
             print(f"Wrote {tpath} (samples at several prior temperatures)", flush=True)
+    pictures_fn = exp.objective.info.get("pictures")
+    if step == total and start < total and not stopped_by and pictures_fn is not None:
+        for p in pictures_fn(exp, state.ema_params, sample_rng, dataset, workdir / "samples", main):
+            if main:
+                print(f"Wrote {p}", flush=True)
     if start == total and main:
         print(f"{workdir} already holds step {total} = train.steps; nothing to train. "
               "Raise --config.train.steps to train further.", flush=True)

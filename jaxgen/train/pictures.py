@@ -57,7 +57,11 @@ def write_density(exp, params, rng, dataset, path: Path, n: int = 100, ode_steps
     """
     data = _data_points(dataset, 2000)
     lim = viz.auto_lim(data if data is not None else samples)
-    grid = viz.density_grid(exp.log_prob_points(params, jax.random.fold_in(rng, 1), ode_steps),
+    # Prefer an exact likelihood (e.g. diffusion's probability-flow ODE over its VLB).
+    liks = exp.objective.likelihoods
+    name = next((k for k, v in liks.items() if v.kind == "exact"), None)
+    grid = viz.density_grid(exp.log_prob_points(params, jax.random.fold_in(rng, 1), ode_steps,
+                                                name),
                             lim, n=n, chunk_size=min(n * n, 5000))
     true_grid = None
     toy = getattr(dataset, "toy", None)

@@ -13,6 +13,7 @@ from jaxgen.viz.plots2d import (
     density_grid,
     save_density,
     save_scatter,
+    save_scatter_panels,
     save_trajectories,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "save_image_grid",
     "save_image_rows",
     "save_scatter",
+    "save_scatter_panels",
     "save_trajectories",
 ]

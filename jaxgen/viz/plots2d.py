@@ -34,6 +34,7 @@ __all__ = [
     "density_grid",
     "save_density",
     "save_scatter",
+    "save_scatter_panels",
     "save_trajectories",
 ]
 
@@ -267,6 +268,35 @@ def save_scatter(
     axes = fig.subplots(1, k, squeeze=False)[0]
     for ax, (name, pts, color) in zip(axes, panels):
         _scatter_panel(ax, pts, extent, name if k > 1 else None, color)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _save_figure(fig, path)
+
+
+def save_scatter_panels(
+    panels: Sequence[tuple[str, Any]],
+    path: PathLike,
+    lim: Any = None,
+    title: str | None = None,
+) -> str:
+    """A row of scatter panels sharing one extent, e.g. a diffusion strip x_0 … x_T.
+
+    Args:
+      panels: ``(panel title, (N, 2) points)`` pairs, left to right.
+      path: output file.
+      lim: axis limits (see module docstring); default :func:`auto_lim` over all panels.
+      title: optional figure title.
+    """
+    panels = [(str(name), _as_points(pts, f"panel {name!r}")) for name, pts in panels]
+    if not panels:
+        raise ValueError("panels must hold at least one (title, points) pair")
+    extent = _as_extent(lim) if lim is not None else auto_lim(*(p for _, p in panels))
+    k = len(panels)
+    size = 2.6
+    fig = _new_figure((size * k, size + (0.4 if title else 0.1)), layout="constrained")
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    for i, (ax, (name, pts)) in enumerate(zip(axes, panels)):
+        _scatter_panel(ax, pts, extent, name, _SAMPLE_COLOR if i else _DATA_COLOR)
     if title:
         fig.suptitle(title, fontsize=11)
     return _save_figure(fig, path)
