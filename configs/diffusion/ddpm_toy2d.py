@@ -23,6 +23,7 @@ def get_config():
     c.objective.schedule = "linear"  # linear | cosine
     c.objective.prediction = "eps"  # eps (the lecture's) | x0 | v
     c.objective.variance = "beta"  # σ_t² of p(x_{t-1} | x_t): beta | beta_tilde
+    c.objective.label_dropout = 0.0  # classifier-free guidance (with model.num_classes)
 
     c.optim.learning_rate = 1e-3
     c.optim.warmup_steps = 200

@@ -70,10 +70,12 @@ def linear_schedule(num_steps: int = 1000, beta_start: float = 1e-4,
     """Ho et al.'s linear β_1 = 1e-4 … β_T = 0.02 for T = 1000.
 
     For other T the endpoints are scaled by 1000/T (Nichol & Dhariwal, 2021),
-    so ᾱ_T, i.e. how close x_T is to N(0, I), stays about the same.
+    so ᾱ_T, i.e. how close x_T is to N(0, I), stays about the same (β is capped at 0.999
+    for very short chains).
     """
     scale = 1000.0 / num_steps
-    return _from_betas(np.linspace(scale * beta_start, scale * beta_end, num_steps))
+    return _from_betas(np.minimum(np.linspace(scale * beta_start, scale * beta_end, num_steps),
+                                  0.999))
 
 
 def cosine_schedule(num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
