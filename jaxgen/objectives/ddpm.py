@@ -30,8 +30,9 @@ For points L_0 is the Gaussian density.
 
 Each training step logs a one-sample unbiased estimate of the bound:
 L_T + T·ℓ_t, ℓ_t = L_{t−1} (t ≥ 2) or L_0 (t = 1), at the step's own t, so the
-bound is tracked at no extra network cost (`vlb_bpd` / `vlb_nats`, beside
-`prior_*`). `jaxgen eval` computes it per example: L_T and L_0 exactly and
+bound is tracked at no extra network cost (`vlb_bpd` / `vlb_nats`), with its
+terms `prior_*` (L_T, exact), `recon_*` (L_0) and `diffusion_*` (Σ L_{t−1}),
+each also unbiased (the last two are noisy: t = 1 is drawn once in T). `jaxgen eval` computes it per example: L_T and L_0 exactly and
 Σ L_{t−1} over all T − 1 steps, or, with eval.vlb_steps = K, an unbiased
 stratified estimate (one random t in each of K equal strata), reporting each
 term (vdm-style breakdown).
@@ -109,8 +110,11 @@ def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
     prior = prior_term(s, x0)
     vlb = prior + T * ell
     unit, scale = ("bpd", 1.0 / (event_dim * math.log(2.0))) if image else ("nats", 1.0)
+    # L_0 and Σ L_{t-1} separately: T·ℓ_t where t = 1 (resp. t ≥ 2), else 0 — each unbiased.
     metrics = {"mse": mse, f"vlb_{unit}": jnp.mean(vlb) * scale,
-               f"prior_{unit}": jnp.mean(prior) * scale}
+               f"prior_{unit}": jnp.mean(prior) * scale,
+               f"recon_{unit}": T * jnp.mean(jnp.where(t == 1, ell, 0.0)) * scale,
+               f"diffusion_{unit}": T * jnp.mean(jnp.where(t == 1, 0.0, ell)) * scale}
     return mse, metrics
 
 
