@@ -142,7 +142,7 @@ def cmd_sample(args, overrides):
     if args.time:
         print(f"Sampled {args.num} in {wall:.2f} s: {1000 * wall / args.num:.1f} ms/sample, "
               f"{args.num / wall:.1f} samples/s (first call incl. compile: {compile_s:.1f} s; "
-              f"sampler {cfg.sample.get('sampler', '') or 'default'}, steps {cfg.sample.steps})")
+              f"sample.* = {dict(sorted(cfg.sample.to_dict().items()))})")
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, x=x, **({} if labels is None else {"label": labels}))

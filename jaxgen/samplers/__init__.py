@@ -4,6 +4,11 @@ likelihoods.
 ``ode``: fixed-step ODE solvers (Euler, Heun, RK4) in one compiled loop, flow
 sampling, and the exact (or Hutchinson-estimated) log-likelihood of a
 continuous flow via the instantaneous change of variables.
+
+``ddpm``: ancestral sampling (the lecture's Algorithm 2), DDIM, and the
+probability-flow ODE of a diffusion (integrated by ``ode``).
+
+``langevin``: Langevin dynamics and annealed Langevin over a noise ladder (NCSN).
 """
 
 from jaxgen.samplers.ode import (
