@@ -109,6 +109,7 @@ def cmd_sample(args, overrides):
     import numpy as np
 
     from jaxgen import viz
+    from jaxgen.data import class_names
     from jaxgen.experiment import Experiment, read_run_info
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
@@ -148,7 +149,7 @@ def cmd_sample(args, overrides):
         np.savez(out, x=x, **({} if labels is None else {"label": labels}))
     elif info.kind == "images" and labels is not None:
         viz.save_image_rows([x[labels == k] for k in range(info.num_classes)], out,
-                            row_labels=[f"class {k}" for k in range(info.num_classes)])
+                            row_labels=class_names(info.name, info.num_classes))
     elif info.kind == "images":
         viz.save_image_grid(x, out)
     elif x.shape[-1] == 2:

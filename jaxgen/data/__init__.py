@@ -139,3 +139,11 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+def class_names(name: str, num_classes: int) -> list[str]:
+    """Readable class names for picture labels ("class k" when the data has none)."""
+    if name == "fashion_mnist":
+        from jaxgen.data.fashion_mnist import CLASS_NAMES
+        return list(CLASS_NAMES)
+    return [f"class {k}" for k in range(num_classes)]

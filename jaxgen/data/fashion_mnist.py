@@ -48,6 +48,8 @@ IDX_FILES = {
 NUM_EXAMPLES = {"train": 60_000, "test": 10_000}
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot")  # Xiao et al., 2017, label order
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

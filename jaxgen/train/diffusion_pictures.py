@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.data import transforms
+from jaxgen.data import class_names, transforms
 from jaxgen.objectives import diffusion_process as dp
 
 
@@ -78,7 +78,7 @@ def write_class_grids(exp, params, rng, folder: Path, main: bool = True, per_cla
         p = Path(folder) / f"classes_w{float(w):g}.png"
         if main:
             viz.save_image_rows([x[labels == k] for k in range(c)], p,
-                                row_labels=[f"class {k}" for k in range(c)],
+                                row_labels=class_names(exp.info.name, c),
                                 title=f"classifier-free guidance w = {float(w):g}")
         paths.append(p)
     return paths
