@@ -29,6 +29,8 @@ OBJECTIVES: dict[str, str] = {
     "flow_nll": "jaxgen.objectives.flow_nll:make",
     "ddpm": "jaxgen.objectives.ddpm:make",
     "ncsn": "jaxgen.objectives.ncsn:make",
+    "vae": "jaxgen.objectives.vae:make",
+    "vqvae": "jaxgen.objectives.vqvae:make",
 }
 
 
@@ -69,7 +71,32 @@ def _glow(kwargs, dataset):
     return Glow, kwargs
 
 
-MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow}
+def _vae_mlp(kwargs, dataset):
+    from jaxgen.nn.vae import MLPVAE
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return MLPVAE, kwargs
+
+
+def _vae_conv(kwargs, dataset):
+    from jaxgen.nn.vae import ConvVAE
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=vae_conv expects images; {dataset.name} holds points. "
+                         "Use model.name=vae_mlp.")
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return ConvVAE, kwargs
+
+
+def _vqvae_conv(kwargs, dataset):
+    from jaxgen.nn.vae import VQVAEConv
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=vqvae_conv expects images; {dataset.name} holds points.")
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return VQVAEConv, kwargs
+
+
+MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow,
+                               "vae_mlp": _vae_mlp, "vae_conv": _vae_conv,
+                               "vqvae_conv": _vqvae_conv}
 
 
 def build_model(model_config, dataset) -> nn.Module:

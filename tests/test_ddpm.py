@@ -337,9 +337,9 @@ def test_ddpm_toy_trains_evaluates_and_draws_strips(tmp_path):
                                + ev["vlb/diffusion_nats"], ev["vlb/nll_nats"], rtol=1e-4)
     assert ev["mmd2"] >= 0
     out = tmp_path / "ddim.npz"
-    run_cli(["sample", "--workdir", wd, "--num", "50", "--out", out,
-             "--config.sample.sampler=ddim", "--config.sample.steps=10"])
-    assert np.load(out)["x"].shape == (50, 2)
+    proc = run_cli(["sample", "--workdir", wd, "--num", "50", "--out", out, "--time",
+                    "--config.sample.sampler=ddim", "--config.sample.steps=10"])
+    assert np.load(out)["x"].shape == (50, 2) and "ms/sample" in proc.stdout
 
 
 class _LabelNet(nn.Module):
@@ -423,10 +423,10 @@ def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise
              "--config.train.checkpoint_every=3", "--config.train.progress=false",
              "--config.sample.steps=5", "--config.eval.num_examples=16",
              "--config.eval.batch_size=16", "--config.eval.vlb_steps=0",
-             "--config.eval.ode_steps=4"])
+             "--config.eval.ode_steps=4", "--config.sample.guidance_grid=(0.0, 2.0)"])
     m = read_metrics(wd)
     assert [r["step"] for r in m] == [1, 2, 3] and all(r["vlb_bpd"] > 8 for r in m)
-    for w in (0, 1, 3):
+    for w in (0, 2):
         assert (wd / "samples" / f"classes_w{w}.png").exists()
     assert (wd / "samples" / "forward_process.png").exists()
     run_cli(["eval", "--workdir", wd])
@@ -434,8 +434,7 @@ def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise
     assert ev["vlb/bits_per_dim"] > 7.9 and ev["ode/bits_per_dim"] > 7.9
     assert ev["vlb/prior_bpd"] < 0.01 and ev["vlb/diffusion_bpd"] > 0
     out = tmp_path / "per_class.npz"
-    proc = run_cli(["sample", "--workdir", wd, "--num", "7", "--out", out, "--classes", "--time",
-                    "--config.sample.guidance=2"])
-    assert "ms/sample" in proc.stdout
+    run_cli(["sample", "--workdir", wd, "--num", "7", "--out", out, "--classes",
+             "--config.sample.guidance=2"])
     got = np.load(out)
     assert got["x"].shape == (6, 8, 8, 1) and list(got["label"]) == [0, 0, 1, 1, 2, 2]

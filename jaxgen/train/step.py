@@ -55,6 +55,7 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                     dequantize: bool = True) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
     multi = len(objective.players) > 1
+    player_names = {p.name for p in objective.players}
 
     def one_step(state: TrainState, raw_batch: dict):
         key = jax.random.fold_in(state.rng, state.step)
@@ -99,7 +100,10 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
         if objective.update_state is not None:
             params = objective.update_state(params, batch, jax.random.fold_in(key, _TAG_STATE))
         d = ema_decay_at(state.step, ema_decay)
-        ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
+        # Players' params are averaged; non-gradient state (a VQ codebook kept by EMA,
+        # counters) is already what the objective wants and is copied as it is.
+        ema = {k: (jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params[k], v)
+                   if k in player_names else v) for k, v in params.items()}
         new_state = state.replace(step=state.step + 1, params=params, ema_params=ema,
                                   opt_state=opt_state)
         return new_state, metrics

@@ -1,0 +1,219 @@
+"""Encoders and decoders of the VAE family (Kingma & Welling, 2014; van den Oord et al., 2017).
+
+Three modules, each with `encode` and `decode` methods (and `__call__` =
+decode(encode(x)), used to initialise every parameter):
+
+* :class:`MLPVAE` (``model.name=vae_mlp``): MLP encoder x -> (mean, log_var)
+  of a diagonal Gaussian q(z|x), MLP decoder z -> parameter maps. For 2-D toys
+  and flattened images.
+* :class:`ConvVAE` (``model.name=vae_conv``): for (H, W, C) images with H, W
+  divisible by 4 (28x28x1: 28 -> 14 -> 7). Encoder: two stride-2 3x3 convs
+  (``channels``), flatten, Dense(``hidden``), then (mean, log_var). Decoder:
+  Dense(``hidden``) -> Dense to a (H/4, W/4, c1) map, two stride-2 3x3
+  transposed convs back to (H, W), a 3x3 conv to the parameter maps.
+* :class:`VQVAEConv` (``model.name=vqvae_conv``): the same conv stacks without
+  the bottleneck Dense layers: the encoder gives a (H/4, W/4, D) map of
+  continuous vectors (D = ``embed_dim``), to be quantised by the objective's
+  codebook; the decoder maps such a map back to an image (B, H, W, C).
+
+Decoder outputs of the Gaussian VAEs have shape ``(B, *event_shape,
+decoder_outputs)``: one map per parameter of p(x|z) (e.g. mean and log-scale
+for the discretised logistic). ``decoder_outputs`` is set by the objective
+(from objective.decoder) with ``module.clone(decoder_outputs=...)``, not in
+configs; ``event_shape`` is filled in from the data by the registry.
+
+Networks only: the likelihoods, the codebook and the losses live in
+`jaxgen.objectives.vae` / `jaxgen.objectives.vqvae`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+
+__all__ = ["MLPVAE", "ConvVAE", "VQVAEConv"]
+
+
+def _check_spatial(event_shape, name: str):
+    if len(event_shape) != 3 or event_shape[0] % 4 or event_shape[1] % 4:
+        raise ValueError(f"{name} expects (H, W, C) images with H and W divisible by 4 "
+                         f"(28x28x1: 28 -> 14 -> 7); got event shape {tuple(event_shape)}.")
+
+
+class _MLP(nn.Module):
+    features: Sequence[int]
+    out: int
+
+    @nn.compact
+    def __call__(self, h):
+        for i, w in enumerate(self.features):
+            h = nn.silu(nn.Dense(w, name=f"dense_{i}")(h))
+        return nn.Dense(self.out, name="out")(h)
+
+
+class MLPVAE(nn.Module):
+    """MLP encoder/decoder pair over flattened data.
+
+    Attributes:
+      event_shape: shape of one example (from the data).
+      latent_dim: size of z.
+      features: hidden widths of the encoder; the decoder uses them reversed.
+      decoder_outputs: parameter maps per data dimension (set by the objective).
+    """
+
+    event_shape: Sequence[int] = (2,)
+    latent_dim: int = 2
+    features: Sequence[int] = (128, 128)
+    decoder_outputs: int = 1
+
+    def setup(self):
+        d = math.prod(self.event_shape)
+        self.encoder = _MLP(tuple(self.features), 2 * self.latent_dim)
+        self.decoder = _MLP(tuple(self.features)[::-1], d * self.decoder_outputs)
+
+    def encode(self, x):
+        """x (B, *event_shape) -> (mean, log_var), each (B, latent_dim)."""
+        h = self.encoder(x.reshape(x.shape[0], -1))
+        return h[:, :self.latent_dim], h[:, self.latent_dim:]
+
+    def decode(self, z):
+        """z (B, latent_dim) -> (B, *event_shape, decoder_outputs)."""
+        out = self.decoder(z)
+        return out.reshape(z.shape[0], *self.event_shape, self.decoder_outputs)
+
+    def __call__(self, x):
+        mean, _ = self.encode(x)
+        return self.decode(mean)
+
+
+class _ConvDown(nn.Module):
+    """Two stride-2 3x3 convs: (H, W) -> (H/4, W/4)."""
+
+    channels: Sequence[int]
+
+    @nn.compact
+    def __call__(self, x):
+        h = x
+        for i, c in enumerate(self.channels):
+            h = nn.silu(nn.Conv(c, (3, 3), strides=(2, 2), name=f"conv_{i}")(h))
+        return h
+
+
+class _ConvUp(nn.Module):
+    """Two stride-2 3x3 transposed convs (H/4 -> H), then a 3x3 conv to `out` maps."""
+
+    channels: Sequence[int]  # the encoder's, e.g. (32, 64): up path 64 -> 32 -> 32
+    out: int
+
+    @nn.compact
+    def __call__(self, h):
+        widths = list(self.channels)[::-1][1:] + [self.channels[0]]
+        for i, c in enumerate(widths):
+            h = nn.silu(nn.ConvTranspose(c, (3, 3), strides=(2, 2), name=f"deconv_{i}")(h))
+        return nn.Conv(self.out, (3, 3), name="out")(h)
+
+
+class ConvVAE(nn.Module):
+    """Small conv encoder/decoder for 28x28x1 (any H, W divisible by 4).
+
+    Attributes:
+      event_shape: (H, W, C) (from the data).
+      latent_dim: size of z.
+      channels: widths of the two stride-2 convs (the decoder mirrors them).
+      hidden: width of the Dense layer on each side of the bottleneck.
+      decoder_outputs: parameter maps per pixel and channel (set by the objective).
+    """
+
+    event_shape: Sequence[int] = (28, 28, 1)
+    latent_dim: int = 16
+    channels: Sequence[int] = (32, 64)
+    hidden: int = 256
+    decoder_outputs: int = 1
+
+    def setup(self):
+        _check_spatial(self.event_shape, "model.name=vae_conv")
+        if len(self.channels) != 2:
+            raise ValueError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
+                             f"got {tuple(self.channels)}.")
+        h, w, c = self.event_shape
+        self.down = _ConvDown(tuple(self.channels))
+        self.enc_hidden = nn.Dense(self.hidden)
+        self.enc_out = nn.Dense(2 * self.latent_dim)
+        self.dec_hidden = nn.Dense(self.hidden)
+        self.dec_map = nn.Dense((h // 4) * (w // 4) * self.channels[-1])
+        self.up = _ConvUp(tuple(self.channels), c * self.decoder_outputs)
+
+    def encode(self, x):
+        """x (B, H, W, C) -> (mean, log_var), each (B, latent_dim)."""
+        h = self.down(x)
+        h = nn.silu(self.enc_hidden(h.reshape(h.shape[0], -1)))
+        h = self.enc_out(h)
+        return h[:, :self.latent_dim], h[:, self.latent_dim:]
+
+    def decode(self, z):
+        """z (B, latent_dim) -> (B, H, W, C, decoder_outputs)."""
+        hh, ww, c = self.event_shape
+        h = nn.silu(self.dec_hidden(z))
+        h = nn.silu(self.dec_map(h)).reshape(z.shape[0], hh // 4, ww // 4, self.channels[-1])
+        out = self.up(h)
+        return out.reshape(z.shape[0], hh, ww, c, self.decoder_outputs)
+
+    def __call__(self, x):
+        mean, _ = self.encode(x)
+        return self.decode(mean)
+
+
+class VQVAEConv(nn.Module):
+    """VQ-VAE encoder/decoder: (H, W, C) <-> a (H/4, W/4, embed_dim) map of vectors.
+
+    Attributes:
+      event_shape: (H, W, C) (from the data).
+      embed_dim: D, the size of each code vector.
+      channels: widths of the two stride-2 convs (the decoder mirrors them).
+      num_res: 3x3 residual conv blocks at the H/4 resolution on each side.
+    """
+
+    event_shape: Sequence[int] = (28, 28, 1)
+    embed_dim: int = 16
+    channels: Sequence[int] = (32, 64)
+    num_res: int = 1
+
+    def setup(self):
+        _check_spatial(self.event_shape, "model.name=vqvae_conv")
+        if len(self.channels) != 2:
+            raise ValueError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
+                             f"got {tuple(self.channels)}.")
+        c_top = self.channels[-1]
+        self.down = _ConvDown(tuple(self.channels))
+        self.enc_res = [nn.Conv(c_top, (3, 3)) for _ in range(self.num_res)]
+        self.enc_out = nn.Conv(self.embed_dim, (1, 1))
+        self.dec_in = nn.Conv(c_top, (3, 3))
+        self.dec_res = [nn.Conv(c_top, (3, 3)) for _ in range(self.num_res)]
+        self.up = _ConvUp(tuple(self.channels), self.event_shape[-1])
+
+    def encode(self, x):
+        """x (B, H, W, C) -> z_e (B, H/4, W/4, embed_dim)."""
+        h = self.down(x)
+        for conv in self.enc_res:
+            h = h + conv(nn.silu(h))
+        return self.enc_out(nn.silu(h))
+
+    def decode(self, e):
+        """e (B, H/4, W/4, embed_dim) -> (B, H, W, C)."""
+        h = self.dec_in(e)
+        for conv in self.dec_res:
+            h = h + conv(nn.silu(h))
+        return self.up(nn.silu(h))
+
+    def __call__(self, x):
+        return self.decode(self.encode(x))
+
+
+def latent_shape(module: nn.Module) -> tuple:
+    """Shape of one example's latent: (latent_dim,) or (H/4, W/4, embed_dim)."""
+    if isinstance(module, VQVAEConv):
+        h, w, _ = module.event_shape
+        return (h // 4, w // 4, module.embed_dim)
+    return (module.latent_dim,)

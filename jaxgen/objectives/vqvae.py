@@ -1,0 +1,245 @@
+"""VQ-VAE (van den Oord et al., 2017): a codebook of K vectors and the lecture's loss.
+
+The encoder maps x to a (h, w, D) map z_e = E(x) (h, w = H/4, W/4; 7x7 for
+Fashion-MNIST). Each vector is replaced by its nearest code, k = argmin_j
+‖z_e − e_j‖², and the decoder sees z_q = e_k. The lecture's loss,
+
+    L = ‖x − D(e_k)‖² + ‖sg[E(x)] − e_k‖² + β ‖E(x) − sg[e_k]‖²,
+         reconstruction    codebook ("VQ")    commitment
+
+is written term by term with `jax.lax.stop_gradient` (= sg). The decoder's
+input is the straight-through z_q = z_e + sg[e_k − z_e]: its value is e_k and
+its gradient is copied to the encoder, so the reconstruction term trains the
+encoder and decoder but not the codebook, the codebook term moves only the
+codebook and the commitment term only the encoder. Each term is averaged over
+its elements (pixels; latent positions × D), β = objective.beta (0.25).
+
+Codebook (objective.num_codes = K, D = model.embed_dim), initialised at
+randomly chosen encoder outputs of the first batch (plus a little noise):
+  * objective.ema = False: the codebook is trained by the gradient of the
+    codebook term, as part of the "model" player: params["model"]["codebook"].
+  * objective.ema = True (van den Oord et al., appendix A.1): the codebook is
+    non-gradient state, params["vq"], updated in `update_state` after each
+    gradient step, with decay γ = objective.ema_decay and Laplace smoothing
+    ε = objective.ema_epsilon:
+        N_j ← γ N_j + (1 − γ) n_j,        n_j = #{vectors of the batch assigned to j}
+        m_j ← γ m_j + (1 − γ) Σ_{i: k_i = j} z_e,i
+        Ñ_j = (N_j + ε) / (Σ_l N_l + K ε) · Σ_l N_l,     e_j = m_j / Ñ_j
+    and the codebook term is dropped from the loss. The assignments use the
+    encoder after this step's update (update_state re-encodes the batch).
+    N starts at 1 and m at the initial codebook.
+Dead-code restarts (objective.restart_after = R > 0): a code that no vector of
+the last R batches was assigned to is reset to a random encoder output of the
+current batch (update_state, with its rng; in EMA mode N_j = 1, m_j = e_j).
+The gradient-mode codebook is a player's parameter, which update_state must
+not change, so there a restart writes a non-gradient offset instead: the codebook
+in use is params["model"]["codebook"] + params["vq"]["shift"].
+
+Metrics: `mse` (the reconstruction term, model space [−1, 1]), `codebook`
+(gradient mode), `commitment`, `usage` (fraction of the K codes used in the
+batch), `perplexity` = exp(H(p̄)), p̄ the batch-average one-hot assignment
+(K when all codes are used equally, 1 when one is), `dead_codes` (codes idle
+for ≥ R batches; restarts on).
+
+Likelihood "elbo": with a uniform prior over the K^{hw} code maps and the
+deterministic q(k|x) (KL = hw·log K), log p(x) ≥ log N(x; D(e_k), s² I) − hw·log K,
+a density on dequantised model space (s = objective.decoder_std, used only
+here: the training loss does not depend on it). A crude bound: a learned prior
+over the codes (a later issue) replaces hw·log K by its cross-entropy.
+
+Sampling: there is no learned prior yet, so `sample` decodes code maps drawn
+*uniformly* at random (each position independently), which shows what the
+codes decode to, not samples of the data distribution; temperature is ignored.
+Reconstructions are the meaningful pictures: `info["reconstruct"]`.
+
+Exports: `info["encode_codes"](params, x) -> (B, h, w) int32` code maps (to train
+an autoregressive prior on), `info["decode_codes"](params, codes) -> images`,
+`info["stats"](params, x) -> {mse, perplexity, usage}` for held-out data.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen.objectives.base import Likelihood, Objective, Player
+
+sg = jax.lax.stop_gradient
+
+
+def nearest_codes(z, codebook):
+    """Indices (…,) of the nearest codebook rows to vectors z (…, D), squared Euclidean."""
+    d2 = (jnp.sum(jnp.square(z), -1, keepdims=True) - 2.0 * z @ codebook.T
+          + jnp.sum(jnp.square(codebook), -1))
+    return jnp.argmin(d2, axis=-1).astype(jnp.int32)
+
+
+def perplexity(codes, num_codes: int):
+    """exp(H(p̄)), p̄ the average one-hot assignment of `codes`; and the fraction used."""
+    p = jnp.mean(jax.nn.one_hot(codes.reshape(-1), num_codes), axis=0)
+    h = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
+    return jnp.exp(h), jnp.mean(p > 0)
+
+
+def vq_terms(z_e, codebook, decode, x):
+    """The lecture's three terms (each a mean over its elements) and the codes.
+
+    decode: z_q (B, h, w, D) -> x̂. Returns ({"recon", "codebook", "commitment"}, codes).
+    """
+    codes = nearest_codes(sg(z_e), sg(codebook))
+    e_k = codebook[codes]
+    z_q = z_e + sg(e_k - z_e)  # straight-through: value e_k, gradient to z_e
+    x_hat = decode(z_q)
+    terms = {"recon": jnp.mean(jnp.square(x - x_hat)),
+             "codebook": jnp.mean(jnp.square(sg(z_e) - e_k)),
+             "commitment": jnp.mean(jnp.square(z_e - sg(e_k)))}
+    return terms, codes
+
+
+def ema_update(vq: dict, flat, codes, num_codes: int, decay: float, epsilon: float) -> dict:
+    """One EMA codebook step (module doc) from vectors flat (N, D) assigned to codes (N,)."""
+    onehot = jax.nn.one_hot(codes, num_codes, dtype=flat.dtype)
+    n = jnp.sum(onehot, 0)
+    cluster = decay * vq["cluster_size"] + (1.0 - decay) * n
+    embed_sum = decay * vq["embed_sum"] + (1.0 - decay) * onehot.T @ flat
+    total = jnp.sum(cluster)
+    smoothed = (cluster + epsilon) / (total + num_codes * epsilon) * total
+    return {**vq, "cluster_size": cluster, "embed_sum": embed_sum,
+            "codebook": embed_sum / smoothed[:, None]}
+
+
+def vq_loss(params, batch, rng, *, model, codebook_of, beta: float, ema: bool,
+            num_codes: int, restart_after: int):
+    del rng
+    x = batch["x"]
+    net = {"params": params["model"]["net"]}
+    z_e = model.apply(net, x, method=model.encode)
+    terms, codes = vq_terms(z_e, codebook_of(params),
+                            lambda z: model.apply(net, z, method=model.decode), x)
+    loss = terms["recon"] + beta * terms["commitment"]
+    if not ema:
+        loss = loss + terms["codebook"]
+    ppl, usage = perplexity(codes, num_codes)
+    metrics = {"mse": terms["recon"], "commitment": terms["commitment"], "perplexity": ppl,
+               "usage": usage}
+    if not ema:
+        metrics["codebook"] = terms["codebook"]
+    if restart_after:
+        metrics["dead_codes"] = jnp.sum(params["vq"]["idle"] >= restart_after).astype(jnp.float32)
+    return loss, metrics
+
+
+def make(config, model, dataset) -> Objective:
+    from jaxgen.nn.vae import latent_shape
+    o = config.objective
+    if dataset.kind != "images":
+        raise ValueError(f"objective.name=vqvae models images; {dataset.name} holds points.")
+    if not hasattr(model, "embed_dim"):
+        raise ValueError("objective.name=vqvae needs model.name=vqvae_conv.")
+    K = int(o.get("num_codes", 512))
+    beta = float(o.get("beta", 0.25))
+    ema = bool(o.get("ema", False))
+    decay = float(o.get("ema_decay", 0.99))
+    epsilon = float(o.get("ema_epsilon", 1e-5))
+    restart_after = int(o.get("restart_after", 0))
+    std = float(o.get("decoder_std", 0.1))
+    h, w, D = latent_shape(model)
+    event_shape = tuple(dataset.event_shape)
+
+    def codebook_of(params):
+        if ema:
+            return params["vq"]["codebook"]
+        return params["model"]["codebook"] + params["vq"]["shift"]
+
+    def encode(params, x):
+        return model.apply({"params": params["model"]["net"]}, x, method=model.encode)
+
+    def decode(params, z_q):
+        return model.apply({"params": params["model"]["net"]}, z_q, method=model.decode)
+
+    def init(rng, batch):
+        k_net, k_pick, k_noise = jax.random.split(rng, 3)
+        x = batch["x"]
+        net = model.init(k_net, x)["params"]
+        flat = model.apply({"params": net}, x, method=model.encode).reshape(-1, D)
+        pick = jax.random.randint(k_pick, (K,), 0, flat.shape[0])
+        scale = 0.1 * jnp.std(flat) + 1e-3
+        codebook = flat[pick] + scale * jax.random.normal(k_noise, (K, D), flat.dtype)
+        idle = jnp.zeros((K,), jnp.float32)
+        if ema:
+            vq = {"codebook": codebook, "cluster_size": jnp.ones((K,), jnp.float32),
+                  "embed_sum": codebook, "idle": idle}
+            return {"model": {"net": net}, "vq": vq}
+        return {"model": {"net": net, "codebook": codebook},
+                "vq": {"shift": jnp.zeros((K, D), jnp.float32), "idle": idle}}
+
+    def update_state(params, batch, rng):
+        flat = encode(params, batch["x"]).reshape(-1, D)
+        codes = nearest_codes(flat, codebook_of(params))
+        vq = dict(params["vq"])
+        if ema:
+            vq = ema_update(vq, flat, codes, K, decay, epsilon)
+        used = jnp.zeros((K,), bool).at[codes].set(True)
+        idle = jnp.where(used, 0.0, vq["idle"] + 1.0)
+        if restart_after:
+            dead = idle >= restart_after
+            new = flat[jax.random.randint(rng, (K,), 0, flat.shape[0])]
+            if ema:
+                vq["codebook"] = jnp.where(dead[:, None], new, vq["codebook"])
+                vq["embed_sum"] = jnp.where(dead[:, None], new, vq["embed_sum"])
+                vq["cluster_size"] = jnp.where(dead, 1.0, vq["cluster_size"])
+            else:
+                vq["shift"] = jnp.where(dead[:, None], new - params["model"]["codebook"],
+                                        vq["shift"])
+            idle = jnp.where(dead, 0.0, idle)
+        vq["idle"] = idle
+        return {**params, "vq": vq}
+
+    def encode_codes(params, x):
+        """(B, h, w) int32 code maps of model-space images x."""
+        return nearest_codes(encode(params, x), codebook_of(params))
+
+    def decode_codes(params, codes):
+        return decode(params, codebook_of(params)[codes])
+
+    def reconstruct(params, x):
+        return decode_codes(params, encode_codes(params, x))
+
+    def stats(params, x):
+        codes = encode_codes(params, x)
+        ppl, usage = perplexity(codes, K)
+        return {"mse": jnp.mean(jnp.square(x - decode_codes(params, codes))),
+                "perplexity": ppl, "usage": usage}
+
+    def elbo_loglik(params, x, rng, **_):
+        del rng
+        x_hat = reconstruct(params, x)
+        recon = 0.5 * jnp.sum(jnp.square((x - x_hat) / std).reshape(x.shape[0], -1), -1) \
+            + math.prod(event_shape) * (math.log(std) + 0.5 * math.log(2 * math.pi))
+        prior = jnp.full((x.shape[0],), h * w * math.log(K), jnp.float32)
+        return -(recon + prior), {"recon": recon, "prior": prior}
+
+    def sample(params, rng, num, *, steps=None, method=None, temperature=1.0, labels=None, **_):
+        del steps, method, temperature
+        if labels is not None:
+            raise ValueError("VQ-VAE models are unconditional; drop the labels.")
+        codes = jax.random.randint(rng, (num, h, w), 0, K)
+        return decode_codes(params, codes)
+
+    loss = functools.partial(vq_loss, model=model, codebook_of=codebook_of, beta=beta, ema=ema,
+                             num_codes=K, restart_after=restart_after)
+    needs_state = ema or restart_after > 0
+    return Objective(
+        name="vqvae",
+        players=(Player("model", loss),),
+        init=init,
+        update_state=update_state if needs_state else None,
+        sample=sample,
+        likelihoods={"elbo": Likelihood(elbo_loglik, "bound", discrete=False)},
+        info={"encode_codes": encode_codes, "decode_codes": decode_codes,
+              "reconstruct": reconstruct, "stats": stats, "codebook": codebook_of,
+              "num_codes": K, "code_shape": (h, w), "uniform_prior_samples": True},
+    )
