@@ -71,6 +71,9 @@ def test_ema_follows_the_warmup_formula():
         d = min(0.99, (1 + s) / (10 + s))
         ema = d * ema + (1 - d) * np.asarray(state.params["b"]["w"])
         np.testing.assert_allclose(state.ema_params["b"]["w"], ema, rtol=1e-6)
+        # non-gradient state is copied, not averaged (a VQ codebook, a counter)
+        assert state.ema_params["counter"].dtype == jnp.int32
+        assert int(state.ema_params["counter"]) == int(state.params["counter"]) == 2 * (s + 1)
 
 
 def test_per_player_optimizer_overrides():
