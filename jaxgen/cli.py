@@ -3,6 +3,8 @@
     jaxgen train  --config CFG.py --workdir DIR [--config.KEY=VALUE ...]
     jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params] [--classes] [--time]
     jaxgen eval   --workdir DIR [--split test] [--config.KEY=VALUE ...]
+    jaxgen pictures --workdir DIR [--out FOLDER] [--step N] [--raw-params] [--force]
+    jaxgen codes  --workdir DIR --out FILE.npz [--split train] [--num N]   (VQ-VAE code maps)
     jaxgen bench  --config CFG.py [--steps 20] [--json FILE] [--config.KEY=VALUE ...]
     jaxgen list
 
@@ -72,6 +74,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", required=True)
     e.add_argument("--split", default="test")
     e.add_argument("--step", type=int, default=None)
+
+    pc = sub.add_parser("pictures", help="(re)draw a run's end-of-run pictures from a checkpoint")
+    pc.add_argument("--workdir", required=True)
+    pc.add_argument("--out", default=None, help="folder (default: WORKDIR/samples)")
+    pc.add_argument("--step", type=int, default=None)
+    pc.add_argument("--seed", type=int, default=0)
+    pc.add_argument("--raw-params", action="store_true", help="use raw params instead of EMA")
+    pc.add_argument("--force", action="store_true",
+                    help="overwrite pictures of the same name in --out")
+
+    cd = sub.add_parser("codes", help="export a VQ-VAE's code maps (to train a prior on)")
+    cd.add_argument("--workdir", required=True)
+    cd.add_argument("--out", required=True, help=".npz: codes (N, h, w) int, label (N,) if any")
+    cd.add_argument("--split", default="train")
+    cd.add_argument("--num", type=int, default=None, help="first N examples (default: all)")
+    cd.add_argument("--batch-size", type=int, default=500)
+    cd.add_argument("--step", type=int, default=None)
+    cd.add_argument("--raw-params", action="store_true")
+    cd.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
     b = sub.add_parser("bench", help="compile time and median ms/step of a config")
     b.add_argument("--config", required=True)
@@ -165,6 +186,72 @@ def cmd_eval(args, overrides):
     evaluate(cfg, args.workdir, split=args.split, step=args.step)
 
 
+def _restore(args, overrides):
+    from jaxgen.experiment import Experiment, read_run_info
+    cfg = _workdir_config(args.workdir, overrides)
+    info = read_run_info(Path(args.workdir))
+    exp = Experiment(cfg, info)
+    state, _ = exp.restore(args.workdir, args.step)
+    return exp, (state.params if args.raw_params else state.ema_params)
+
+
+def cmd_pictures(args, overrides):
+    import jax
+
+    from jaxgen.data import get_dataset
+    from jaxgen.train import pictures
+    folder = Path(args.out) if args.out else Path(args.workdir) / "samples"
+    exp, params = _restore(args, overrides)
+    dataset = get_dataset(exp.config.data, "train")
+    if folder.exists() and any(folder.iterdir()) and args.out and not args.force:
+        raise UsageError(f"{folder} is not empty; pass --force to draw into it (pictures of "
+                         "the same name are replaced) or choose another --out.")
+    done = pictures.write_end_of_run(exp, params, jax.random.key(args.seed), dataset, folder)
+    if not done:
+        print(f"{exp.objective.name} on {exp.info.name} has no end-of-run pictures beyond "
+              "the sample grids (jaxgen sample).")
+    for path, note in done:
+        print(f"Wrote {path}{f' ({note})' if note else ''}")
+
+
+def cmd_codes(args, overrides):
+    import jax
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from jaxgen.data import get_dataset, transforms
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {out}: use a .npz file name.")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it or choose another --out.")
+    exp, params = _restore(args, overrides)
+    encode = exp.objective.info.get("encode_codes")
+    if encode is None:
+        raise UsageError(f"objective {exp.objective.name} has no discrete codes; "
+                         "`jaxgen codes` exports a VQ-VAE's (objective.name=vqvae).")
+    source = get_dataset(exp.config.data, args.split).source
+    n = len(source) if args.num is None else min(args.num, len(source))
+    fn = jax.jit(lambda p, x: encode(p, transforms.preprocess(
+        exp.info.kind, x, None, dequantize=False)))
+    codes, labels = [], []
+    bs = max(1, args.batch_size)
+    for lo in tqdm(range(0, n, bs), desc=f"encoding {args.split}"):
+        batch = source.get(np.arange(lo, min(lo + bs, n)))
+        codes.append(np.asarray(fn(params, batch["x"])))
+        if "label" in batch:
+            labels.append(np.asarray(batch["label"]))
+    codes = np.concatenate(codes).astype(np.int32)
+    arrays = {"codes": codes, "num_codes": np.int32(exp.objective.info["num_codes"])}
+    if labels:
+        arrays["label"] = np.concatenate(labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    used = len(np.unique(codes))
+    print(f"Wrote {out}: codes {codes.shape} over {arrays['num_codes']} codes "
+          f"({used} used){', label ' + str(arrays['label'].shape) if labels else ''}")
+
+
 def cmd_bench(args, overrides):
     from jaxgen import config as config_lib
     from jaxgen.bench import bench
@@ -188,8 +275,8 @@ def cmd_list(args, overrides):
     print("datasets:\n  " + "\n  ".join(dataset_names()))
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench,
-            "list": cmd_list}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+            "pictures": cmd_pictures, "codes": cmd_codes, "bench": cmd_bench, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,6 +236,23 @@ class Experiment:
         """Per-example log-likelihood in data units (nats); see `log_likelihood_terms`."""
         return self.log_likelihood_terms(params, x_raw, rng, steps, name)[0]
 
+    @functools.cached_property
+    def _stats_jit(self):
+        stats = self.objective.info["held_out_stats"]
+
+        def fn(params, x_raw, rng):
+            kd, ks = jax.random.split(rng)
+            x = transforms.preprocess(self.info.kind, x_raw, kd, dequantize=self.dequantize)
+            return stats.batch(params, x, ks)
+
+        return jax.jit(fn, out_shardings=self.replicated)
+
+    def held_out_stats_batch(self, params, x_raw, rng) -> dict:
+        """The objective's `HeldOutStats.batch` on raw data (host arrays); see evaluate."""
+        if "held_out_stats" not in self.objective.info:
+            raise ValueError(f"Objective '{self.objective.name}' has no held-out statistics.")
+        return distributed.to_host(self._stats_jit(params, np.asarray(x_raw), rng))
+
     def log_prob_points(self, params, rng, steps: int | None = None, name: str | None = None):
         """A numpy `points -> log p` for 2-D density plots (model space = data space)."""
         def f(points):

@@ -430,3 +430,52 @@ def test_cli_trains_and_bounds_uniform_noise_above_8_bits(tmp_path, capsys, conf
         assert ev["iwae/bits_per_dim"] == ev["bits_per_dim"] and ev["elbo/bits_per_dim"] > 7.9
         np.testing.assert_allclose(ev["elbo/recon_bpd"] + ev["elbo/kl_bpd"],
                                    ev["elbo/bits_per_dim"], rtol=1e-4)
+    else:
+        assert ev["prior_bpd"] > 0
+    # held-out diagnostics, over the whole eval set
+    if config.startswith("vae"):
+        assert ev["latent_dim"] == 3 and 0 <= ev["active_units"] <= 3
+        assert len(ev["kl_per_dim_nats"]) == 3 and min(ev["kl_per_dim_nats"]) >= 0
+        np.testing.assert_allclose(sum(ev["kl_per_dim_nats"]), ev["kl_nats"], rtol=1e-3,
+                                   atol=1e-3)
+        pics = ["reconstructions", "interpolation", "kl_per_dim", "traversals"]
+    else:
+        assert ev["mse"] > 0 and 1 <= ev["perplexity"] <= 6 and 1 <= ev["codes_used"] <= 6
+        pics = ["reconstructions", "code_usage"]
+        out = tmp_path / "codes.npz"
+        assert cli.main(["codes", "--workdir", str(wd), "--out", str(out), "--split",
+                         "test"]) == 0
+        codes = np.load(out)
+        assert codes["codes"].shape == (16, 2, 2) and codes["num_codes"] == 6
+        assert codes["codes"].min() >= 0 and codes["codes"].max() < 6
+        assert cli.main(["codes", "--workdir", str(wd), "--out", str(out)]) == 2  # no overwrite
+        assert "exists" in capsys.readouterr().err
+    for p in pics:  # written at the end of the run ...
+        assert (wd / "samples" / f"{p}.png").stat().st_size > 0, p
+    # ... and again from the checkpoint into a new folder
+    assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "pics").iterdir()) == sorted(pics)
+    assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 2
+
+
+def test_posterior_collapse_stats_count_active_and_collapsed_dimensions():
+    """A dimension whose posterior is the prior for every x has A_u = 0 and KL = 0."""
+    rng = np.random.default_rng(0)
+    n = 500
+    mean = np.stack([rng.normal(0, 1.0, n), rng.normal(0, 0.05, n), np.zeros(n)], -1)
+    log_var = np.stack([np.full(n, -2.0), np.full(n, -1.0), np.zeros(n)], -1)
+    s = vae.posterior_collapse_stats({"mean": mean, "log_var": log_var})
+    assert s["active_units"] == 1 and s["latent_dim"] == 3  # Var(0.05 N) = 0.0025 < 0.01
+    kl = s["kl_per_dim_nats"]
+    want = np.mean(0.5 * (np.exp(log_var) + mean ** 2 - 1 - log_var), 0)
+    np.testing.assert_allclose(kl, want, atol=1e-4)
+    assert kl[2] == 0.0 and s["kl_active_dims"] == 2
+
+
+def test_held_out_code_stats_perplexity_is_k_for_uniform_use_and_one_for_one_code():
+    codes = np.arange(6 * 4).reshape(6, 2, 2) % 4
+    s = vqvae.held_out_code_stats({"codes": codes, "sq_err": np.full(6, 0.5)}, 8)
+    np.testing.assert_allclose(s["perplexity"], 4.0, rtol=1e-6)
+    assert s["codes_used"] == 4 and s["usage"] == 0.5 and s["mse"] == 0.5
+    s = vqvae.held_out_code_stats({"codes": np.zeros((3, 2, 2), int), "sq_err": np.ones(3)}, 8)
+    assert s["perplexity"] == 1.0 and s["codes_used"] == 1

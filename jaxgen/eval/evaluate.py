@@ -87,6 +87,20 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         for name in names[1:]:
             out[f"{name}/nll_gap_nats"] = out[f"{name}/nll_nats"] - out["true_nll_nats"]
 
+    stats = exp.objective.info.get("held_out_stats")
+    if stats is not None:  # the family's own held-out diagnostics (e.g. active units)
+        arrays = {}
+        for i, lo in enumerate(tqdm(range(0, n, bs), desc="held-out statistics", leave=False,
+                                    disable=not progress)):
+            idx = np.arange(lo, min(lo + bs, n))
+            x = dataset.source.get(idx)["x"]
+            if bs - len(idx):
+                x = np.concatenate([x, np.repeat(x[-1:], bs - len(idx), 0)])
+            got = exp.held_out_stats_batch(params, x, jax.random.fold_in(rng, 10**6 + i))
+            for k, v in got.items():
+                arrays.setdefault(k, []).append(np.asarray(v)[:len(idx)])
+        out.update(stats.reduce({k: np.concatenate(v) for k, v in arrays.items()}))
+
     if info.kind == "points" and exp.objective.sample is not None and e.mmd_num > 0:
         m = min(e.mmd_num, len(dataset.source))
         held = np.asarray(dataset.source.get(np.arange(len(dataset.source) - m,

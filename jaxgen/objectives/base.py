@@ -68,6 +68,22 @@ class Likelihood:
 
 
 @dataclasses.dataclass(frozen=True)
+class HeldOutStats:
+    """Statistics of a trained model over held-out data, reported by `jaxgen eval`.
+
+    batch: `(params, x, rng) -> {name: array with a leading batch axis}`, run
+      (jitted) on each eval batch of model-space x; padding rows are dropped.
+    reduce: `{name: the arrays of all batches, concatenated} -> {metric: float
+      or list}`, on the host.
+    E.g. the VAE's active units (posterior means over the whole set) or the
+    VQ-VAE's held-out reconstruction error and code perplexity.
+    """
+
+    batch: Callable[..., Any]
+    reduce: Callable[[dict], dict]
+
+
+@dataclasses.dataclass(frozen=True)
 class Objective:
     """An objective family instantiated for one model and dataset.
 
@@ -86,7 +102,8 @@ class Objective:
       info: flags the trainer and pictures read, e.g. "temperature" (draw
         temperature rows), "dequantize" (False: images are fed as bin
         centres, for families with a discrete decoder), "pictures" (an
-        end-of-run `(exp, params, rng, dataset, folder, main) -> [paths]`).
+        end-of-run `(exp, params, rng, dataset, folder, main) -> [paths]`),
+        "held_out_stats" (a `HeldOutStats` for `jaxgen eval`).
     """
 
     name: str

@@ -85,7 +85,7 @@ import numpy as np
 from jax.scipy.special import ndtri
 
 from jaxgen.data import transforms
-from jaxgen.objectives.base import Likelihood, Objective, Player
+from jaxgen.objectives.base import HeldOutStats, Likelihood, Objective, Player
 
 DECODERS = ("bernoulli", "gaussian", "gaussian_learned", "logistic")
 NUM_OUTPUTS = {"bernoulli": 1, "gaussian": 1, "gaussian_learned": 2, "logistic": 2}
@@ -188,6 +188,30 @@ def active_units(means, threshold: float = 0.01):
     """
     a = jnp.var(jnp.asarray(means), axis=0)
     return jnp.sum(a > threshold), a
+
+
+def posterior_collapse_stats(arrays: dict, threshold: float = 0.01) -> dict:
+    """Held-out collapse diagnostics from posterior means/log-variances (N, L).
+
+    active_units: Burda et al.'s count of A_u = Cov_x(E_q[z_u]) > threshold;
+    kl_per_dim_nats: the mean KL(q(z_d|x) ‖ N(0, 1)) of each dimension d, and
+    kl_active_dims: how many exceed `threshold` nats (a collapsed dimension has
+    q(z_d|x) = p(z_d) for every x: KL 0 and A_u 0).
+    """
+    count, a = active_units(arrays["mean"], threshold)
+    kl = np.mean(np.asarray(kl_standard_normal(jnp.asarray(arrays["mean"]),
+                                               jnp.asarray(arrays["log_var"]))), 0)
+    return {"active_units": int(count), "latent_dim": int(a.shape[0]),
+            "kl_active_dims": int(np.sum(kl > threshold)), "kl_nats": float(np.sum(kl)),
+            "kl_per_dim_nats": [round(float(v), 4) for v in kl],
+            "active_unit_variance": [round(float(v), 4) for v in np.asarray(a)]}
+
+
+def _pictures(name: str):
+    def write(*args, **kwargs):
+        from jaxgen.train import vae_pictures
+        return getattr(vae_pictures, name)(*args, **kwargs)
+    return write
 
 
 # ------------------------------------------------------------- latent tools
@@ -447,6 +471,11 @@ def make(config, model, dataset) -> Objective:
         zs = traversal_latents(mean[0], dims, n, span)
         return tool_decode(params, zs.reshape(-1, latent_dim)).reshape(len(dims), n, *event_shape)
 
+    def stats_batch(params, x, rng):
+        del rng
+        mean, log_var = encode(params, encoder_input(x))
+        return {"mean": mean, "log_var": log_var}
+
     loss = functools.partial(vae_loss, model=model, decoder=decoder, prepare=prepare, beta=beta,
                              warmup_steps=warmup, dim=dim, shift=shift)
     tools = LatentTools(tool_encode, tool_decode, interpolate, manifold_grid, traversals,
@@ -459,6 +488,7 @@ def make(config, model, dataset) -> Objective:
         sample=sample,
         likelihoods={"iwae": Likelihood(iwae_loglik, "bound", discrete=discrete),
                      "elbo": Likelihood(elbo_loglik, "bound", discrete=discrete)},
-        info={"dequantize": not discrete, "latent": tools,
+        info={"dequantize": not discrete, "latent": tools, "pictures": _pictures("write_vae"),
+              "held_out_stats": HeldOutStats(stats_batch, posterior_collapse_stats),
               "decoder": decoder, "model": model, "beta": beta, "iwae_k": iwae_k},
     )

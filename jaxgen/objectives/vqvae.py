@@ -64,8 +64,9 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxgen.objectives.base import Likelihood, Objective, Player
+from jaxgen.objectives.base import HeldOutStats, Likelihood, Objective, Player
 
 sg = jax.lax.stop_gradient
 
@@ -99,6 +100,18 @@ def vq_terms(z_e, codebook, decode, x):
     return terms, codes
 
 
+def held_out_code_stats(arrays: dict, num_codes: int) -> dict:
+    """Held-out `mse` (model space, per pixel), code `perplexity` and `usage` over all
+    the code maps of the set (not per batch), and the number of codes used."""
+    codes = np.asarray(arrays["codes"]).reshape(-1)
+    p = np.bincount(codes, minlength=num_codes) / codes.size
+    nz = p[p > 0]
+    return {"mse": float(np.mean(arrays["sq_err"])),
+            "perplexity": float(np.exp(-np.sum(nz * np.log(nz)))),
+            "usage": float(np.mean(p > 0)), "codes_used": int(np.sum(p > 0)),
+            "num_codes": num_codes}
+
+
 def ema_update(vq: dict, flat, codes, num_codes: int, decay: float, epsilon: float) -> dict:
     """One EMA codebook step (module doc) from vectors flat (N, D) assigned to codes (N,)."""
     onehot = jax.nn.one_hot(codes, num_codes, dtype=flat.dtype)
@@ -109,6 +122,11 @@ def ema_update(vq: dict, flat, codes, num_codes: int, decay: float, epsilon: flo
     smoothed = (cluster + epsilon) / (total + num_codes * epsilon) * total
     return {**vq, "cluster_size": cluster, "embed_sum": embed_sum,
             "codebook": embed_sum / smoothed[:, None]}
+
+
+def _pictures(*args, **kwargs):
+    from jaxgen.train import vae_pictures
+    return vae_pictures.write_vqvae(*args, **kwargs)
 
 
 def vq_loss(params, batch, rng, *, model, codebook_of, beta: float, ema: bool,
@@ -214,6 +232,15 @@ def make(config, model, dataset) -> Objective:
         return {"mse": jnp.mean(jnp.square(x - decode_codes(params, codes))),
                 "perplexity": ppl, "usage": usage}
 
+    def stats_batch(params, x, rng):
+        del rng
+        codes = encode_codes(params, x)
+        err = jnp.square(x - decode_codes(params, codes)).reshape(x.shape[0], -1)
+        return {"sq_err": jnp.mean(err, -1), "codes": codes}
+
+    def stats_reduce(arrays):
+        return held_out_code_stats(arrays, K)
+
     def elbo_loglik(params, x, rng, **_):
         del rng
         x_hat = reconstruct(params, x)
@@ -239,7 +266,8 @@ def make(config, model, dataset) -> Objective:
         update_state=update_state if needs_state else None,
         sample=sample,
         likelihoods={"elbo": Likelihood(elbo_loglik, "bound", discrete=False)},
-        info={"encode_codes": encode_codes, "decode_codes": decode_codes,
+        info={"pictures": _pictures, "held_out_stats": HeldOutStats(stats_batch, stats_reduce),
+              "encode_codes": encode_codes, "decode_codes": decode_codes,
               "reconstruct": reconstruct, "stats": stats, "codebook": codebook_of,
               "num_codes": K, "code_shape": (h, w), "uniform_prior_samples": True},
     )

@@ -81,6 +81,8 @@ def format_table(rows: list[tuple[str, object]], title: str | None = None) -> st
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.6g}"
+        if isinstance(v, (list, tuple)) and len(v) > 8:  # the whole list is in the JSON
+            return "[" + ", ".join(fmt(u) for u in v[:8]) + f", ... ({len(v)} values)]"
         return str(v)
     cells = [(str(k), fmt(v)) for k, v in rows]
     w1 = max([len(k) for k, _ in cells] + [6])

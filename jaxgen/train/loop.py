@@ -9,7 +9,6 @@ metric, keeping the last good checkpoint. SIGTERM saves and exits cleanly.
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from pathlib import Path
@@ -183,26 +182,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         ckpt.close()
         writer.close()
 
-    if (step == total and start < total and not stopped_by and info.kind == "points"
-            and info.event_shape == (2,) and exp.objective.likelihoods
-            and jax.process_count() == 1):
-        samples = exp.sample(state.ema_params, sample_rng, min(2000, config.sample.num))
-        dpath, mass = pictures.write_density(exp, state.ema_params, sample_rng, dataset,
-                                             workdir / "samples" / "density.png", samples=samples)
-        if main:
-            print(f"Wrote {dpath} (model density from the exact likelihood; its mass on the "
-                  f"plotted square: {mass:.3f})", flush=True)
-    if (step == total and start < total and not stopped_by and info.kind == "images"
-            and exp.objective.info.get("temperature")):
-        tpath = pictures.write_temperature_rows(exp, state.ema_params, sample_rng,
-                                                workdir / "samples" / "temperatures.png", main)
-        if main:
-            print(f"Wrote {tpath} (samples at several prior temperatures)", flush=True)
-    pictures_fn = exp.objective.info.get("pictures")
-    if step == total and start < total and not stopped_by and pictures_fn is not None:
-        for p in pictures_fn(exp, state.ema_params, sample_rng, dataset, workdir / "samples", main):
+    if step == total and start < total and not stopped_by:
+        for path, note in pictures.write_end_of_run(exp, state.ema_params, sample_rng, dataset,
+                                                    workdir / "samples", main):
             if main:
-                print(f"Wrote {p}", flush=True)
+                print(f"Wrote {path}{f' ({note})' if note else ''}", flush=True)
     if start == total and main:
         print(f"{workdir} already holds step {total} = train.steps; nothing to train. "
               "Raise --config.train.steps to train further.", flush=True)

@@ -70,3 +70,32 @@ def write_density(exp, params, rng, dataset, path: Path, n: int = 100, ode_steps
     viz.save_density(path, grid.logp, lim, data=data, samples=samples, true_logp_grid=true_grid)
     mass = float(np.sum(np.exp(grid.logp)) * grid.cell_area)
     return path, mass
+
+
+def write_end_of_run(exp, params, rng, dataset, folder: Path,
+                     main: bool = True) -> list[tuple[Path, str]]:
+    """The pictures a finished run leaves in `folder` (also `jaxgen pictures`).
+
+    2-D points with a likelihood: density.png; images of a family with a prior
+    temperature: temperatures.png; then the family's own (info["pictures"]).
+    Returns (path, note) pairs.
+    """
+    folder = Path(folder)
+    out = []
+    info = exp.info
+    if (info.kind == "points" and info.event_shape == (2,) and exp.objective.likelihoods
+            and jax.process_count() == 1):
+        samples = None
+        if exp.objective.sample is not None:
+            samples = exp.sample(params, rng, min(2000, exp.config.sample.num))
+        path, mass = write_density(exp, params, rng, dataset, folder / "density.png",
+                                   samples=samples)
+        out.append((path, f"model density from its likelihood; its mass on the plotted "
+                          f"square: {mass:.3f}"))
+    if info.kind == "images" and exp.objective.info.get("temperature"):
+        out.append((write_temperature_rows(exp, params, rng, folder / "temperatures.png", main),
+                    "samples at several prior temperatures"))
+    family = exp.objective.info.get("pictures")
+    if family is not None:
+        out += [(p, "") for p in family(exp, params, rng, dataset, folder, main)]
+    return out
