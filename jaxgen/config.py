@@ -52,12 +52,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.objective.name = "flow_matching"
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adam"  # adam | adamw
+    c.optim.name = "adam"  # adam | adamw | rmsprop | sgd
     c.optim.learning_rate = 1e-3
     c.optim.b1 = 0.9
     c.optim.b2 = 0.999
     c.optim.eps = 1e-8
     c.optim.weight_decay = 0.0  # adamw only
+    c.optim.momentum = 0.0  # sgd (and rmsprop) momentum; rmsprop uses b2 as its decay
     c.optim.schedule = "cosine"  # cosine | constant (both after linear warmup)
     c.optim.warmup_steps = 100
     c.optim.end_lr_factor = 0.0  # cosine decays to learning_rate * end_lr_factor
@@ -94,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.divergence = "auto"  # exact | hutchinson | auto (exact when dim <= 64)
     c.eval.likelihood = ""  # estimators to report, comma list (e.g. "vlb,ode"); "" = all
     c.eval.mmd_num = 2000  # 2-D data: model samples vs held-out points for MMD
+    c.eval.mode_samples = 0  # > 0: mode metrics of this many samples (ring8, grid25, ...)
     c.eval.use_ema = True
     return c
 

@@ -31,6 +31,7 @@ OBJECTIVES: dict[str, str] = {
     "ncsn": "jaxgen.objectives.ncsn:make",
     "vae": "jaxgen.objectives.vae:make",
     "vqvae": "jaxgen.objectives.vqvae:make",
+    "gan": "jaxgen.objectives.gan:make",
 }
 
 
@@ -94,9 +95,24 @@ def _vqvae_conv(kwargs, dataset):
     return VQVAEConv, kwargs
 
 
+def _gan_mlp(kwargs, dataset):
+    from jaxgen.nn.gan import MLPGAN
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return MLPGAN, kwargs
+
+
+def _dcgan(kwargs, dataset):
+    from jaxgen.nn.gan import DCGAN
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=dcgan expects images; {dataset.name} holds points. "
+                         "Use model.name=gan_mlp.")
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return DCGAN, kwargs
+
+
 MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow,
                                "vae_mlp": _vae_mlp, "vae_conv": _vae_conv,
-                               "vqvae_conv": _vqvae_conv}
+                               "vqvae_conv": _vqvae_conv, "gan_mlp": _gan_mlp, "dcgan": _dcgan}
 
 
 def build_model(model_config, dataset) -> nn.Module:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from jaxgen.data import get_dataset
 from jaxgen.eval import likelihood
 from jaxgen.eval.mmd import mmd2
+from jaxgen.eval.modes import mode_metrics
 from jaxgen.experiment import DatasetInfo, Experiment
 from jaxgen.train import distributed
 from jaxgen.train.logging import format_table
@@ -108,6 +109,10 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         samples = exp.sample(params, jax.random.fold_in(rng, -1 % 2**31), m)
         out["mmd2"] = float(mmd2(samples, held))
         out["mmd_num"] = m
+    if (toy is not None and toy.modes is not None and exp.objective.sample is not None
+            and e.get("mode_samples", 0) > 0):  # mode collapse (VEEGAN/PacGAN protocol)
+        samples = exp.sample(params, jax.random.fold_in(rng, 7), int(e.mode_samples))
+        out.update(mode_metrics(samples, toy.modes, toy.std))
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
 
     if write and distributed.is_main():

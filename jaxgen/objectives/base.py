@@ -19,6 +19,7 @@ import dataclasses
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 
 Params = dict
 Batch = Mapping[str, jax.Array]
@@ -31,11 +32,35 @@ class Player:
 
     `updates_per_step` is e.g. n_critic for a WGAN critic: the trainer runs
     that many updates of this player, each with fresh randomness, per step.
+    `split_batch`: update j sees only the j-th of `updates_per_step` equal,
+    strided parts of the batch (`microbatch`), so every update has its own real
+    examples, as in WGAN-GP's Algorithm 1 (the global batch size must then be
+    a multiple of `updates_per_step`).
+    `project`: an optional `params -> params` applied after every update of
+    this player (projected gradient descent), e.g. WGAN's weight clipping.
     """
 
     name: str
     loss: LossFn
     updates_per_step: int = 1
+    split_batch: bool = False
+    project: Callable[[Params], Params] | None = None
+
+
+def microbatch(batch: Mapping, j, n: int) -> dict:
+    """The j-th of n strided parts of every array of `batch`: rows j, j + n, j + 2n, ...
+
+    Strided (reshape (B, ...) -> (B/n, n, ...), take [:, j]) rather than
+    contiguous, so a batch sharded along its first axis stays where it is.
+    `j` may be traced (a `lax.scan` counter).
+    """
+    def part(v):
+        v = jnp.asarray(v)
+        if v.shape[0] % n:
+            raise ValueError(f"a batch of {v.shape[0]} cannot be split into {n} equal parts; "
+                             f"make train.batch_size a multiple of {n}.")
+        return jnp.take(v.reshape(v.shape[0] // n, n, *v.shape[1:]), j, axis=1)
+    return {k: part(v) for k, v in batch.items()}
 
 
 @dataclasses.dataclass(frozen=True)

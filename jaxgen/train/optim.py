@@ -1,17 +1,17 @@
-"""Optimizers from config: Adam/AdamW, linear warmup + cosine, global-norm clipping."""
+"""Optimizers from config: Adam/AdamW/RMSProp/SGD, linear warmup + cosine, global-norm clipping."""
 
 from __future__ import annotations
 
 import ml_collections
 import optax
 
-_KEYS = ("name", "learning_rate", "b1", "b2", "eps", "weight_decay", "schedule",
+_KEYS = ("name", "learning_rate", "b1", "b2", "eps", "weight_decay", "momentum", "schedule",
          "warmup_steps", "end_lr_factor", "decay_steps", "grad_clip")
 
 
 def player_config(optim_config: ml_collections.ConfigDict, player: str) -> dict:
     """The optimizer settings of one player: `optim.*`, overridden by `optim.players.<player>.*`."""
-    cfg = {k: optim_config[k] for k in _KEYS}
+    cfg = {k: optim_config.get(k, 0.0) if k == "momentum" else optim_config[k] for k in _KEYS}
     overrides = optim_config.get("players", {}) or {}
     if player in overrides:
         for k, v in overrides[player].items():
@@ -45,8 +45,13 @@ def make_optimizer(optim_config, player: str, total_steps: int) -> optax.Gradien
     elif cfg["name"] == "adamw":
         opt = optax.adamw(schedule, b1=cfg["b1"], b2=cfg["b2"], eps=cfg["eps"],
                           weight_decay=cfg["weight_decay"])
+    elif cfg["name"] == "rmsprop":  # WGAN (Arjovsky et al., 2017): RMSProp, lr 5e-5
+        opt = optax.rmsprop(schedule, decay=cfg["b2"], eps=cfg["eps"],
+                            momentum=cfg["momentum"] or None)
+    elif cfg["name"] == "sgd":
+        opt = optax.sgd(schedule, momentum=cfg["momentum"] or None)
     else:
-        raise ValueError(f"optim.name={cfg['name']!r}; valid: adam, adamw.")
+        raise ValueError(f"optim.name={cfg['name']!r}; valid: adam, adamw, rmsprop, sgd.")
     if cfg["grad_clip"] and cfg["grad_clip"] > 0:
         opt = optax.chain(optax.clip_by_global_norm(cfg["grad_clip"]), opt)
     return opt

@@ -9,8 +9,9 @@ default) every example gets the same numbers whatever the device count. The
 state buffers are donated.
 
 Per step: preprocess the raw batch (e.g. dequantise images), then update
-each player in order, `updates_per_step` times each, differentiating its loss
-only w.r.t. its own params; then the objective's non-gradient state update;
+each player in order, `updates_per_step` times each (on its own part of the
+batch if the player splits it), differentiating its loss only w.r.t. its own
+params (then projecting them, if the player has a projection); then the objective's non-gradient state update;
 then the EMA.
 """
 
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen.data import transforms
-from jaxgen.objectives.base import Objective
+from jaxgen.objectives.base import Objective, microbatch
 from jaxgen.train.state import TrainState
 
 # fold_in tags separating the uses of a step's key.
@@ -72,12 +73,17 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                 params, opt = carry
                 k = jax.random.fold_in(jax.random.fold_in(player_key, i), j)
 
+                own_batch = (microbatch(batch, j, player.updates_per_step)
+                             if player.split_batch else batch)
+
                 def own_loss(p_own):
-                    return player.loss({**params, player.name: p_own}, batch, k)
+                    return player.loss({**params, player.name: p_own}, own_batch, k)
 
                 (loss, m), grads = jax.value_and_grad(own_loss, has_aux=True)(params[player.name])
                 updates, opt = tx.update(grads, opt, params[player.name])
                 new_own = optax.apply_updates(params[player.name], updates)
+                if player.project is not None:
+                    new_own = player.project(new_own)
                 m = {**m, "loss": loss, "grad_norm": optax.tree.norm(grads)}
                 return ({**params, player.name: new_own}, opt), m
 
