@@ -175,6 +175,9 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) ->
             raise ConfigError(f"Override '{item}' must look like --config.KEY=VALUE.")
         key, text = item.split("=", 1)
         parts = key.split(".")
+        if parts[:2] == ["optim", "players"] and len(parts) == 4 and "optim" in cfg:
+            _set_player_optim(cfg, parts[2], parts[3], text, key)
+            continue
         node = cfg
         for i, part in enumerate(parts):
             is_last = i == len(parts) - 1
@@ -196,6 +199,29 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) ->
         with node.unlocked():
             node[leaf] = _parse_value(text, current, key, field_type)
     return cfg
+
+
+def _set_player_optim(cfg, player: str, leaf: str, text: str, key: str) -> None:
+    """--config.optim.players.PLAYER.KEY=VALUE: one player's optimizer setting (created if
+    new); KEY must be an optimizer setting (optim.KEY), parsed with its type."""
+    optim = cfg.optim
+    valid = sorted(k for k in optim.keys() if k != "players"
+                   and not isinstance(optim[k], ml_collections.ConfigDict))
+    if leaf not in valid:
+        raise ConfigError(f"Unknown optimizer setting '{key}'. A player's optimizer takes "
+                          f"optim.players.{player}.KEY with KEY one of: {', '.join(valid)}.")
+    with optim.unlocked():
+        if "players" not in optim or optim.players is None:
+            optim.players = ml_collections.ConfigDict()
+    players = optim.players
+    with players.unlocked():
+        if player not in players:
+            players[player] = ml_collections.ConfigDict()
+    node = players[player]
+    base = node[leaf] if leaf in node else optim[leaf]
+    with node.unlocked():
+        node[leaf] = _parse_value(text, base, key, type(optim[leaf]) if optim[leaf] is not None
+                                  else None)
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:

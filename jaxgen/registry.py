@@ -32,6 +32,8 @@ OBJECTIVES: dict[str, str] = {
     "vae": "jaxgen.objectives.vae:make",
     "vqvae": "jaxgen.objectives.vqvae:make",
     "gan": "jaxgen.objectives.gan:make",
+    "pix2pix": "jaxgen.objectives.pix2pix:make",
+    "cyclegan": "jaxgen.objectives.cyclegan:make",
 }
 
 
@@ -110,9 +112,27 @@ def _dcgan(kwargs, dataset):
     return DCGAN, kwargs
 
 
+def _pix2pix_unet(kwargs, dataset):
+    from jaxgen.nn.image2image import Pix2Pix
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=pix2pix_unet translates images; {dataset.name} holds "
+                         "points.")
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return Pix2Pix, kwargs
+
+
+def _cyclegan(kwargs, dataset):
+    from jaxgen.nn.image2image import CycleGAN
+    if dataset.kind != "images":
+        raise ValueError(f"model.name=cyclegan translates images; {dataset.name} holds points.")
+    kwargs.setdefault("event_shape", tuple(dataset.event_shape))
+    return CycleGAN, kwargs
+
+
 MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow,
                                "vae_mlp": _vae_mlp, "vae_conv": _vae_conv,
-                               "vqvae_conv": _vqvae_conv, "gan_mlp": _gan_mlp, "dcgan": _dcgan}
+                               "vqvae_conv": _vqvae_conv, "gan_mlp": _gan_mlp, "dcgan": _dcgan,
+                               "pix2pix_unet": _pix2pix_unet, "cyclegan": _cyclegan}
 
 
 def build_model(model_config, dataset) -> nn.Module:

@@ -30,6 +30,8 @@ def get_config():
     c.objective.split_batch = True  # n_critic > 1: each critic update gets batch_size/n_critic
     c.objective.clip = 0.01  # wgan: weight clipping
     c.objective.gp_weight = 10.0  # wgan_gp: lambda
+    c.objective.style_weight = 0.0  # CAN's style ambiguity (labelled images; can_fashion_mnist)
+    c.objective.class_weight = 1.0  # CAN: weight of D's class head loss
 
     c.optim.name = "adam"
     c.optim.learning_rate = 1e-4

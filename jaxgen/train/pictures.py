@@ -18,11 +18,15 @@ def _data_points(dataset, n: int) -> np.ndarray | None:
 
 
 def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
-                  num: int | None = None) -> Path:
+                  num: int | None = None) -> Path | None:
     """Images: a grid of 64 (or `num`); points: a scatter of samples beside the data.
 
     Every process computes (params are global arrays); only process 0 writes.
+    Objectives that cannot sample (`objective.sample` is None, e.g. image-to-image
+    translation, which needs an input) get no grid: returns None.
     """
+    if exp.objective.sample is None:
+        return None
     if exp.info.kind == "images":
         x = exp.sample(params, rng, num or 64, chunk=64)
         if main:

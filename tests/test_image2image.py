@@ -1,0 +1,283 @@
+"""Image-to-image translation: pix2pix's tasks and losses, CycleGAN's masks and cycle,
+the players' separation in the trainer, and end-to-end CLI runs (tiny nets, 8x8 images)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen.objectives import cyclegan, pix2pix
+
+from conftest import ROOT, load_final_state, read_metrics
+
+PIX2PIX = ROOT / "configs" / "gan" / "pix2pix_fashion_mnist.py"
+CYCLEGAN = ROOT / "configs" / "gan" / "cyclegan_fashion_mnist.py"
+TINY = ["model.g_channels=4", "model.d_channels=4", "model.groups=2", "train.batch_size=8"]
+SHAPE = (8, 8, 1)
+
+
+def _info(num_classes=3, kind="images", shape=SHAPE):
+    from jaxgen.experiment import DatasetInfo
+    return DatasetInfo("tiny", kind, shape, num_classes)
+
+
+def _objective(path, overrides=(), info=None):
+    from jaxgen import config as config_lib, registry
+    info = info or _info()
+    cfg = config_lib.load_config(path, TINY + list(overrides))
+    model = registry.build_model(cfg.model, info)
+    return registry.build_objective(cfg, model, info)
+
+
+def _images(n, seed=0):
+    """Model-space bin centres of uniform random 8-bit 8x8 images."""
+    x = np.random.default_rng(seed).integers(0, 256, (n, *SHAPE))
+    return jnp.asarray(2 * (x + 0.5) / 256 - 1, jnp.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _init(path, overrides: tuple = ()):
+    """(objective, params) with the trainer's "rbg" init key (quick to compile on CPU)."""
+    obj = _objective(path, overrides)
+    return obj, jax.jit(obj.init)(jax.random.key(0, impl="rbg"), {"x": _images(8)})
+
+
+# ---------------------------------------------------------------- pix2pix tasks
+def test_edge_map_of_a_constant_image_has_no_edges_and_a_step_has_them_at_the_step():
+    for value in (-1.0, 0.3, 1.0):  # border pixels are repeated: no frame at the border
+        e = pix2pix.edge_map(jnp.full((2, 28, 28, 1), value))
+        assert e.shape == (2, 28, 28, 1)
+        np.testing.assert_array_equal(np.asarray(e), -1.0)
+    x = jnp.where(jnp.arange(28)[None, None, :, None] < 14, -1.0, 1.0) * jnp.ones((1, 28, 1, 3))
+    e = np.asarray(pix2pix.edge_map(x))  # a vertical step of 2 between columns 13 and 14
+    assert e.shape == (1, 28, 28, 3) and set(np.unique(e)) == {-1.0, 1.0}
+    assert np.all(e[:, :, 13:15] == 1.0) and np.all(e[:, :, :13] == -1.0)
+    assert np.all(e[:, :, 15:] == -1.0)
+    np.testing.assert_allclose(pix2pix.sobel_magnitude(x)[0, :, 13], 8.0)  # 4 x step height
+
+
+def test_mask_image_zeroes_one_14x14_block_per_example_at_varying_places():
+    x = jnp.full((16, 28, 28, 1), 0.5)
+    out = np.asarray(pix2pix.mask_image(x, jax.random.key(3)))
+    corners = set()
+    for img in out[..., 0]:
+        rows, cols = np.nonzero(img == 0.0)
+        assert len(rows) == 14 * 14
+        assert rows.max() - rows.min() == 13 and cols.max() - cols.min() == 13  # one square
+        np.testing.assert_array_equal(img[img != 0.0], 0.5)  # the rest untouched
+        corners.add((rows.min(), cols.min()))
+    assert len(corners) > 8  # the position is drawn per example
+    again = np.asarray(pix2pix.mask_image(x, jax.random.key(3)))
+    np.testing.assert_array_equal(out, again)  # a pure function of (x, rng)
+    with pytest.raises(ValueError, match="hole_size"):
+        pix2pix.mask_image(jnp.zeros((1, 8, 8, 1)), jax.random.key(0))
+
+
+def test_pix2pix_generator_gradient_is_adversarial_plus_lambda_times_l1():
+    obj0, params = _init(PIX2PIX, ("objective.l1_weight=0.0",))
+    obj5 = _objective(PIX2PIX, ["objective.l1_weight=5.0"])  # same model, other lambda
+    batch, rng = {"x": _images(8, seed=1)}, jax.random.key(1)
+    g0, g5 = (obj.players[1] for obj in (obj0, obj5))
+    assert g0.name == "generator" and obj0.players[0].name == "discriminator"
+
+    def grad_of(loss_fn):
+        return jax.jit(jax.grad(lambda pg: loss_fn({**params, "generator": pg})))(
+            params["generator"])
+
+    terms = obj0.info["g_terms"]
+    grad_adv = grad_of(lambda p: terms(p, batch, rng)[0])
+    grad_l1 = grad_of(lambda p: terms(p, batch, rng)[1])
+    grad_0 = grad_of(lambda p: g0.loss(p, batch, rng)[0])
+    grad_5 = grad_of(lambda p: g5.loss(p, batch, rng)[0])
+    flat = lambda t: np.concatenate([np.ravel(v) for v in jax.tree.leaves(t)])  # noqa: E731
+    np.testing.assert_allclose(flat(grad_0), flat(grad_adv), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(flat(grad_5) - flat(grad_0), 5.0 * flat(grad_l1),
+                               rtol=1e-4, atol=1e-6)
+    assert np.abs(flat(grad_l1)).max() > 0 and np.abs(flat(grad_adv)).max() > 0
+    # the reported terms are the L1 of the translation and the NS adversarial loss
+    loss, m = jax.jit(g5.loss)(params, batch, rng)
+    x_in = pix2pix.edge_map(batch["x"])
+    y_hat = obj5.info["translate"](params, x_in)
+    np.testing.assert_allclose(m["l1"], jnp.mean(jnp.abs(batch["x"] - y_hat)), rtol=1e-5)
+    np.testing.assert_allclose(loss, m["adv"] + 5.0 * m["l1"], rtol=1e-5)
+
+
+def test_bad_pix2pix_and_cyclegan_configs_say_what_to_set():
+    with pytest.raises(ValueError, match="objective.task must be one of edges, inpaint"):
+        _objective(PIX2PIX, ["objective.task=colour"])
+    with pytest.raises(ValueError, match=r"hole_size=14 must be in \[1, 8\]"):
+        _objective(PIX2PIX, ["objective.task=inpaint"])
+    with pytest.raises(ValueError, match="set them to two different classes"):
+        _objective(CYCLEGAN, ["objective.class_x=1", "objective.class_y=1"])
+    with pytest.raises(ValueError, match=r"objective.class_y=9 is not a class .* 0 \.\.\. 2"):
+        _objective(CYCLEGAN, ["objective.class_x=0"])
+    with pytest.raises(ValueError, match="has none: use labelled data"):
+        _objective(CYCLEGAN, ["objective.class_x=0", "objective.class_y=1"],
+                   info=_info(num_classes=None))
+    with pytest.raises(ValueError, match="model.name=cyclegan"):
+        _objective(CYCLEGAN, ["model.name=pix2pix_unet", "objective.class_x=0",
+                              "objective.class_y=1"])
+    with pytest.raises(ValueError, match="translates images"):
+        _objective(PIX2PIX, [], info=_info(kind="points", shape=(2,)))
+
+
+# ------------------------------------------------------------------- CycleGAN
+def test_cycle_loss_is_zero_when_the_generators_invert_each_other():
+    x = _images(6)
+    mx, my = cyclegan.domain_masks(jnp.array([0, 1, 2, 0, 1, 2]), 0, 1)
+    d = lambda v: jnp.mean(v, -1)[:, ::2, ::2]  # noqa: E731 - any patch "discriminator"
+    ident = lambda v: v  # noqa: E731
+    for g, f in ((ident, ident), (jnp.negative, jnp.negative)):  # F(G(x)) = x exactly
+        loss, m = cyclegan.generator_loss(g, f, d, d, x, mx, my, cycle_weight=10.0)
+        assert float(m["cycle_x"]) == 0.0 and float(m["cycle_y"]) == 0.0
+        np.testing.assert_allclose(loss, m["adv_g"] + m["adv_f"], rtol=1e-6)
+    # G shifts by 0.25, F is the identity: both cycles are off by exactly 0.25 per pixel;
+    # the identity loss sees |G(y) - y| = 0.25 and |F(x) - x| = 0.
+    loss, m = cyclegan.generator_loss(lambda v: v + 0.25, ident, d, d, x, mx, my,
+                                      cycle_weight=10.0, identity_weight=2.0)
+    np.testing.assert_allclose([m["cycle_x"], m["cycle_y"], m["identity_y"], m["identity_x"]],
+                               [0.25, 0.25, 0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(loss, m["adv_g"] + m["adv_f"] + 10.0 * 0.5 + 2.0 * 0.25,
+                               rtol=1e-5)
+    # no row of either class: every term is 0, not NaN
+    none = jnp.zeros((6,), bool)
+    _, m = cyclegan.generator_loss(lambda v: v + 0.25, ident, d, d, x, none, none)
+    assert all(float(v) == 0.0 for v in m.values())
+
+
+def test_cyclegan_losses_ignore_the_rows_of_other_classes():
+    obj, params = _init(CYCLEGAN, ("objective.class_x=0", "objective.class_y=1"))
+    label = jnp.array([0, 1, 2, 2, 0, 1, 2, 1], jnp.int32)
+    x = _images(8)
+    other = (label == 2)[:, None, None, None]
+    x_perturbed = jnp.where(other, _images(8, seed=9), x)  # only the class-2 rows change
+    assert not np.allclose(x, x_perturbed)
+    rng = jax.random.key(0)
+    for player in obj.players:
+        fn = jax.jit(player.loss)
+        loss, m = fn(params, {"x": x, "label": label}, rng)
+        loss2, m2 = fn(params, {"x": x_perturbed, "label": label}, rng)
+        assert float(loss) == float(loss2), player.name
+        assert {k: float(v) for k, v in m.items()} == {k: float(v) for k, v in m2.items()}
+        # ... but the rows of class 0 do change it
+        x_moved = jnp.where((label == 0)[:, None, None, None], _images(8, seed=9), x)
+        assert float(fn(params, {"x": x_moved, "label": label}, rng)[0]) != float(loss)
+    assert float(m["n_x"]) == 2 and float(m["n_y"]) == 3  # m: the discriminators' last
+    assert [p.name for p in obj.players] == ["discriminators", "generators"]
+    # held-out statistics: with labels, each direction over its own class only
+    reduce = obj.info["held_out_stats"].reduce
+    out = reduce({"cycle_x": np.array([1.0, 2.0, 3.0]), "cycle_y": np.array([4.0, 5.0, 6.0]),
+                  "is_x": np.array([1.0, 0, 0]), "is_y": np.array([0, 1.0, 1.0])})
+    assert out["cycle_x_l1"] == 1.0 and out["cycle_y_l1"] == 5.5
+    assert out["cycle_x_count"] == 1 and out["cycle_y_count"] == 2
+
+
+@pytest.mark.parametrize("path, overrides", [
+    (PIX2PIX, ()), (CYCLEGAN, ("objective.class_x=0", "objective.class_y=1"))],
+    ids=["pix2pix", "cyclegan"])
+def test_each_player_moves_only_its_own_params_in_a_trainer_step(path, overrides):
+    from jaxgen import config as config_lib
+    from jaxgen.experiment import Experiment
+    from jaxgen.train import step as step_lib
+    cfg = config_lib.load_config(path, TINY + list(overrides))
+    exp = Experiment(cfg, _info())
+    rng = np.random.default_rng(0)
+    raw = {"x": rng.integers(0, 256, (8, *SHAPE), dtype=np.uint8),
+           "label": np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)}
+    state = exp.init_state(raw)
+    before = jax.tree.map(np.asarray, state.params)
+    names = [p.name for p in exp.objective.players]
+    for player in exp.objective.players:  # a step of this player alone
+        obj = dataclasses.replace(exp.objective, players=(player,))
+        one = step_lib.make_train_step(obj, exp.txs, "images", 0.0, dequantize=False)
+        new, _ = jax.jit(one)(jax.tree.map(jnp.copy, state), raw)
+        for name in names:
+            moved = [not np.array_equal(a, b) for a, b in zip(
+                jax.tree.leaves(before[name]), jax.tree.leaves(jax.device_get(new.params[name])))]
+            if name == player.name:
+                assert any(moved), (player.name, "did not move its own params")
+            else:
+                assert not any(moved), (player.name, "moved", name)
+
+
+# ---------------------------------------------------------------- end to end
+def _arrays(tmp_path, n_train=48, n_test=16):
+    rng = np.random.default_rng(0)
+    for name, n in (("train", n_train), ("test", n_test)):
+        np.savez(tmp_path / f"{name}.npz", x=rng.integers(0, 256, (n, *SHAPE), dtype=np.uint8),
+                 label=np.arange(n) % 3)
+
+
+def _train_args(tmp_path, config, wd, *extra):
+    return ["train", "--config", str(config), "--workdir", str(wd),
+            "--config.data.name=array", f"--config.data.path={tmp_path / 'train.npz'}",
+            f"--config.data.eval_path={tmp_path / 'test.npz'}", "--config.train.steps=3",
+            "--config.train.batch_size=16", "--config.train.log_every=1",
+            "--config.train.checkpoint_every=3", "--config.train.progress=false",
+            "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+            "--config.model.g_channels=4", "--config.model.d_channels=4",
+            "--config.model.groups=2", *extra]
+
+
+def test_cli_pix2pix_trains_evaluates_and_draws_translations(tmp_path, capsys):
+    from jaxgen import cli
+    from jaxgen.data import load_array_file
+    _arrays(tmp_path)
+    wd = tmp_path / "run"
+    assert cli.main(_train_args(tmp_path, PIX2PIX, wd)) == 0, capsys.readouterr().err
+    m = read_metrics(wd)
+    assert [r["step"] for r in m] == [1, 2, 3]
+    for r in m:
+        assert 0 < r["discriminator/d_real"] < 1 and 0 < r["generator/d_fake"] < 1
+        np.testing.assert_allclose(r["generator/loss"],
+                                   r["generator/adv"] + 100.0 * r["generator/l1"], rtol=1e-4)
+    assert not (wd / "samples" / "step_0000003.png").exists()  # no sample grid: cannot sample
+    assert (wd / "samples" / "translations.png").stat().st_size > 0
+    # 3 steps of 16 = one epoch of the 48 training images: the running mean is their mean
+    state, _ = load_final_state(wd)
+    train = load_array_file(tmp_path / "train.npz").x.astype(np.float32)
+    train = 2 * (train + 0.5) / 256 - 1
+    np.testing.assert_allclose(state.params["data_mean"]["mean"], train.mean(0), atol=1e-5)
+    assert float(state.params["data_mean"]["count"]) == 48
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0
+    ev = json.loads((wd / "eval.json").read_text())
+    test = load_array_file(tmp_path / "test.npz").x.astype(np.float32)
+    test = 2 * (test + 0.5) / 256 - 1
+    np.testing.assert_allclose(ev["baseline_l1"], np.mean(np.abs(test - train.mean(0))),
+                               rtol=1e-5)
+    assert 0 < ev["l1"] < 2 and ev["baseline"] == "the mean training image"
+    assert ev["task"] == "edges" and ev["likelihood"] == "none"
+
+
+def test_cli_cyclegan_trains_evaluates_and_draws_translations(tmp_path, capsys):
+    from jaxgen import cli
+    _arrays(tmp_path)
+    wd = tmp_path / "run"
+    args = _train_args(tmp_path, CYCLEGAN, wd, "--config.objective.class_x=0",
+                       "--config.objective.class_y=2")
+    assert cli.main(args) == 0, capsys.readouterr().err
+    m = read_metrics(wd)
+    assert [r["step"] for r in m] == [1, 2, 3]
+    for r in m:
+        assert 1 <= r["discriminators/n_x"] and 1 <= r["discriminators/n_y"]
+        assert r["discriminators/n_x"] + r["discriminators/n_y"] <= 16
+        assert r["generators/cycle_x"] > 0 and r["generators/cycle_y"] > 0
+        np.testing.assert_allclose(
+            r["generators/loss"], r["generators/adv_g"] + r["generators/adv_f"]
+            + 10.0 * (r["generators/cycle_x"] + r["generators/cycle_y"]), rtol=1e-4)
+    assert (wd / "samples" / "translations.png").stat().st_size > 0
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0
+    ev = json.loads((wd / "eval.json").read_text())
+    assert 0 < ev["cycle_x_l1"] < 2 and 0 < ev["cycle_y_l1"] < 2
+    assert ev["cycle_x_count"] == ev["cycle_y_count"] == 16  # eval passes no labels: all
+    assert "every held-out image" in ev["cycle_images"]
+    capsys.readouterr()
+    assert cli.main(["sample", "--workdir", str(wd), "--num", "4", "--out",
+                     str(tmp_path / "s.png")]) == 2  # a translation model has no sampler
+    assert "cannot sample" in capsys.readouterr().err
