@@ -83,14 +83,14 @@ def test_every_shipped_config_builds_and_its_step_traces(path):
 
     from jaxgen.experiment import Experiment
     from jaxgen.train import step as step_lib
-    cfg = config_lib.load_config(path, ["train.batch_size=8"])
+    cfg = config_lib.load_config(path, ["train.batch_size=10"])
     info = _info_for(cfg)
     exp = Experiment(cfg, info)
     state = jax.eval_shape(exp._init_fn, exp.example_batch())
-    batch = {"x": jax.ShapeDtypeStruct((8, *info.event_shape),
+    batch = {"x": jax.ShapeDtypeStruct((10, *info.event_shape),
                                        jnp.uint8 if info.kind == "images" else jnp.float32)}
     if info.num_classes:
-        batch["label"] = jax.ShapeDtypeStruct((8,), jnp.int32)
+        batch["label"] = jax.ShapeDtypeStruct((10,), jnp.int32)
     one = step_lib.make_train_step(exp.objective, exp.txs, info.kind, cfg.train.ema_decay,
                                    dequantize=exp.dequantize)
     new_state, metrics = jax.eval_shape(one, state, batch)

@@ -45,3 +45,43 @@ def mode_metrics(samples, modes, std: float, n_std: float = 3.0) -> dict:
     return {"modes_covered": int(np.sum(counts > 0)), "num_modes": num_modes,
             "high_quality_pct": float(100.0 * np.mean(good)), "reverse_kl": rkl,
             "mode_samples": int(len(samples))}
+
+
+# Published rows to print beside ours: PacGAN (Lin et al., 2018), Table 1, the GAN row
+# (modes covered, averaged over trials).
+PUBLISHED = {"ring8": {"GAN (PacGAN, Table 1)": 6.3}, "grid25": {"GAN (PacGAN, Table 1)": 17.3}}
+
+
+def summarize(root) -> str:
+    """A Markdown table over ROOT/<data>/<game>/seed*/eval.json: mean ± s.e. over seeds."""
+    import json
+    from pathlib import Path
+    root = Path(root)
+    lines = ["| data | game | seeds | modes covered | high quality % | reverse KL |",
+             "|---|---|---|---|---|---|"]
+
+    def cell(v):
+        v = np.asarray(v, np.float64)
+        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+        return f"{v.mean():.2f} ± {se:.2f}"
+
+    for data_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for game_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+            evs = [json.loads(f.read_text()) for f in sorted(game_dir.glob("seed*/eval.json"))]
+            if not evs:
+                continue
+            k = evs[0]["num_modes"]
+            lines.append(f"| {data_dir.name} | {game_dir.name} | {len(evs)} | "
+                         f"{cell([e['modes_covered'] for e in evs])} / {k} | "
+                         f"{cell([e['high_quality_pct'] for e in evs])} | "
+                         f"{cell([e['reverse_kl'] for e in evs])} |")
+        for name, modes in PUBLISHED.get(data_dir.name, {}).items():
+            lines.append(f"| {data_dir.name} | {name} | - | {modes} (published) | - | - |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m jaxgen.eval.modes ROOT  (ROOT/<data>/<game>/seed*/eval.json)")
+    print(summarize(sys.argv[1]))
