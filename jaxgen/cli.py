@@ -1,10 +1,15 @@
-"""The `jaxgen` command: train | sample | eval | bench | list.
+"""The `jaxgen` command: train | sample | eval | pictures | codes | invert | edit | bench | list.
 
     jaxgen train  --config CFG.py --workdir DIR [--config.KEY=VALUE ...]
     jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params] [--classes] [--time]
+                  [--truncation PSI]   (GANs: the truncation trick, z ~ N(0, I) cut to [-PSI, PSI])
     jaxgen eval   --workdir DIR [--split test] [--config.KEY=VALUE ...]
     jaxgen pictures --workdir DIR [--out FOLDER] [--step N] [--raw-params] [--force]
     jaxgen codes  --workdir DIR --out FILE.npz [--split train] [--num N]   (VQ-VAE code maps)
+    jaxgen invert --workdir DIR [--num 16] [--steps 500] [--restarts 4] [--prior-weight 0]
+                  [--out FOLDER]   (GAN inversion: z* with G(z*) = a picture; WORKDIR/inversion)
+    jaxgen edit   --workdir DIR [--attribute footwear] [--num 8] [--n-latents 4000]
+                  [--out FOLDER]   (GAN editing along a hyperplane normal; WORKDIR/edit)
     jaxgen bench  --config CFG.py [--steps 20] [--json FILE] [--config.KEY=VALUE ...]
     jaxgen list
 
@@ -69,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="class-conditional models: --num/C samples per class, a row per class")
     s.add_argument("--time", action="store_true",
                    help="compile first, then time the sampling (prints ms/sample, samples/s)")
+    s.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="GANs: the truncation trick, z ~ N(0, I) truncated to [-PSI, PSI] "
+                        "(0: none; default: sample.truncation)")
 
     e = sub.add_parser("eval", help="exact likelihood and sample metrics on held-out data")
     e.add_argument("--workdir", required=True)
@@ -93,6 +101,41 @@ def _parser() -> argparse.ArgumentParser:
     cd.add_argument("--step", type=int, default=None)
     cd.add_argument("--raw-params", action="store_true")
     cd.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    iv = sub.add_parser("invert", help="GAN inversion: find z* with G(z*) = a given picture")
+    iv.add_argument("--workdir", required=True)
+    iv.add_argument("--out", default=None, help="folder (default: WORKDIR/inversion)")
+    iv.add_argument("--num", type=int, default=16, help="targets of each kind")
+    iv.add_argument("--steps", type=int, default=500, help="Adam steps on z")
+    iv.add_argument("--restarts", type=int, default=4, help="random starts per target (best kept)")
+    iv.add_argument("--lr", type=float, default=0.05)
+    iv.add_argument("--prior-weight", type=float, default=0.0,
+                    help="loss += PRIOR_WEIGHT * |z|^2 / latent_dim")
+    iv.add_argument("--num-reference", type=int, default=1000,
+                    help="random samples G(z) the nearest-sample reference picks from")
+    iv.add_argument("--seed", type=int, default=0)
+    iv.add_argument("--step", type=int, default=None)
+    iv.add_argument("--raw-params", action="store_true")
+    iv.add_argument("--force", action="store_true", help="overwrite the outputs in --out")
+
+    ed = sub.add_parser("edit", help="GAN editing: move z along an attribute's hyperplane normal")
+    ed.add_argument("--workdir", required=True)
+    ed.add_argument("--out", default=None, help="folder (default: WORKDIR/edit)")
+    ed.add_argument("--attribute", default="footwear",
+                    help="footwear, upper_body, trouser, dress, bag, or class ids like 5,7,9")
+    ed.add_argument("--num", type=int, default=8, help="rows (latents) in edit.png")
+    ed.add_argument("--n-latents", type=int, default=4000,
+                    help="generated images labelled to fit the latent direction")
+    ed.add_argument("--threshold", default="0.5",
+                    help="attribute probability above which G(z) has it, or 'median'")
+    ed.add_argument("--t-max", type=float, default=None,
+                    help="strip end T (default: 2x the rows' largest distance to the hyperplane)")
+    ed.add_argument("--num-train", type=int, default=10000,
+                    help="training images for the pixel attribute classifier")
+    ed.add_argument("--seed", type=int, default=0)
+    ed.add_argument("--step", type=int, default=None)
+    ed.add_argument("--raw-params", action="store_true")
+    ed.add_argument("--force", action="store_true", help="overwrite the outputs in --out")
 
     b = sub.add_parser("bench", help="compile time and median ms/step of a config")
     b.add_argument("--config", required=True)
@@ -153,13 +196,23 @@ def cmd_sample(args, overrides):
             raise UsageError(f"--classes draws --num/{c} samples per class; use --num >= {c}.")
         labels = np.repeat(np.arange(c), args.num // c)
         args.num = len(labels)
+    options = {}
+    if args.truncation is not None:
+        if "latents" not in exp.objective.info:
+            raise UsageError(f"--truncation is the GAN truncation trick; objective "
+                             f"{exp.objective.name} has no latent prior to truncate.")
+        if args.truncation < 0:
+            raise UsageError(f"--truncation must be >= 0 (0: none), got {args.truncation}.")
+        options["truncation"] = float(args.truncation)
     rng = jax.random.key(args.seed)
     if args.time:  # compile (same shapes, other noise) so the timing is sampling alone
         t0 = time.perf_counter()
-        exp.sample(params, jax.random.fold_in(rng, 1), args.num, chunk=args.num, labels=labels)
+        exp.sample(params, jax.random.fold_in(rng, 1), args.num, chunk=args.num, labels=labels,
+                   **options)
         compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    x = exp.sample(params, rng, args.num, chunk=args.num if args.time else 1000, labels=labels)
+    x = exp.sample(params, rng, args.num, chunk=args.num if args.time else 1000, labels=labels,
+                   **options)
     wall = time.perf_counter() - t0
     if args.time:
         print(f"Sampled {args.num} in {wall:.2f} s: {1000 * wall / args.num:.1f} ms/sample, "
@@ -174,7 +227,8 @@ def cmd_sample(args, overrides):
     elif info.kind == "images":
         viz.save_image_grid(x, out)
     elif x.shape[-1] == 2:
-        viz.save_scatter(x, out, title=f"{args.num} samples ({'raw' if args.raw_params else 'EMA'})")
+        viz.save_scatter(x, out,
+                         title=f"{args.num} samples ({'raw' if args.raw_params else 'EMA'})")
     else:
         raise UsageError(f"{info.dim}-D points cannot be drawn; use --out FILE.npz.")
     print(f"Wrote {args.num} samples to {out}")
@@ -186,11 +240,14 @@ def cmd_eval(args, overrides):
     evaluate(cfg, args.workdir, split=args.split, step=args.step)
 
 
-def _restore(args, overrides):
+def _restore(args, overrides, check=None):
+    """(exp, params) of the run in args.workdir; `check(exp)` runs before the restore."""
     from jaxgen.experiment import Experiment, read_run_info
     cfg = _workdir_config(args.workdir, overrides)
     info = read_run_info(Path(args.workdir))
     exp = Experiment(cfg, info)
+    if check is not None:
+        check(exp)
     state, _ = exp.restore(args.workdir, args.step)
     return exp, (state.params if args.raw_params else state.ema_params)
 
@@ -252,6 +309,75 @@ def cmd_codes(args, overrides):
           f"({used} used){', label ' + str(arrays['label'].shape) if labels else ''}")
 
 
+def _refuse_overwrite(folder: Path, names, force: bool) -> None:
+    there = [n for n in names if (folder / n).exists()]
+    if there and not force:
+        raise UsageError(f"{folder / there[0]} exists; pass --force to overwrite it or choose "
+                         "another --out.")
+
+
+def cmd_invert(args, overrides):
+    from jaxgen.data import get_dataset
+    from jaxgen.eval import gan_inversion
+    from jaxgen.train.logging import format_table
+    for flag, v in (("--num", args.num), ("--steps", args.steps), ("--restarts", args.restarts),
+                    ("--num-reference", args.num_reference)):
+        if v < 1:
+            raise UsageError(f"{flag} must be >= 1, got {v}.")
+    if args.prior_weight < 0 or args.lr <= 0:
+        raise UsageError("--prior-weight must be >= 0 and --lr > 0.")
+    folder = Path(args.out) if args.out else Path(args.workdir) / "inversion"
+    _refuse_overwrite(folder, gan_inversion.INVERSION_FILES, args.force)
+    exp, params = _restore(args, overrides,
+                           check=lambda e: gan_inversion.gan_info(e, "invert"))
+    test = get_dataset(exp.config.data, "test").source
+    r = gan_inversion.run_inversion(
+        exp, params, test, folder, num=args.num, steps=args.steps, restarts=args.restarts,
+        lr=args.lr, prior_weight=args.prior_weight, seed=args.seed,
+        num_reference=args.num_reference)
+    print(format_table(gan_inversion.inversion_rows(r),
+                       title=f"GAN inversion ({args.num} targets each, {args.steps} Adam steps, "
+                             f"best of {args.restarts} starts; mse in model space)"))
+    print(f"Wrote {folder / 'inversion.json'}, inversion_generated.png, inversion_real.png")
+
+
+def cmd_edit(args, overrides):
+    from jaxgen.data import get_dataset
+    from jaxgen.eval import gan_inversion
+    from jaxgen.objectives import gan_tools
+    from jaxgen.train.logging import format_table
+    if args.num < 1 or args.n_latents < 10:
+        raise UsageError("--num must be >= 1 and --n-latents >= 10.")
+    threshold = args.threshold
+    if threshold != "median":
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise UsageError(f"--threshold {threshold!r}: a probability in (0, 1) or "
+                             "'median'.") from None
+        if not 0 < threshold < 1:
+            raise UsageError(f"--threshold must lie in (0, 1), got {threshold}.")
+    positive = gan_tools.attribute_classes(args.attribute)
+    folder = Path(args.out) if args.out else Path(args.workdir) / "edit"
+    _refuse_overwrite(folder, gan_inversion.EDIT_FILES, args.force)
+    exp, params = _restore(args, overrides, check=gan_inversion.check_editable)
+    clf = gan_inversion.pixel_labeler(exp.info.kind, get_dataset(exp.config.data, "train").source,
+                                      get_dataset(exp.config.data, "test").source, positive,
+                                      num_train=args.num_train, seed=args.seed)
+    print(f"pixel classifier for {args.attribute} (classes {positive} vs the rest): accuracy "
+          f"{clf.train_accuracy:.3f} train, {clf.test_accuracy:.3f} held-out test")
+    r = gan_inversion.run_edit(exp, params, folder, clf.prob, name=args.attribute, num=args.num,
+                               n_latents=args.n_latents, threshold=threshold,
+                               t_max=args.t_max, seed=args.seed,
+                               extra={"classes": list(positive),
+                                      "classifier_train_accuracy": clf.train_accuracy,
+                                      "classifier_test_accuracy": clf.test_accuracy})
+    print(format_table(gan_inversion.edit_rows(r),
+                       title=f"mean P({args.attribute}) along G(z + t n), {r['rows']} rows "
+                             f"(hyperplane normal; rises: {r['rises']})"))
+    print(f"Wrote {folder / 'edit.png'} and edit.json")
+
+
 def cmd_bench(args, overrides):
     from jaxgen import config as config_lib
     from jaxgen.bench import bench
@@ -276,7 +402,8 @@ def cmd_list(args, overrides):
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "pictures": cmd_pictures, "codes": cmd_codes, "bench": cmd_bench, "list": cmd_list}
+            "pictures": cmd_pictures, "codes": cmd_codes, "invert": cmd_invert,
+            "edit": cmd_edit, "bench": cmd_bench, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -256,3 +256,18 @@ def test_cli_trains_a_2d_gan_and_eval_reports_mode_metrics(tmp_path, capsys, con
     ev = json.loads((wd / "eval.json").read_text())
     assert ev["likelihood"] == "none" and ev["num_modes"] == 8 and ev["mode_samples"] == 300
     assert 0 <= ev["modes_covered"] <= 8 and 0 <= ev["high_quality_pct"] <= 100
+
+
+def test_class_entropy_judge_separates_blobs_and_measures_ambiguity():
+    from jaxgen.eval import class_entropy as ce
+    rng = np.random.default_rng(0)
+    centers = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]])
+    y = rng.integers(0, 3, 600)
+    x = centers[y] + 0.5 * rng.normal(size=(600, 2))
+    judge = ce.fit_softmax_regression(x, y, 3, steps=300, lr=0.1)
+    acc = np.mean(np.argmax(np.asarray(ce.log_posterior(judge, x)), -1) == y)
+    assert acc > 0.99
+    confident = ce.ambiguity(judge, centers)
+    between = ce.ambiguity(judge, np.zeros((5, 2)) + [0.0, 0.9])  # between the three blobs
+    assert confident["entropy_nats"] < 0.2 and confident["ambiguous_pct"] == 0.0
+    assert between["entropy_nats"] > 0.6
