@@ -20,4 +20,4 @@ for data in ring8 grid25; do
     done
   done
 done
-python -m jaxgen.eval.modes "$ROOT"
+python -c "import sys; from jaxgen.eval.modes import summarize; print(summarize(sys.argv[1]))" "$ROOT"

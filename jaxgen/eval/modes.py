@@ -79,9 +79,3 @@ def summarize(root) -> str:
             lines.append(f"| {data_dir.name} | {name} | - | {modes} (published) | - | - |")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m jaxgen.eval.modes ROOT  (ROOT/<data>/<game>/seed*/eval.json)")
-    print(summarize(sys.argv[1]))
