@@ -175,16 +175,12 @@ def make(config, model, dataset) -> Objective:
             "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
             "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
 
-    def g_terms(params, batch, rng):
-        """(adversarial term, L1 term, fake logits) of the generator's loss."""
+    def g_loss(params, batch, rng):
         y = batch["x"]
         x_in = make_input(y, rng)
         fake = translate(params, x_in)
         logits = discriminate(params, x_in, fake)
-        return g_loss_nonsaturating(logits), jnp.mean(jnp.abs(y - fake)), logits
-
-    def g_loss(params, batch, rng):
-        adv, l1, logits = g_terms(params, batch, rng)
+        adv, l1 = g_loss_nonsaturating(logits), jnp.mean(jnp.abs(y - fake))
         return adv + l1_weight * l1, {"adv": adv, "l1": l1,
                                       "d_fake": jnp.mean(jax.nn.sigmoid(logits))}
 
@@ -224,6 +220,5 @@ def make(config, model, dataset) -> Objective:
         sample=None,
         info={"pictures": pictures, "held_out_stats": HeldOutStats(stats_batch, stats_reduce),
               "dequantize": False, "task": task, "task_input": make_input,
-              "translate": translate, "discriminate": discriminate, "g_terms": g_terms,
-              "l1_weight": l1_weight},
+              "translate": translate, "discriminate": discriminate, "l1_weight": l1_weight},
     )

@@ -73,23 +73,25 @@ def write_cyclegan(exp, params, rng, dataset, folder: Path, main: bool = True,
     cx, cy = info["class_x"], info["class_y"]
     names = class_names(exp.info.name, exp.info.num_classes or max(cx, cy) + 1)
 
-    def cycle(g, f, raw):
-        x = _model_space(exp, raw)
-        fx = jax.jit(g)(params, x)
-        return [_pixels(exp, x), _pixels(exp, fx), _pixels(exp, jax.jit(f)(params, fx))]
-
-    rows, labels = [], []
     xs, ys = domain_examples(source, cx, n), domain_examples(source, cy, n)
-    if len(xs):
-        rows += cycle(info["g_xy"], info["g_yx"], xs)
-        labels += [f"x ({names[cx]})", "G(x)", "F(G(x))"]
-    if len(ys):
-        rows += cycle(info["g_yx"], info["g_xy"], ys)
-        labels += [f"y ({names[cy]})", "F(y)", "G(F(y))"]
-    path = Path(folder) / "translations.png"
-    if not rows:
+    both = _model_space(exp, np.concatenate([xs, ys]))
+    if not len(both):
         print(f"No held-out images of classes {cx} or {cy}; translations.png not written.")
         return []
+
+    # Both domains in one batch, each network called twice on it: each compiles once.
+    g_xy, g_yx = jax.jit(info["g_xy"]), jax.jit(info["g_yx"])
+    g, f = g_xy(params, both), g_yx(params, both)
+    g, fg, f, gf = (_pixels(exp, a) for a in (g, g_yx(params, g), f, g_xy(params, f)))
+    v, k = _pixels(exp, both), len(xs)
+    rows, labels = [], []
+    if len(xs):
+        rows += [v[:k], g[:k], fg[:k]]
+        labels += [f"x ({names[cx]})", "G(x)", "F(G(x))"]
+    if len(ys):
+        rows += [v[k:], f[k:], gf[k:]]
+        labels += [f"y ({names[cy]})", "F(y)", "G(F(y))"]
+    path = Path(folder) / "translations.png"
     if main:
         viz.save_image_rows(rows, path, row_labels=labels,
                             title="CycleGAN on held-out images: G: X -> Y, F: Y -> X")
