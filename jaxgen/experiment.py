@@ -240,18 +240,21 @@ class Experiment:
     def _stats_jit(self):
         stats = self.objective.info["held_out_stats"]
 
-        def fn(params, x_raw, rng):
+        def fn(params, x_raw, rng, label):
             kd, ks = jax.random.split(rng)
             x = transforms.preprocess(self.info.kind, x_raw, kd, dequantize=self.dequantize)
+            if stats.uses_labels:
+                return stats.batch(params, x, ks, label=label)
             return stats.batch(params, x, ks)
 
         return jax.jit(fn, out_shardings=self.replicated)
 
-    def held_out_stats_batch(self, params, x_raw, rng) -> dict:
+    def held_out_stats_batch(self, params, x_raw, rng, label=None) -> dict:
         """The objective's `HeldOutStats.batch` on raw data (host arrays); see evaluate."""
         if "held_out_stats" not in self.objective.info:
             raise ValueError(f"Objective '{self.objective.name}' has no held-out statistics.")
-        return distributed.to_host(self._stats_jit(params, np.asarray(x_raw), rng))
+        label = None if label is None else np.asarray(label, np.int32)
+        return distributed.to_host(self._stats_jit(params, np.asarray(x_raw), rng, label))
 
     def log_prob_points(self, params, rng, steps: int | None = None, name: str | None = None):
         """A numpy `points -> log p` for 2-D density plots (model space = data space)."""

@@ -94,10 +94,13 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         for i, lo in enumerate(tqdm(range(0, n, bs), desc="held-out statistics", leave=False,
                                     disable=not progress)):
             idx = np.arange(lo, min(lo + bs, n))
-            x = dataset.source.get(idx)["x"]
+            got = dataset.source.get(idx)
+            x, label = got["x"], got.get("label")
             if bs - len(idx):
                 x = np.concatenate([x, np.repeat(x[-1:], bs - len(idx), 0)])
-            got = exp.held_out_stats_batch(params, x, jax.random.fold_in(rng, 10**6 + i))
+                if label is not None:
+                    label = np.concatenate([label, np.repeat(label[-1:], bs - len(idx), 0)])
+            got = exp.held_out_stats_batch(params, x, jax.random.fold_in(rng, 10**6 + i), label)
             for k, v in got.items():
                 arrays.setdefault(k, []).append(np.asarray(v)[:len(idx)])
         out.update(stats.reduce({k: np.concatenate(v) for k, v in arrays.items()}))

@@ -98,6 +98,8 @@ class HeldOutStats:
 
     batch: `(params, x, rng) -> {name: array with a leading batch axis}`, run
       (jitted) on each eval batch of model-space x; padding rows are dropped.
+      With `uses_labels`, it is called as `batch(params, x, rng, label=label)`
+      with the batch's labels (None when the data have none).
     reduce: `{name: the arrays of all batches, concatenated} -> {metric: float
       or list}`, on the host.
     E.g. the VAE's active units (posterior means over the whole set) or the
@@ -106,6 +108,7 @@ class HeldOutStats:
 
     batch: Callable[..., Any]
     reduce: Callable[[dict], dict]
+    uses_labels: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

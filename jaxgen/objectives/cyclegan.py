@@ -38,11 +38,10 @@ No sampling (`Objective.sample` is None). End-of-run pictures:
 translations.png (rows x, G(x), F(G(x)) and y, F(y), G(F(y)) for held-out
 images of the two classes, see `jaxgen.train.image2image_pictures`).
 `jaxgen eval` reports the held-out cycle L1 both ways, cycle_x_l1 (mean over
-images of |F(G(x)) − x|) and cycle_y_l1 (of |G(F(y)) − y|). `jaxgen eval`
-hands `HeldOutStats.batch` images without labels, so these are over *every*
-held-out image (each one taken once as an x and once as a y; `cycle_images`
-says so); `stats_batch` restricts them to the two classes when it is given
-`label`.
+the test images of class_x of |F(G(x)) − x|) and cycle_y_l1 (over class_y, of
+|G(F(y)) − y|), with their counts; `jaxgen eval` passes the labels
+(`HeldOutStats.uses_labels`). Without labels every image would count both ways
+(`cycle_images` says which).
 Images reach the objective as 8-bit bin centres (no dequantisation noise).
 """
 
@@ -235,7 +234,8 @@ def make(config, model, dataset) -> Objective:
         players=(Player("discriminators", d_loss), Player("generators", g_loss)),
         init=init,
         sample=None,
-        info={"pictures": pictures, "held_out_stats": HeldOutStats(stats_batch, stats_reduce),
+        info={"pictures": pictures, "held_out_stats": HeldOutStats(stats_batch, stats_reduce,
+                                                                uses_labels=True),
               "dequantize": False, "class_x": class_x, "class_y": class_y,
               "g_xy": translate_xy, "g_yx": translate_yx, "d_x": d_x, "d_y": d_y,
               "cycle_weight": cycle_weight, "identity_weight": identity_weight},
