@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.num_train = 200_000  # toy data: size of the (fixed) training set
     c.data.num_eval = 20_000  # toy data: size of the held-out set
     c.data.seed = 0  # which toy sample is drawn (independent of `seed`)
+    c.data.classes = ()  # labelled data: keep only these labels, e.g. (7, 9); () = all
     c.data.std = config_dict.placeholder(float)  # toy mixtures: None = the paper's std
     c.data.source_dir = "/usr/share/datasets/fashion-mnist"  # IDX files (Debian's package)
 

@@ -374,3 +374,25 @@ def test_tfds_not_prepared_error(tmp_path):
         assert f"tfds.builder({name!r}, data_dir={str(tmp_path)!r})" in msg
         assert 'download_and_prepare(file_format="array_record")' in msg
         assert "TensorFlow" in msg
+
+
+def test_data_classes_keeps_only_those_labels_in_every_split(tmp_path):
+    from jaxgen.data import get_dataset
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 60), ("test", 30)):
+        np.savez(tmp_path / f"{name}.npz", x=rng.integers(0, 256, (n, 4, 4, 1), dtype=np.uint8),
+                 label=np.arange(n) % 5)
+    cfg = {"name": "array", "path": str(tmp_path / "train.npz"),
+           "eval_path": str(tmp_path / "test.npz"), "classes": (3, 1)}
+    train, test = get_dataset(cfg, "train"), get_dataset(cfg, "test")
+    assert len(train.source) == 24 and len(test.source) == 12
+    assert train.num_classes == 5  # the label space is unchanged
+    got = train.source.get(np.arange(24))
+    assert set(got["label"].tolist()) == {1, 3}
+    full = np.load(tmp_path / "train.npz")
+    np.testing.assert_array_equal(got["x"], full["x"][np.isin(full["label"], [1, 3])])
+    with pytest.raises(ValueError, match="outside 0..4"):
+        get_dataset({**cfg, "classes": (7,)}, "train")
+    np.save(tmp_path / "nolabel.npy", rng.integers(0, 256, (8, 4, 4, 1), dtype=np.uint8))
+    with pytest.raises(ValueError, match="no labels"):
+        get_dataset({**cfg, "path": str(tmp_path / "nolabel.npy")}, "train")

@@ -80,7 +80,9 @@ def get_dataset(data_config, split: str) -> Dataset:
     """The `split` ("train", "test" or "eval"; "eval" means "test") of `data_config.name`.
 
     `data_config` (an `ml_collections.ConfigDict`, or a dict) has keys `name`,
-    `path`, `eval_path`, `num_train`, `num_eval`, `seed`, `std`, `source_dir`:
+    `path`, `eval_path`, `num_train`, `num_eval`, `seed`, `std`, `source_dir`,
+    `classes` (labelled data: keep only the examples with these labels, in every
+    split; () keeps all):
 
     * toy names: `num_train` ("train") or `num_eval` ("test"/"eval") points from
       `np.random.default_rng([seed, 0])` resp. `[seed, 1]`, so the held-out set is
@@ -121,6 +123,7 @@ def get_dataset(data_config, split: str) -> Dataset:
                 f"data.name=array needs data.{key}=FILE (.npy or .npz) for split {split!r}; "
                 f"set it, e.g. --config.data.{key}=/path/to/{'train' if train else 'eval'}.npz")
         src = load_array_file(path)
+        src = _keep_classes(src, data_config)
         return Dataset(name, _kind(src), src, src.event_shape, src.num_classes)
 
     if name == "fashion_mnist":
@@ -130,15 +133,26 @@ def get_dataset(data_config, split: str) -> Dataset:
         source_dir = _get(data_config, "source_dir") or DEFAULT_SOURCE_DIR
         src = fashion_mnist_source("train" if train else "test",
                                    os.path.expanduser(data_dir), source_dir)
+        src = _keep_classes(src, data_config)
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     if is_tfds and len(name) > len("tfds:"):
         tfds_name = name[len("tfds:"):]
         data_dir = _get(data_config, "path") or None
-        src = tfds_source(tfds_name, "test" if split == "eval" else split, data_dir)
+        src = _keep_classes(tfds_source(tfds_name, "test" if split == "eval" else split,
+                                        data_dir), data_config)
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+def _keep_classes(src, data_config):
+    """data.classes (non-empty): only the examples of those labels (both splits)."""
+    classes = _get(data_config, "classes", ()) or ()
+    if not classes:
+        return src
+    from jaxgen.data.sources import SubsetSource
+    return SubsetSource(src, classes)
 
 
 def class_names(name: str, num_classes: int) -> list[str]:

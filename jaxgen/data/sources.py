@@ -88,6 +88,42 @@ class ArraySource:
                 f"dtype={self.x.dtype}, num_classes={self.num_classes})")
 
 
+class SubsetSource:
+    """The examples of `source` whose label is in `classes` (labels keep their values).
+
+    `num_classes` stays that of the full data, so a model conditioned on labels
+    keeps its label space; only the examples are filtered.
+    """
+
+    def __init__(self, source, classes, chunk: int = 10_000):
+        classes = np.asarray(sorted({int(c) for c in classes}), np.int64)
+        if getattr(source, "num_classes", None) is None:
+            raise ValueError("data.classes keeps some classes, but this data has no labels; "
+                             "set data.classes=() or use labelled data.")
+        bad = classes[(classes < 0) | (classes >= source.num_classes)]
+        if len(bad):
+            raise ValueError(f"data.classes has {bad.tolist()}, outside "
+                             f"0..{source.num_classes - 1}.")
+        labels = np.concatenate([source.get(np.arange(lo, min(lo + chunk, len(source))))["label"]
+                                 for lo in range(0, len(source), chunk)])
+        self.indices = np.flatnonzero(np.isin(labels, classes))
+        if not len(self.indices):
+            raise ValueError(f"no example has a label in data.classes={classes.tolist()}.")
+        self.source = source
+        self.classes = tuple(int(c) for c in classes)
+        self.num_classes = source.num_classes
+        self.event_shape = source.event_shape
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def get(self, indices) -> dict[str, np.ndarray]:
+        return self.source.get(self.indices[_check_indices(indices, len(self))])
+
+    def __repr__(self) -> str:
+        return f"SubsetSource(n={len(self)}, classes={self.classes}, of {self.source!r})"
+
+
 def _normalise_array(x: np.ndarray, where: str) -> np.ndarray:
     """Points -> float32 (N, D); images -> uint8 (N, H, W, C). Errors say what was found."""
     found = f"{where}: found dtype {x.dtype}, shape {x.shape}"
