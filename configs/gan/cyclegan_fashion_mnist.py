@@ -9,8 +9,8 @@ objective.class_y (9, ankle boot), both taken from the same shuffled batches
 of those two classes only (data.classes = (7, 9): a batch of 64 holds ~32 of
 each; rows of any other class would be masked out). Other pairs: e.g.
 --config.objective.class_x=1 --config.objective.class_y=3
---config.data.classes="(1, 3)" for trouser <-> dress. G: X -> Y and F: Y -> X are small U-Nets (GroupNorm, tanh), D_X and
-D_Y PatchGANs; least-squares GAN losses (Zhu et al. §4) plus
+--config.data.classes="(1, 3)" for trouser <-> dress. G: X -> Y and
+F: Y -> X are small U-Nets (GroupNorm, tanh), D_X and D_Y PatchGANs; least-squares GAN losses (Zhu et al. §4) plus
 λ_cyc (|F(G(x)) − x| + |G(F(y)) − y|), λ_cyc = objective.cycle_weight = 10,
 optionally an identity loss (objective.identity_weight, 0 = off). Adam(2e-4,
 β1 = 0.5), constant rate, for both players. There are no sample grids: the
