@@ -34,22 +34,22 @@ def fit_softmax_regression(x, y, num_classes: int, steps: int = 300, lr: float =
     params = {"w": jnp.zeros((x.shape[1], num_classes)), "b": jnp.zeros(num_classes)}
     tx = optax.adam(lr)
 
-    def loss(p):
+    def loss(p, x, y):
         logits = x @ p["w"] + p["b"]
         ce = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], -1))
         return ce + l2 * jnp.sum(jnp.square(p["w"]))
 
     @jax.jit
-    def fit(p):
+    def fit(p, x, y):  # data as arguments, not constants folded into the program
         def body(carry, _):
             p, s = carry
-            g = jax.grad(loss)(p)
+            g = jax.grad(loss)(p, x, y)
             u, s = tx.update(g, s, p)
             return (optax.apply_updates(p, u), s), None
         (p, _), _ = jax.lax.scan(body, (p, tx.init(p)), None, length=steps)
         return p
 
-    return fit(params)
+    return fit(params, x, y)
 
 
 def log_posterior(params, x):
