@@ -62,6 +62,8 @@ def summarize(root) -> str:
 
     def cell(v):
         v = np.asarray(v, np.float64)
+        if not np.all(np.isfinite(v)):  # reverse KL of a run without a high-quality sample
+            return f"inf ({int(np.sum(~np.isfinite(v)))} of {len(v)} seeds had none)"
         se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
         return f"{v.mean():.2f} ± {se:.2f}"
 
