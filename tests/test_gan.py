@@ -271,3 +271,15 @@ def test_class_entropy_judge_separates_blobs_and_measures_ambiguity():
     between = ce.ambiguity(judge, np.zeros((5, 2)) + [0.0, 0.9])  # between the three blobs
     assert confident["entropy_nats"] < 0.2 and confident["ambiguous_pct"] == 0.0
     assert between["entropy_nats"] > 0.6
+
+
+def test_mode_table_averages_seeds_and_prints_the_published_row(tmp_path):
+    from jaxgen.eval.modes import summarize
+    for seed, (cov, hq) in enumerate([(8, 90.0), (6, 80.0)]):
+        d = tmp_path / "ring8" / "ns" / f"seed{seed}"
+        d.mkdir(parents=True)
+        (d / "eval.json").write_text(json.dumps({"modes_covered": cov, "num_modes": 8,
+                                                 "high_quality_pct": hq, "reverse_kl": 0.1}))
+    table = summarize(tmp_path)
+    assert "| ring8 | ns | 2 | 7.00 ± 1.00 / 8 | 85.00 ± 5.00 | 0.10 ± 0.00 |" in table
+    assert "6.3 (published)" in table
