@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from typing import Callable
 
 import flax.linen as nn
@@ -34,6 +35,7 @@ OBJECTIVES: dict[str, str] = {
     "gan": "jaxgen.objectives.gan:make",
     "pix2pix": "jaxgen.objectives.pix2pix:make",
     "cyclegan": "jaxgen.objectives.cyclegan:make",
+    "autoregressive": "jaxgen.objectives.autoregressive:make",
 }
 
 
@@ -129,10 +131,27 @@ def _cyclegan(kwargs, dataset):
     return CycleGAN, kwargs
 
 
+def _ar(cls_name: str):
+    """Autoregressive models (`jaxgen.nn.autoregressive`); sequence models get max_len = D."""
+    def build(kwargs, dataset):
+        from jaxgen.nn import autoregressive
+        cls = getattr(autoregressive, cls_name)
+        if cls_name == "PixelCNN" and dataset.kind != "images":
+            raise ValueError(f"model.name=pixelcnn models images; {dataset.name} holds points. "
+                             "Use ar_mlp, ar_rnn, wavenet or ar_transformer.")
+        if "max_len" in {f.name for f in dataclasses.fields(cls)}:
+            kwargs.setdefault("max_len", math.prod(dataset.event_shape))
+        return cls, kwargs
+    return build
+
+
 MODELS: dict[str, Callable] = {"mlp": _mlp, "unet": _unet, "realnvp": _realnvp, "glow": _glow,
                                "vae_mlp": _vae_mlp, "vae_conv": _vae_conv,
                                "vqvae_conv": _vqvae_conv, "gan_mlp": _gan_mlp, "dcgan": _dcgan,
-                               "pix2pix_unet": _pix2pix_unet, "cyclegan": _cyclegan}
+                               "pix2pix_unet": _pix2pix_unet, "cyclegan": _cyclegan,
+                               "ar_mlp": _ar("FiniteMemoryMLP"), "ar_rnn": _ar("RNN"),
+                               "wavenet": _ar("WaveNet"), "pixelcnn": _ar("PixelCNN"),
+                               "ar_transformer": _ar("CausalTransformer")}
 
 
 def build_model(model_config, dataset) -> nn.Module:

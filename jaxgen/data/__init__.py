@@ -3,6 +3,8 @@
     name              what                                        kind
     ----------------  ------------------------------------------  ------
     8gaussians, ...   a fixed sample of a 2-D toy (`toy2d`)       points
+    gaussian_ar2      stationary Gaussian AR(2) sequences (T,)    points
+                      (`toy_sequences`, exact log p)
     array             your .npy/.npz (`sources.load_array_file`)  points or images
     fashion_mnist     Fashion-MNIST via tfds, offline, no TF      images
     tfds:<name>       any tfds dataset prepared as array_record   images
@@ -23,10 +25,12 @@ import numpy as np
 
 from jaxgen.data.sources import ArraySource, TfdsSource, load_array_file, tfds_source
 from jaxgen.data.toy2d import TOY_DATASETS, Toy2D, entropy, get_toy
+from jaxgen.data.toy_sequences import SEQUENCE_TOYS, ToySequence, get_sequence_toy
 
 __all__ = [
     "Dataset", "get_dataset", "dataset_names", "ArraySource", "TfdsSource", "load_array_file",
     "tfds_source", "Toy2D", "get_toy", "entropy", "TOY_DATASETS", "DEFAULT_TFDS_DIR",
+    "SEQUENCE_TOYS", "ToySequence", "get_sequence_toy",
 ]
 
 DEFAULT_TFDS_DIR = "~/.cache/jaxgen/tfds"  # fashion_mnist's data_dir when data.path is empty
@@ -43,7 +47,8 @@ class Dataset:
       source: random-access source (`len(source)`, `source.get(indices)`).
       event_shape: shape of one example.
       num_classes: number of label classes, or None without labels.
-      toy: the `Toy2D` for toy datasets (true log_prob, modes), else None.
+      toy: the `Toy2D` (or `ToySequence`) for toy datasets (true log_prob, modes),
+        else None.
     """
 
     name: str
@@ -51,12 +56,12 @@ class Dataset:
     source: object
     event_shape: tuple
     num_classes: int | None
-    toy: Toy2D | None = None
+    toy: Toy2D | ToySequence | None = None
 
 
 def dataset_names() -> list[str]:
     """Valid `data.name` values (`tfds:<name>` stands for any prepared tfds dataset)."""
-    return [*TOY_DATASETS, "array", "fashion_mnist", "tfds:<name>"]
+    return [*TOY_DATASETS, *SEQUENCE_TOYS, "array", "fashion_mnist", "tfds:<name>"]
 
 
 def _get(cfg, key, default=None):
@@ -114,6 +119,14 @@ def get_dataset(data_config, split: str) -> Dataset:
         seed = int(_get(data_config, "seed", 0))
         x = toy.sample(np.random.default_rng([seed, 0 if train else 1]), n)
         return Dataset(name, "points", ArraySource(x), (2,), None, toy)
+
+    if name in SEQUENCE_TOYS:
+        toy = get_sequence_toy(name, length=_get(data_config, "length"),
+                               coeffs=_get(data_config, "ar_coeffs"), std=_get(data_config, "std"))
+        n = _positive_int(data_config, "num_train" if train else "num_eval")
+        seed = int(_get(data_config, "seed", 0))
+        x = toy.sample(np.random.default_rng([seed, 0 if train else 1]), n)
+        return Dataset(name, "points", ArraySource(x), (toy.length,), None, toy)
 
     if name == "array":
         key = "path" if train else "eval_path"

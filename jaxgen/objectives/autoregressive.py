@@ -1,0 +1,248 @@
+"""Autoregressive models: exact likelihood by the chain rule (the lectures' first family).
+
+The slide's factorisation
+
+    p(x) = Π_{i=1}^{D} p(x_i | x_1, …, x_{i−1}) = Π_i p(x_i | x_<i)
+
+is computed in one pass: the network (`jaxgen.nn.autoregressive`) maps x to D
+per-position outputs, output i a function of x_<i only, and
+
+    −log p(x) = −Σ_i log p(x_i | x_<i)              (nats, exact: no bound),
+    L         = mean_x[ −log p(x) ] / D             (the loss, per dimension).
+
+Conditionals p(x_i | x_<i) by data:
+  8-bit images   a 256-way categorical over the pixel value k_i ∈ {0, …, 255}:
+                 −log p(x_i | x_<i) = −log softmax(logits_i)[k_i]. Images reach the
+                 objective as bin centres (info["dequantize"] = False) and the
+                 network reads them in model space [−1, 1]; the likelihood is
+                 `discrete=True`: log P(x) of the 8-bit image itself, so bits/dim
+                 = −log P(x) / (D ln 2) is directly comparable with every family's
+                 (`jaxgen.eval.likelihood`). Uniform logits give exactly 8 bits/dim.
+  binarised      objective.binarize = "threshold": b_i = [k_i > 127], a 2-way
+                 categorical (Bernoulli); the network reads 2b − 1. The likelihood
+                 is then that of the *binarised* image P(b), not comparable with
+                 8-bit bits/dim: training logs `binarized_bits_per_dim` (bits per
+                 binary pixel) instead of `bits_per_dim`, and `jaxgen eval`'s
+                 bits_per_dim comes with the term `binarized_bpd` (the same number)
+                 to say so.
+  real sequences a Gaussian N(x_i; μ_i, s_i²) with (μ_i, log s_i) the network's two
+                 outputs (log s ≥ −7); a density, `discrete=False` (e.g. the
+                 Gaussian AR(2) toy, whose true log p eval reports beside it).
+
+Metrics (batch means): `nll_nats` (−log p(x) per example), `bits_per_dim`
+(8-bit images), `binarized_bits_per_dim` (binarised images) or
+`nll_per_step_nats` (sequences: −log p(x)/D, to compare with the true
+conditional entropy per step of a toy).
+
+Sampling: x_1 ~ p(x_1), x_2 ~ p(x_2 | x_1), … one position at a time, as a
+compiled loop (`lax.scan` / `lax.fori_loop`) over the D positions; the noise of
+position i is drawn from fold_in(rng, i). Temperature T divides the logits
+(T → 0: greedy argmax; T = 0 is taken as argmax) and multiplies a Gaussian's
+scale. Samplers (sample.sampler, or `sampler=` to `sample`):
+  "cached"     incremental decoding with the model's `step` (MLP: the window of
+               the last k inputs; RNN: its carried state; WaveNet: a queue per
+               dilated layer; Transformer: the KV cache): O(1) work per position
+               (Transformer: O(D), one query against the whole cache with the
+               positions not yet drawn masked), D steps in all.
+  "recompute"  the naive sampler: at every position the whole network runs on the
+               current prefix (the rest zeros, which causality makes irrelevant)
+               and output i is read: D full forward passes, O(D²) work for a
+               sequence model, D passes of the conv net for PixelCNN (which only
+               has this one).
+  "auto"       (default) "cached" where the model has it, else "recompute".
+Both draw the same values for the same key (tests/test_autoregressive.py).
+The models are unconditional: labels raise ValueError.
+
+`info["conditionals"]`: `(params, x) -> (B, D, K)` per-position outputs of
+model-space x (logits over K = 256 or 2 bins; for sequences (μ, log s)), in
+raster order: what an arithmetic coder needs for lossless compression.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen.data import transforms
+from jaxgen.objectives.base import Likelihood, Objective, Player
+
+MIN_LOG_SCALE = -7.0
+LOG_2PI = math.log(2.0 * math.pi)
+SAMPLERS = ("auto", "cached", "recompute")
+BINARIZE = ("", "none", "threshold")
+
+
+# ------------------------------------------------------------- conditionals
+def pixel_values(x):
+    """Model-space bin centres -> the 8-bit values k ∈ {0, …, 255} (int32)."""
+    k = jnp.floor((x - transforms.IMAGE_SHIFT) / transforms.IMAGE_SCALE * 256.0)
+    return jnp.clip(k, 0, 255).astype(jnp.int32)
+
+
+def bin_centre(k):
+    """The 8-bit value k -> its model-space bin centre 2(k + 0.5)/256 − 1."""
+    return transforms.IMAGE_SCALE * (k + 0.5) / 256.0 + transforms.IMAGE_SHIFT
+
+
+def categorical_log_prob(logits, k):
+    """log softmax(logits)[k] per position: logits (..., K), k (...) ints."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, k[..., None], axis=-1)[..., 0]
+
+
+def gaussian_log_prob(x, out):
+    """log N(x; μ, s²) per position from out (..., 2) = (μ, log s), log s ≥ −7."""
+    mean, log_s = out[..., 0], jnp.maximum(out[..., 1], MIN_LOG_SCALE)
+    return -0.5 * (jnp.square((x - mean) * jnp.exp(-log_s)) + LOG_2PI) - log_s
+
+
+def ar_nll(params, batch, rng, *, log_probs, dim: int, metric: str | None):
+    """−log p(x) = −Σ_i log p(x_i | x_<i) per example; loss = its batch mean / D."""
+    del rng
+    nll = -jnp.sum(log_probs(params, batch["x"]), axis=-1)
+    loss = jnp.mean(nll) / dim
+    metrics = {"nll_nats": jnp.mean(nll)}
+    if metric == "nll_per_step_nats":
+        metrics[metric] = loss
+    elif metric is not None:  # bits_per_dim / binarized_bits_per_dim
+        metrics[metric] = loss / math.log(2.0)
+    return loss, metrics
+
+
+# ----------------------------------------------------------------- samplers
+def _draw(key, out, temperature: float, discrete: bool):
+    """One value per row of out (B, K): a bin (int32) or a real number."""
+    if discrete:
+        if temperature == 0:
+            return jnp.argmax(out, -1).astype(jnp.int32)
+        return jax.random.categorical(key, out / temperature, axis=-1).astype(jnp.int32)
+    mean, log_s = out[..., 0], jnp.maximum(out[..., 1], MIN_LOG_SCALE)
+    return mean + temperature * jnp.exp(log_s) * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+def sample_cached(model, variables, rng, num: int, length: int, draw, to_input, to_output):
+    """D calls of `model.step` in a `lax.scan`, the model's state carried (see module doc)."""
+    def body(carry, i):
+        state, prev = carry
+        state, out = model.apply(variables, state, prev, i, method=model.step)
+        v = draw(jax.random.fold_in(rng, i), out)
+        return (state, to_input(v)), to_output(v)
+
+    init = (model.initial_state(num, length), jnp.zeros((num,), jnp.float32))
+    _, xs = jax.lax.scan(body, init, jnp.arange(length))
+    return jnp.swapaxes(xs, 0, 1)  # (num, D)
+
+
+def sample_recompute(model, variables, rng, num: int, event_shape, draw, to_input, to_output):
+    """The naive sampler: a full forward pass per position in a `lax.fori_loop`."""
+    length = math.prod(event_shape)
+
+    def body(i, carry):
+        x_in, x_out = carry
+        out = model.apply(variables, x_in.reshape(num, *event_shape))
+        v = draw(jax.random.fold_in(rng, i), jax.lax.dynamic_index_in_dim(out, i, 1, False))
+        return x_in.at[:, i].set(to_input(v)), x_out.at[:, i].set(to_output(v))
+
+    zeros = jnp.zeros((num, length), jnp.float32)
+    _, x_out = jax.lax.fori_loop(0, length, body, (zeros, zeros))
+    return x_out
+
+
+# -------------------------------------------------------------------- make
+def make(config, model, dataset) -> Objective:
+    o = config.objective
+    image = dataset.kind == "images"
+    bin_mode = o.get("binarize", "") or ""
+    if bin_mode not in BINARIZE:
+        raise ValueError(f"objective.binarize must be '' (8-bit, 256-way) or 'threshold', "
+                         f"got {bin_mode!r}.")
+    binarized = bin_mode == "threshold"
+    if binarized and not image:
+        raise ValueError(f"objective.binarize=threshold binarises 8-bit images; {dataset.name} "
+                         "holds real-valued points.")
+    if not (hasattr(model, "num_outputs") and hasattr(model, "incremental")):
+        raise ValueError("objective.name=autoregressive needs an autoregressive model: "
+                         "model.name=ar_mlp, ar_rnn, wavenet, pixelcnn or ar_transformer.")
+    num_bins = (2 if binarized else 256) if image else None
+    model = model.clone(num_outputs=num_bins or 2)
+    event_shape = tuple(dataset.event_shape)
+    dim = math.prod(event_shape)
+    default_sampler = config.sample.get("sampler", "auto") or "auto"
+    metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if image \
+        else "nll_per_step_nats"
+
+    def model_input(x):
+        """Model-space x -> what the network reads (binarised images: 2b − 1)."""
+        if binarized:
+            return 2.0 * (pixel_values(x) > 127).astype(jnp.float32) - 1.0
+        return x
+
+    def targets(x):
+        k = pixel_values(x).reshape(x.shape[0], -1)
+        return (k > 127).astype(jnp.int32) if binarized else k
+
+    def conditionals(params, x):
+        """(B, D, K) logits (or (μ, log s)) of p(x_i | x_<i), raster order."""
+        return model.apply({"params": params["model"]}, model_input(x))
+
+    def log_probs(params, x):
+        """(B, D): log p(x_i | x_<i)."""
+        out = conditionals(params, x)
+        if image:
+            return categorical_log_prob(out, targets(x))
+        return gaussian_log_prob(x.reshape(x.shape[0], -1), out)
+
+    def exact_loglik(params, x, rng, **_):
+        del rng
+        lp = jnp.sum(log_probs(params, x), -1)
+        return (lp, {"binarized": -lp}) if binarized else lp
+
+    def init(rng, batch):
+        return {"model": model.init(rng, model_input(batch["x"]))["params"]}
+
+    def to_input(v):
+        if binarized:
+            return 2.0 * v.astype(jnp.float32) - 1.0
+        return bin_centre(v.astype(jnp.float32)) if image else v
+
+    def to_output(v):
+        if binarized:
+            return bin_centre(255.0 * v.astype(jnp.float32))
+        return bin_centre(v.astype(jnp.float32)) if image else v
+
+    def sample(params, rng, num, *, steps=None, method=None, temperature=1.0, labels=None,
+               sampler=None, **_):
+        del steps, method
+        if labels is not None:
+            raise ValueError("Autoregressive models here are unconditional; drop the labels.")
+        sampler = sampler or default_sampler
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sample.sampler must be one of {', '.join(SAMPLERS)}, "
+                             f"got {sampler!r}.")
+        if sampler == "auto":
+            sampler = "cached" if model.incremental else "recompute"
+        if sampler == "cached" and not model.incremental:
+            raise ValueError(f"{type(model).__name__} has no incremental step; use "
+                             "sample.sampler=recompute (or auto).")
+        draw = functools.partial(_draw, temperature=float(temperature), discrete=image)
+        variables = {"params": params["model"]}
+        if sampler == "cached":
+            x = sample_cached(model, variables, rng, num, dim, draw, to_input, to_output)
+        else:
+            x = sample_recompute(model, variables, rng, num, event_shape, draw, to_input,
+                                 to_output)
+        return x.reshape(num, *event_shape)
+
+    loss = functools.partial(ar_nll, log_probs=log_probs, dim=dim, metric=metric)
+    return Objective(
+        name="autoregressive",
+        players=(Player("model", loss),),
+        init=init,
+        sample=sample,
+        likelihoods={"exact": Likelihood(exact_loglik, "exact", discrete=image)},
+        info={"dequantize": not image, "conditionals": conditionals, "model": model,
+              "num_bins": num_bins, "binarized": binarized, "incremental": model.incremental},
+    )
