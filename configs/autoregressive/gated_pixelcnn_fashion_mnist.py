@@ -12,39 +12,15 @@ uniform logits score 8.0. Binarised variant: --config.objective.binarize=thresho
 (2-way; the number is then per binary pixel, not comparable with 8-bit bits/dim).
 `--time` prints samples/s. Sampler:
 'recompute' only: 784 full passes of the conv net per batch of samples.
+Everything but the model comes from pixelcnn_fashion_mnist.py.
 """
 
-from jaxgen.config import base_config
+from pathlib import Path
+
+from jaxgen.config import load_config_file
 
 
 def get_config():
-    c = base_config()
-    c.data.name = "fashion_mnist"
-
-    c.model.name = "pixelcnn"
+    c = load_config_file(Path(__file__).with_name("pixelcnn_fashion_mnist.py"))
     c.model.gated = True
-    c.model.channels = 32
-    c.model.num_layers = 5
-    c.model.hidden = 64
-
-    c.objective.name = "autoregressive"
-    c.objective.binarize = ""  # "": 256-way 8-bit pixels; "threshold": x > 127, 2-way
-
-    c.optim.learning_rate = 1e-3
-    c.optim.warmup_steps = 200
-
-    c.train.steps = 5000
-    c.train.batch_size = 32
-    c.train.log_every = 100
-    c.train.checkpoint_every = 1000
-    c.train.sample_every = 0  # a grid at the end only: sampling is D = 784 sequential steps
-    c.train.ema_decay = 0.999
-
-    c.sample.num = 64
-    c.sample.temperature = 1.0  # divides the logits
-    c.sample.sampler = "auto"  # auto | cached | recompute
-
-    c.eval.num_examples = 10000  # the whole test set: one forward pass per batch
-    c.eval.batch_size = 250
-    c.eval.mmd_num = 0
     return c
