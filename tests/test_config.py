@@ -72,7 +72,9 @@ def _info_for(cfg):
     from jaxgen.experiment import DatasetInfo
     if cfg.data.name == "fashion_mnist":
         return DatasetInfo("fashion_mnist", "images", (28, 28, 1), 10)
-    return DatasetInfo(cfg.data.name, "points", (2,))
+    from jaxgen.data import get_dataset  # toys: the real shape (e.g. a sequence's length)
+    small = {**cfg.data.to_dict(), "num_train": 16, "num_eval": 16}
+    return DatasetInfo.of(get_dataset(small, "train"))
 
 
 @pytest.mark.parametrize("path", config_lib.find_configs(), ids=lambda p: f"{p.parent.name}/{p.name}")
