@@ -21,7 +21,8 @@ from conftest import ROOT, load_final_state, read_metrics
 
 PIX2PIX = ROOT / "configs" / "gan" / "pix2pix_fashion_mnist.py"
 CYCLEGAN = ROOT / "configs" / "gan" / "cyclegan_fashion_mnist.py"
-TINY = ["model.g_channels=4", "model.d_channels=4", "model.groups=2", "train.batch_size=8"]
+TINY = ["model.g_channels=4", "model.d_channels=4", "model.groups=2", "train.batch_size=8",
+        "data.classes=()"]
 SHAPE = (8, 8, 1)
 
 
@@ -141,6 +142,9 @@ def test_bad_pix2pix_and_cyclegan_configs_say_what_to_set():
         _objective(PIX2PIX, ["objective.task=inpaint"])
     with pytest.raises(ValueError, match="set them to two different classes"):
         _objective(CYCLEGAN, ["objective.class_x=1", "objective.class_y=1"])
+    with pytest.raises(ValueError, match=r"leaves out class 0 or 1 .*\(0, 1\)"):
+        _objective(CYCLEGAN, ["objective.class_x=0", "objective.class_y=1",
+                              "data.classes=(1, 2)"])
     with pytest.raises(ValueError, match=r"objective.class_y=9 is not a class .* 0 \.\.\. 2"):
         _objective(CYCLEGAN, ["objective.class_x=0"])
     with pytest.raises(ValueError, match="has none: use labelled data"):
@@ -306,7 +310,7 @@ def test_cli_cyclegan_trains_evaluates_and_draws_translations(tmp_path):
     wd = tmp_path / "run"
     codes, err = _jaxgen(
         _train_args(tmp_path, CYCLEGAN, wd, "--config.objective.class_x=0",
-                    "--config.objective.class_y=2"),
+                    "--config.objective.class_y=2", "--config.data.classes=(0, 2)"),
         ["eval", "--workdir", wd],
         ["sample", "--workdir", wd, "--num", "4", "--out", tmp_path / "s.png"])
     assert codes == [0, 0, 2], err  # a translation model has no sampler: a clear error

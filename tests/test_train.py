@@ -197,8 +197,8 @@ def _cli(capsys, *args):
 @pytest.mark.parametrize("override, fragment", [
     ("--config.train.stpes=3", "Did you mean: train.steps"),
     ("--config.data.name=nope", "valid names: 8gaussians"),
-    ("--config.model.name=transformer", "Valid choices: glow, mlp, realnvp, unet"),
-    ("--config.objective.name=gan", "objective (objective.name) 'gan'. Valid choices:"),
+    ("--config.model.name=nope", "model (model.name) 'nope'. Valid choices: ar_mlp"),
+    ("--config.objective.name=nope", "objective (objective.name) 'nope'. Valid choices:"),
     ("--config.model.width=3", "Unknown config key 'model.width'"),
     ("--config.model.name=unet", "expects images"),
     ("--config.train.batch_size=999999", "larger than the dataset"),

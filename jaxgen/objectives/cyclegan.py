@@ -156,6 +156,11 @@ def make(config, model, dataset) -> Objective:
     if class_x == class_y:
         raise ValueError(f"objective.class_x and objective.class_y are both {class_x}; set "
                          "them to two different classes.")
+    kept = tuple(int(k) for k in (config.data.get("classes", ()) or ()))
+    if kept and not {class_x, class_y} <= set(kept):
+        raise ValueError(f"data.classes={kept} leaves out class {class_x} or {class_y} of "
+                         f"objective.class_x / class_y; set --config.data.classes="
+                         f"\"({class_x}, {class_y})\" (or () for every class).")
     cycle_weight = float(o.get("cycle_weight", 10.0))
     identity_weight = float(o.get("identity_weight", 0.0))
     if cycle_weight < 0 or identity_weight < 0:
