@@ -120,7 +120,7 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path):
     killed_at = _checkpoint_steps(wd)
     assert killed_at and max(killed_at) < 400, killed_at
     resumed = run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY + extra)])
-    assert f"Resuming from" in resumed.stdout
+    assert "Resuming from" in resumed.stdout
     ref = tmp_path / "ref"
     run_cli(["train", "--config", TOY_CONFIG, "--workdir", ref, *flags(TINY_TOY + extra)])
     a, _ = load_final_state(wd)
