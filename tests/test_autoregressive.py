@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, read_metrics
+from conftest import FAST_XLA_FLAGS, ROOT, fast_jit, read_metrics
 
 from jaxgen import config as config_lib
 from jaxgen.data import get_dataset, transforms
@@ -23,18 +23,6 @@ from jaxgen.nn.autoregressive import (RNN, CausalTransformer, FiniteMemoryMLP, P
                                       WaveNet, raster_mask)
 
 CONFIGS = ROOT / "configs" / "autoregressive"
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def _fast_jit(fn, *args):
-    """jit with XLA's CPU optimisation passes off: same float32 ops, compiles ~2x faster."""
-    lowered = jax.jit(fn).lower(*args)
-    try:
-        return lowered.compile(FAST_COMPILE)(*args)
-    except Exception as err:  # an option this jaxlib does not know
-        if "compile option" not in str(err):
-            raise
-        return lowered.compile()(*args)
 
 
 # ------------------------------------------------------------- causality
@@ -78,7 +66,7 @@ def test_every_model_is_causal_and_its_step_matches_the_full_pass(name):
     shape = (5, 5, 1) if name in IMAGE_MODELS else (L,)
     d = math.prod(shape)
     x = jax.random.normal(jax.random.key(0), (2, *shape))
-    variables = _fast_jit(lambda k, x: model.init(k, x), jax.random.key(1), x)
+    variables = fast_jit(lambda k, x: model.init(k, x), jax.random.key(1), x)
 
     def check(v, x):
         out = model.apply(v, x)
@@ -92,7 +80,7 @@ def test_every_model_is_causal_and_its_step_matches_the_full_pass(name):
             steps = jnp.swapaxes(steps, 0, 1)
         return out, jac, steps
 
-    out, jac, steps = _fast_jit(check, variables, x)
+    out, jac, steps = fast_jit(check, variables, x)
     assert out.shape == (2, d, 3)
     dep = np.abs(np.asarray(jac)).sum(1).reshape(d, d)  # dep[i, j] = |∂ out_i / ∂ x_j|
     future = np.triu(np.ones((d, d), bool))  # j ≥ i
@@ -132,7 +120,7 @@ def test_nll_is_the_sum_of_log_softmax_at_the_pixels(binarize):
     raw = np.random.default_rng(0).integers(0, 256, (4, 3, 3, 1), dtype=np.uint8)
     x = transforms.preprocess("images", raw, dequantize=False)  # bin centres
     assert not exp.dequantize and obj.likelihoods["exact"].discrete
-    params = _fast_jit(obj.init, jax.random.key(0), {"x": x})
+    params = fast_jit(obj.init, jax.random.key(0), {"x": x})
     model = obj.info["model"]
 
     def run(params, x):
@@ -142,7 +130,7 @@ def test_nll_is_the_sum_of_log_softmax_at_the_pixels(binarize):
         return loss, metrics, lp, model.apply({"params": params["model"]}, model_in), \
             obj.info["conditionals"](params, x)
 
-    loss, metrics, lp, logits, cond = _fast_jit(run, params, x)
+    loss, metrics, lp, logits, cond = fast_jit(run, params, x)
     logits = np.asarray(logits, np.float64)
     target = raw.reshape(4, d).astype(np.int64)
     if binarize:
@@ -209,14 +197,14 @@ def test_ar2_log_prob_is_the_multivariate_gaussian_density():
 def test_cached_sampler_draws_what_the_prefix_recompute_sampler_draws(config, extra):
     exp = _experiment(config, (4, 4, 1), *extra)
     obj = exp.objective
-    params = _fast_jit(obj.init, jax.random.key(0), {"x": jnp.zeros((1, 4, 4, 1))})
+    params = fast_jit(obj.init, jax.random.key(0), {"x": jnp.zeros((1, 4, 4, 1))})
     params = jax.tree.map(lambda p: p * 3.0, params)  # more peaked conditionals
     key = jax.random.key(5)
 
     def both(params):  # the same key: the same noise at every position
         return [obj.sample(params, key, 6, sampler=s) for s in ("cached", "recompute")]
 
-    cached, recompute = _fast_jit(both, params)
+    cached, recompute = fast_jit(both, params)
     assert cached.shape == (6, 4, 4, 1) and cached.dtype == jnp.float32
     np.testing.assert_array_equal(cached, recompute)
     img = transforms.postprocess("images", cached)
@@ -227,7 +215,6 @@ def test_cached_sampler_draws_what_the_prefix_recompute_sampler_draws(config, ex
 
 
 # ------------------------------------------------------------------- CLI
-FAST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 _DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
            "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
            "print('RETURN CODES', json.dumps(codes))\n")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, flags, load_final_state, read_metrics, run_cli
+from conftest import ROOT, fast_jit, flags, load_final_state, read_metrics, run_cli
 
 from jaxgen import config as config_lib
 from jaxgen.bijectors import standard_normal_log_prob
@@ -26,22 +26,10 @@ TINY_NVP = [
 ]
 
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def _fast_jit(fn, *args):
-    """jit with XLA's CPU optimisation passes off: same float32 ops, compiles ~2x faster."""
-    lowered = jax.jit(fn).lower(*args)
-    try:
-        return lowered.compile(FAST_COMPILE)(*args)
-    except Exception as err:  # an option this jaxlib does not know
-        if "compile option" not in str(err):
-            raise
-        return lowered.compile()(*args)
 
 
 def _perturbed(model, x, key, scale=0.3):
-    params = _fast_jit(lambda k, x: model.init(k, x, method=model.forward_and_log_det), key, x)
+    params = fast_jit(lambda k, x: model.init(k, x, method=model.forward_and_log_det), key, x)
     leaves, tree = jax.tree.flatten(params["params"])
     keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
     leaves = [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
@@ -86,7 +74,7 @@ def test_image_flows_invert_and_log_det_matches_slogdet(model, jacobian):
         want = jnp.linalg.slogdet(jax.jacfwd(flat)(x[0].reshape(-1)))[1]
         return x2, ld, ld_inv, want
 
-    x2, ld, ld_inv, want = _fast_jit(check, x)
+    x2, ld, ld_inv, want = fast_jit(check, x)
     np.testing.assert_allclose(x2, x, atol=1e-4)
     np.testing.assert_allclose(ld_inv, -ld, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(ld[0], want, rtol=1e-4, atol=1e-2)

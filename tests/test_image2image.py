@@ -17,7 +17,7 @@ import pytest
 
 from jaxgen.objectives import cyclegan, pix2pix
 
-from conftest import ROOT, load_final_state, read_metrics
+from conftest import FAST_XLA_FLAGS, ROOT, fast_compile, load_final_state, read_metrics
 
 PIX2PIX = ROOT / "configs" / "gan" / "pix2pix_fashion_mnist.py"
 CYCLEGAN = ROOT / "configs" / "gan" / "cyclegan_fashion_mnist.py"
@@ -45,21 +45,6 @@ def _images(n, seed=0):
     return jnp.asarray(2 * (x + 0.5) / 256 - 1, jnp.float32)
 
 
-# These tests are dominated by XLA compiles of small conv nets. Without XLA's CPU
-# optimisation passes they compile ~2x faster; the computation is the same (same ops,
-# float32). Falls back to the default options if this jaxlib does not know one of them.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def _compile(fn, *args):
-    """`jax.jit(fn)` compiled for `args` with FAST_COMPILE (call it on same-shaped args)."""
-    lowered = jax.jit(fn).lower(*args)
-    try:
-        return lowered.compile(FAST_COMPILE)
-    except Exception as err:  # an option this jaxlib does not know
-        if "compile option" not in str(err):
-            raise
-        return lowered.compile()
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,7 +52,7 @@ def _init(path, overrides: tuple = ()):
     """(objective, params) with the trainer's "rbg" init key (quick to compile on CPU)."""
     obj = _objective(path, overrides)
     args = (jax.random.key(0, impl="rbg"), {"x": _images(8)})
-    return obj, _compile(obj.init, *args)(*args)
+    return obj, fast_compile(obj.init, *args)(*args)
 
 
 # ---------------------------------------------------------------- pix2pix tasks
@@ -122,7 +107,7 @@ def test_pix2pix_generator_gradient_is_adversarial_plus_lambda_times_l1():
         return values, (values, m5)
 
     # the four gradients in one compiled reverse pass (a conv net compiles slowly on CPU)
-    grads, (values, m5) = _compile(jax.jacrev(losses, has_aux=True),
+    grads, (values, m5) = fast_compile(jax.jacrev(losses, has_aux=True),
                                    params["generator"])(params["generator"])
     flat = lambda i: np.concatenate([np.ravel(v[i]) for v in jax.tree.leaves(grads)])  # noqa: E731
     grad_0, grad_5, grad_adv, grad_l1 = (flat(i) for i in range(4))
@@ -209,13 +194,13 @@ def test_cyclegan_players_move_only_their_own_params_and_ignore_other_classes():
                "class_x perturbed": np.where((label == 0)[:, None, None, None], other_x, x)}
     first = {"x": jnp.asarray(2 * (x + 0.5) / 256 - 1, jnp.float32), "label": label}
     init = functools.partial(step_lib.init_state, exp.objective, exp.txs, 0)
-    state = _compile(init, first)(first)
+    state = fast_compile(init, first)(first)
     before = jax.device_get(state.params)
     names = [p.name for p in exp.objective.players]
     assert names == ["discriminators", "generators"]
     for player in exp.objective.players:
         obj = dataclasses.replace(exp.objective, players=(player,))
-        one = _compile(step_lib.make_train_step(obj, exp.txs, "images", 0.0, dequantize=False),
+        one = fast_compile(step_lib.make_train_step(obj, exp.txs, "images", 0.0, dequantize=False),
                        state, {"x": x, "label": label})
         out = {k: jax.device_get(one(state, {"x": v, "label": label}))
                for k, v in batches.items()}
@@ -258,7 +243,6 @@ def _train_args(tmp_path, config, wd, *extra):
 # The CLI runs in one fresh process per test (one JAX start-up for all its commands) whose
 # XLA compiles without its CPU optimisation passes, as FAST_COMPILE: these runs are
 # dominated by compiling the train step, and this halves the time.
-FAST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 _DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
            "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
            "print('RETURN CODES', json.dumps(codes))\n")
