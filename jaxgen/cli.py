@@ -1,4 +1,5 @@
-"""The `jaxgen` command: train | sample | eval | pictures | codes | invert | edit | bench | list.
+"""The `jaxgen` command: train | sample | eval | pictures | codes | compress | decompress |
+invert | edit | bench | list.
 
     jaxgen train  --config CFG.py --workdir DIR [--config.KEY=VALUE ...]
     jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params] [--classes] [--time]
@@ -6,6 +7,9 @@
     jaxgen eval   --workdir DIR [--split test] [--config.KEY=VALUE ...]
     jaxgen pictures --workdir DIR [--out FOLDER] [--step N] [--raw-params] [--force]
     jaxgen codes  --workdir DIR --out FILE.npz [--split train] [--num N]   (VQ-VAE code maps)
+    jaxgen compress   --workdir DIR --out FILE.jgac [--split test | --input FILE] [--num N]
+    jaxgen decompress --workdir DIR --in FILE.jgac --out FILE.npz [--verify]
+                  (lossless coding with an autoregressive model's conditionals)
     jaxgen invert --workdir DIR [--num 16] [--steps 500] [--restarts 4] [--prior-weight 0]
                   [--out FOLDER]   (GAN inversion: z* with G(z*) = a picture; WORKDIR/inversion)
     jaxgen edit   --workdir DIR [--attribute footwear] [--num 8] [--n-latents 4000]
@@ -98,6 +102,28 @@ def _parser() -> argparse.ArgumentParser:
     cd.add_argument("--split", default="train")
     cd.add_argument("--num", type=int, default=None, help="first N examples (default: all)")
     cd.add_argument("--batch-size", type=int, default=500)
+
+    cp = sub.add_parser("compress", help="lossless compression with an autoregressive model")
+    cp.add_argument("--workdir", required=True)
+    cp.add_argument("--out", required=True, help="the compressed file (.jgac)")
+    cp.add_argument("--split", default="test", help="the run's data split to compress")
+    cp.add_argument("--input", default=None,
+                    help=".npy/.npz of uint8 images (or int codes) instead of --split")
+    cp.add_argument("--num", type=int, default=None, help="first N examples (default: all)")
+    cp.add_argument("--batch-size", type=int, default=500,
+                    help="examples coded side by side (recorded in the file)")
+    cp.add_argument("--step", type=int, default=None)
+    cp.add_argument("--raw-params", action="store_true")
+    cp.add_argument("--json", default=None, help="also write the figures here")
+    cp.add_argument("--force", action="store_true", help="overwrite --out")
+
+    dp = sub.add_parser("decompress", help="decode a `jaxgen compress` file")
+    dp.add_argument("--workdir", required=True, help="the run that compressed it")
+    dp.add_argument("--in", dest="input", required=True)
+    dp.add_argument("--out", required=True, help=".npz: x (the decoded examples)")
+    dp.add_argument("--verify", action="store_true",
+                    help="compare byte for byte with the source the header names")
+    dp.add_argument("--force", action="store_true", help="overwrite --out")
     cd.add_argument("--step", type=int, default=None)
     cd.add_argument("--raw-params", action="store_true")
     cd.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -220,7 +246,17 @@ def cmd_sample(args, overrides):
               f"sample.* = {dict(sorted(cfg.sample.to_dict().items()))})")
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, x=x, **({} if labels is None else {"label": labels}))
+        extra = {} if labels is None else {"label": labels}
+        if info.kind == "tokens":
+            from jaxgen.train.token_pictures import decode
+            images = decode(cfg, x)
+            if images is not None:
+                extra["images"] = images  # the codes decoded by their VQ-VAE
+        np.savez(out, x=x, **extra)
+    elif info.kind == "tokens":
+        from jaxgen.train.token_pictures import write_token_samples
+        _, note = write_token_samples(exp, x, out)
+        print(f"({note})")
     elif info.kind == "images" and labels is not None:
         viz.save_image_rows([x[labels == k] for k in range(info.num_classes)], out,
                             row_labels=class_names(info.name, info.num_classes))
@@ -299,7 +335,8 @@ def cmd_codes(args, overrides):
         if "label" in batch:
             labels.append(np.asarray(batch["label"]))
     codes = np.concatenate(codes).astype(np.int32)
-    arrays = {"codes": codes, "num_codes": np.int32(exp.objective.info["num_codes"])}
+    arrays = {"codes": codes, "num_codes": np.int32(exp.objective.info["num_codes"]),
+              "vqvae_workdir": np.array(str(Path(args.workdir).resolve()))}
     if labels:
         arrays["label"] = np.concatenate(labels)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -307,6 +344,137 @@ def cmd_codes(args, overrides):
     used = len(np.unique(codes))
     print(f"Wrote {out}: codes {codes.shape} over {arrays['num_codes']} codes "
           f"({used} used){', label ' + str(arrays['label'].shape) if labels else ''}")
+
+
+def _coding_source(exp, split: str | None, input_path: str | None, num: int | None):
+    """The raw examples to code: the first `num` of a split, or of the user's file."""
+    import numpy as np
+
+    from jaxgen.data import get_dataset, load_array_file
+    if input_path:
+        src = load_array_file(input_path)
+        where = {"input": str(Path(input_path).resolve())}
+    else:
+        src = get_dataset(exp.config.data, split).source
+        where = {"split": split}
+    n = len(src) if num is None else min(num, len(src))
+    if n < 1:
+        raise UsageError("--num must be >= 1.")
+    where["first"] = n
+    return src.get(np.arange(n))["x"], where
+
+
+def cmd_compress(args, overrides):
+    import json
+
+    import jax
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from jaxgen.coding import codec
+    from jaxgen.data import transforms
+    from jaxgen.train.logging import format_table
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it or choose another --out.")
+    if args.input and args.split != "test":
+        raise UsageError("give --split or --input, not both.")
+
+    def check(exp):
+        if exp.objective.info.get("coder") is None:
+            raise UsageError(f"{args.workdir} is a {exp.objective.name} run; compression needs "
+                             "an autoregressive model of images or code maps "
+                             "(configs/autoregressive/).")
+    exp, params = _restore(args, overrides, check)
+    raw, where = _coding_source(exp, args.split, args.input, args.num)
+    coder = exp.objective.info["coder"]
+    step = _checkpoint_step(args)
+    meta = {"workdir": str(Path(args.workdir).resolve()), "step": step,
+            "params": "raw" if args.raw_params else "ema", "objective": exp.objective.name,
+            "model": exp.config.model.name, "source": where}
+    # the model's own NLL of the same examples (parallel pass), the figure to match
+    log_probs = jax.jit(exp.objective.info["log_probs"])
+    nll = []
+    for lo in range(0, len(raw), args.batch_size):
+        x = transforms.preprocess(exp.info.kind, raw[lo:lo + args.batch_size], None,
+                                  dequantize=False)
+        nll.append(-np.asarray(log_probs(params, x), np.float64).sum(1) / np.log(2))
+    nll_bits = float(np.mean(np.concatenate(nll)))
+    with tqdm(total=len(raw) * coder.dim, desc="encoding", unit="sym",
+              unit_scale=True) as bar:
+        data, st = codec.compress(exp.objective, params, raw, batch_size=args.batch_size,
+                                  model_meta=meta, progress=bar)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    base = codec.baselines(raw)
+    d = coder.dim
+    coded = st["bits_per_example"]
+    rows = [("model NLL (exact, parallel pass)", nll_bits),
+            ("arithmetic code (payload)", coded),
+            ("arithmetic code (whole file)", 8.0 * st["file_bytes"] / st["n"])]
+    rows += [(name, base[key]) for key, name in (
+        ("png", "PNG per example (Pillow, optimize)"), ("gzip_each", "gzip -9 per example"),
+        ("gzip_all", "gzip -9 of the whole array"), ("raw", "raw"))
+        if key in base]
+    table = [(name, f"{b:.1f}", f"{b / d:.4f}", f"{b / nll_bits:.4f}") for name, b in rows]
+    print(format_table(table, title=f"\njaxgen compress: {st['n']} examples of {d} symbols "
+                       f"({', '.join(f'{k}={v}' for k, v in where.items())}), K = "
+                       f"{coder.num_bins}", header=("codec", "bits/example", "bits/dim",
+                                                    "x model NLL")))
+    gap = coded - nll_bits
+    print(f"Wrote {out} ({st['file_bytes']:,} bytes). Code - NLL = {gap:.2f} bits/example "
+          f"({100 * gap / nll_bits:.3f} %); encoding {st['seconds']:.1f} s "
+          f"({st['n'] / st['seconds']:.1f} examples/s).")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"nll_bits": nll_bits, "coded_bits": coded, **{f"{k}_bits": v for k, v in base.items()},
+             **st, "dim": d, "num_bins": coder.num_bins, "source": where}, indent=2))
+
+
+def _checkpoint_step(args) -> int:
+    from jaxgen.train.checkpoint import Checkpointer
+    if args.step is not None:
+        return int(args.step)
+    ckpt = Checkpointer(Path(args.workdir) / "checkpoints", read_only=True)
+    try:
+        return int(ckpt.latest_step())
+    finally:
+        ckpt.close()
+
+
+def cmd_decompress(args, overrides):
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from jaxgen.coding import codec
+    src, out = Path(args.input), Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {out}: use a .npz file name.")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it or choose another --out.")
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist.")
+    data = src.read_bytes()
+    header, _ = codec.read_header(data)
+    m = header["model"]
+    args.step, args.raw_params = m.get("step"), m.get("params") == "raw"
+    exp, params = _restore(args, overrides)
+    t0 = time.perf_counter()
+    with tqdm(total=header["n"] * header["dim"], desc="decoding", unit="sym",
+              unit_scale=True) as bar:
+        raw, header = codec.decompress(exp.objective, params, data, progress=bar)
+    seconds = time.perf_counter() - t0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, x=raw)
+    print(f"Wrote {out}: x {raw.shape} {raw.dtype} (CRC-32 matches the original's); decoding "
+          f"{seconds:.1f} s ({header['n'] / seconds:.1f} examples/s).")
+    if args.verify:
+        where = m["source"]
+        ref, _ = _coding_source(exp, where.get("split"), where.get("input"), where["first"])
+        same = ref.shape == raw.shape and ref.dtype == raw.dtype and np.array_equal(ref, raw)
+        print(f"Byte-for-byte equal to the source ({where}): {'yes' if same else 'NO'}")
+        if not same:
+            raise UsageError("the decoded examples differ from the source.")
 
 
 def _refuse_overwrite(folder: Path, names, force: bool) -> None:
@@ -402,7 +570,8 @@ def cmd_list(args, overrides):
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "pictures": cmd_pictures, "codes": cmd_codes, "invert": cmd_invert,
+            "pictures": cmd_pictures, "codes": cmd_codes, "compress": cmd_compress,
+            "decompress": cmd_decompress, "invert": cmd_invert,
             "edit": cmd_edit, "bench": cmd_bench, "list": cmd_list}
 
 

@@ -28,21 +28,27 @@ class DatasetInfo:
     """What models and objectives need to know of the data (no examples)."""
 
     name: str
-    kind: str  # "points" | "images"
+    kind: str  # "points" | "images" | "tokens"
     event_shape: tuple
     num_classes: int | None = None
+    num_tokens: int | None = None  # "tokens": the vocabulary size K
 
     @classmethod
     def of(cls, dataset) -> "DatasetInfo":
-        return cls(dataset.name, dataset.kind, tuple(dataset.event_shape), dataset.num_classes)
+        return cls(dataset.name, dataset.kind, tuple(dataset.event_shape), dataset.num_classes,
+                   getattr(dataset, "num_tokens", None))
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "event_shape": list(self.event_shape),
-                "num_classes": self.num_classes}
+        d = {"name": self.name, "kind": self.kind, "event_shape": list(self.event_shape),
+             "num_classes": self.num_classes}
+        if self.num_tokens is not None:
+            d["num_tokens"] = self.num_tokens
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "DatasetInfo":
-        return cls(d["name"], d["kind"], tuple(d["event_shape"]), d.get("num_classes"))
+        return cls(d["name"], d["kind"], tuple(d["event_shape"]), d.get("num_classes"),
+                   d.get("num_tokens"))
 
     @property
     def dim(self) -> int:
@@ -69,6 +75,11 @@ class Experiment:
     def __init__(self, config, info: DatasetInfo):
         self.config = config
         self.info = info
+        if info.kind == "tokens" and config.objective.name != "autoregressive":
+            raise ValueError(
+                f"{info.name} holds integer code maps (tokens); only an autoregressive prior "
+                f"models them (objective.name=autoregressive), not {config.objective.name}. "
+                "See configs/autoregressive/vqvae_prior.py.")
         self.model = registry.build_model(config.model, info)
         self.objective = registry.build_objective(config, self.model, info)
         self.mesh = distributed.make_mesh()
@@ -128,7 +139,8 @@ class Experiment:
                                        dequantize=self.dequantize)
         fn = step_lib.make_multi_step(one, t.steps_per_call)
         lead = 0 if t.steps_per_call == 1 else 1
-        return jax.jit(fn, in_shardings=(self.replicated, distributed.data_sharding(self.mesh, lead)),
+        data = distributed.data_sharding(self.mesh, lead)
+        return jax.jit(fn, in_shardings=(self.replicated, data),
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling

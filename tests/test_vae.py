@@ -10,6 +10,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 import pytest
 
 from jaxgen.objectives import vae, vqvae
@@ -450,12 +451,53 @@ def test_cli_trains_and_bounds_uniform_noise_above_8_bits(tmp_path, capsys, conf
         assert codes["codes"].min() >= 0 and codes["codes"].max() < 6
         assert cli.main(["codes", "--workdir", str(wd), "--out", str(out)]) == 2  # no overwrite
         assert "exists" in capsys.readouterr().err
+        _prior_on_the_codes(tmp_path, wd, out, capsys)
     for p in pics:  # written at the end of the run ...
         assert (wd / "samples" / f"{p}.png").stat().st_size > 0, p
     # ... and again from the checkpoint into a new folder
     assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 0
     assert sorted(p.stem for p in (tmp_path / "pics").iterdir()) == sorted(pics)
     assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 2
+
+
+def _prior_on_the_codes(tmp_path, vq_wd, test_codes, capsys):
+    """An autoregressive prior on the exported code maps: trains, scores, samples decoded
+    images through the VQ-VAE, and codes the test maps losslessly."""
+    from jaxgen import cli
+    train_codes = tmp_path / "codes_train.npz"
+    assert cli.main(["codes", "--workdir", str(vq_wd), "--out", str(train_codes)]) == 0
+    wd = tmp_path / "prior"
+    assert cli.main([
+        "train", "--config", str(ROOT / "configs" / "autoregressive" / "vqvae_prior.py"),
+        "--workdir", str(wd), f"--config.data.path={train_codes}",
+        f"--config.data.eval_path={test_codes}", "--config.train.steps=2",
+        "--config.train.batch_size=8", "--config.train.progress=false",
+        "--config.model.d_model=8", "--config.model.num_heads=2", "--config.model.num_layers=1",
+        "--config.eval.batch_size=16"]) == 0, capsys.readouterr().err
+    assert json.loads((wd / "run.json").read_text())["data"]["num_tokens"] == 6
+    grid = Image.open(wd / "samples" / "step_0000002.png")  # 64 decoded 8x8 images
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0
+    ev = json.loads((wd / "eval.json").read_text())
+    assert ev["likelihood"] == "exact" and 0 < ev["bits_per_dim"] < 8  # bits per code, K = 6
+    assert cli.main(["sample", "--workdir", str(wd), "--num", "5", "--out",
+                     str(tmp_path / "prior.npz")]) == 0
+    s = np.load(tmp_path / "prior.npz")
+    assert s["x"].shape == (5, 2, 2) and s["x"].dtype == np.int32 and s["x"].max() < 6
+    assert s["images"].shape == (5, 8, 8, 1) and s["images"].dtype == np.uint8
+    assert grid.size[0] > 8 * 8  # a grid of the decoded images, not of 2x2 maps
+    packed = tmp_path / "codes.jgac"
+    assert cli.main(["compress", "--workdir", str(wd), "--out", str(packed),
+                     "--batch-size", "16"]) == 0
+    assert cli.main(["decompress", "--workdir", str(wd), "--in", str(packed), "--out",
+                     str(tmp_path / "back.npz"), "--verify"]) == 0
+    assert "Byte-for-byte equal to the source" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(tmp_path / "back.npz")["x"],
+                                  np.load(test_codes)["codes"])
+    # a VQ-VAE cannot model code maps itself: one clear error
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "vae" / "vqvae_fashion_mnist.py"),
+                     "--workdir", str(tmp_path / "bad"), "--config.data.name=codes",
+                     f"--config.data.path={train_codes}"]) == 2
+    assert "only an autoregressive prior" in capsys.readouterr().err
 
 
 def test_posterior_collapse_stats_count_active_and_collapsed_dimensions():

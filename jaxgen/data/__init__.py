@@ -6,6 +6,7 @@
     gaussian_ar2      stationary Gaussian AR(2) sequences (T,)    points
                       (`toy_sequences`, exact log p)
     array             your .npy/.npz (`sources.load_array_file`)  points or images
+    codes             a VQ-VAE's code maps (`jaxgen codes` .npz)   tokens
     fashion_mnist     Fashion-MNIST via tfds, offline, no TF      images
     tfds:<name>       any tfds dataset prepared as array_record   images
 
@@ -43,7 +44,8 @@ class Dataset:
 
     Attributes:
       name: e.g. "8gaussians", "array", "fashion_mnist", "tfds:mnist".
-      kind: "points" (float32 vectors) or "images" (uint8 NHWC).
+      kind: "points" (float32 vectors), "images" (uint8 NHWC) or "tokens"
+        (int32 code maps with values in [0, num_tokens)).
       source: random-access source (`len(source)`, `source.get(indices)`).
       event_shape: shape of one example.
       num_classes: number of label classes, or None without labels.
@@ -57,11 +59,13 @@ class Dataset:
     event_shape: tuple
     num_classes: int | None
     toy: Toy2D | ToySequence | None = None
+    num_tokens: int | None = None
+    decoder_workdir: str | None = None  # tokens: the VQ-VAE run that decodes them
 
 
 def dataset_names() -> list[str]:
     """Valid `data.name` values (`tfds:<name>` stands for any prepared tfds dataset)."""
-    return [*TOY_DATASETS, *SEQUENCE_TOYS, "array", "fashion_mnist", "tfds:<name>"]
+    return [*TOY_DATASETS, *SEQUENCE_TOYS, "array", "codes", "fashion_mnist", "tfds:<name>"]
 
 
 def _get(cfg, key, default=None):
@@ -95,6 +99,9 @@ def get_dataset(data_config, split: str) -> Dataset:
       overrides the mixtures' component std (None: the paper's).
     * "array": "train" reads `path`, "test"/"eval" reads `eval_path`
       (`.npy`/`.npz`, see `load_array_file`).
+    * "codes": like "array", from the .npz files `jaxgen codes` writes (a
+      VQ-VAE's code maps "codes" (N, h, w), "num_codes", "label", and the
+      VQ-VAE's workdir, which decodes samples of a prior back to images).
     * "fashion_mnist": `path` is the tfds data_dir (empty: ~/.cache/jaxgen/tfds),
       `source_dir` the folder with the IDX files; prepared on first use.
     * "tfds:<name>": a prepared array_record tfds dataset in data_dir `path`
@@ -139,6 +146,19 @@ def get_dataset(data_config, split: str) -> Dataset:
         src = _keep_classes(src, data_config)
         return Dataset(name, _kind(src), src, src.event_shape, src.num_classes)
 
+    if name == "codes":
+        key = "path" if train else "eval_path"
+        path = _get(data_config, key) or ""
+        if not path:
+            raise ValueError(
+                f"data.name=codes needs data.{key}=FILE.npz for split {split!r}, written by "
+                f"`jaxgen codes --workdir VQVAE_RUN --out FILE.npz"
+                f"{' --split train' if train else ' --split test'}`.")
+        src, num_tokens, decoder = load_codes_file(path)
+        src = _keep_classes(src, data_config)
+        return Dataset(name, "tokens", src, src.event_shape, src.num_classes,
+                       num_tokens=num_tokens, decoder_workdir=decoder)
+
     if name == "fashion_mnist":
         from jaxgen.data.fashion_mnist import DEFAULT_SOURCE_DIR, fashion_mnist_source
 
@@ -157,6 +177,29 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+def load_codes_file(path) -> tuple:
+    """(ArraySource of int32 codes (N, h, w) [+ label], K, the VQ-VAE workdir or None)."""
+    path = os.path.expanduser(str(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist; write it with `jaxgen codes "
+                                "--workdir VQVAE_RUN --out FILE.npz`.")
+    with np.load(path) as f:
+        if "codes" not in f.files or "num_codes" not in f.files:
+            raise ValueError(f"{path} holds {f.files}; data.name=codes reads the 'codes' and "
+                             "'num_codes' arrays `jaxgen codes` writes.")
+        codes = np.asarray(f["codes"])
+        k = int(f["num_codes"])
+        label = np.asarray(f["label"]) if "label" in f.files else None
+        decoder = str(f["vqvae_workdir"]) if "vqvae_workdir" in f.files else None
+    if codes.ndim < 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError(f"{path}: codes must be integer maps (N, h, w), got {codes.dtype} "
+                         f"{codes.shape}.")
+    if codes.min() < 0 or codes.max() >= k:
+        raise ValueError(f"{path}: codes lie in [{codes.min()}, {codes.max()}], outside "
+                         f"[0, num_codes={k}).")
+    return ArraySource(codes.astype(np.int32), label), k, decoder
 
 
 def _keep_classes(src, data_config):

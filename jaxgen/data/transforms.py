@@ -8,7 +8,9 @@ into model space here:
 
 so a continuous density p(z) over model space gives a lower bound on the
 probability of the 8-bit image; see `jaxgen.eval.likelihood` for the bits/dim
-convention every family shares. Points ("points" data) are used as they are.
+convention every family shares. Points ("points" data) are used as they are;
+"tokens" (integer code maps, e.g. a VQ-VAE's) reach the model as float32 ids
+k ∈ {0, …, K−1}, never dequantised (only autoregressive models take them).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ IMAGE_SHIFT = -1.0
 
 def preprocess(kind: str, x, rng=None, dequantize: bool = True):
     """Raw batch `x` -> model-space float32. `rng` draws the dequantisation noise."""
-    if kind == "points":
+    if kind in ("points", "tokens"):
         return jnp.asarray(x, jnp.float32)
     if kind == "images":
         x = jnp.asarray(x, jnp.float32)
@@ -37,7 +39,7 @@ def preprocess(kind: str, x, rng=None, dequantize: bool = True):
         else:
             u = 0.5
         return IMAGE_SCALE * (x + u) / 256.0 + IMAGE_SHIFT
-    raise ValueError(f"Unknown data kind {kind!r}; expected 'points' or 'images'.")
+    raise ValueError(f"Unknown data kind {kind!r}; expected 'points', 'images' or 'tokens'.")
 
 
 def postprocess(kind: str, z) -> np.ndarray:
@@ -45,6 +47,8 @@ def postprocess(kind: str, z) -> np.ndarray:
     z = np.asarray(z)
     if kind == "points":
         return z.astype(np.float32)
+    if kind == "tokens":
+        return np.rint(z).astype(np.int32)
     y = (z - IMAGE_SHIFT) / IMAGE_SCALE * 256.0
     return np.clip(np.floor(y), 0, 255).astype(np.uint8)
 

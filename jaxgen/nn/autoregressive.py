@@ -383,6 +383,8 @@ class PixelCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        if x.ndim == 3:  # (B, H, W) maps, e.g. a VQ-VAE's codes
+            x = x[..., None]
         if x.ndim != 4 or x.shape[-1] != 1:
             raise ValueError("PixelCNN models (H, W, 1) images (one channel: no channel "
                              f"masks); got a batch of shape {x.shape}.")

@@ -25,6 +25,9 @@ Conditionals p(x_i | x_<i) by data:
                  binary pixel) instead of `bits_per_dim`, and `jaxgen eval`'s
                  bits_per_dim comes with the term `binarized_bpd` (the same number)
                  to say so.
+  code maps      "tokens" data (a VQ-VAE's code maps, `data.name=codes`): a K-way
+                 categorical over the code k_i ∈ {0, …, K−1}, K = the codebook size;
+                 the network reads 2(k + ½)/K − 1. Bits/dim = bits per code.
   real sequences a Gaussian N(x_i; μ_i, s_i²) with (μ_i, log s_i) the network's two
                  outputs (log s ≥ −7); a density, `discrete=False` (e.g. the
                  Gaussian AR(2) toy, whose true log p eval reports beside it).
@@ -55,7 +58,16 @@ The models are unconditional: labels raise ValueError.
 
 `info["conditionals"]`: `(params, x) -> (B, D, K)` per-position outputs of
 model-space x (logits over K = 256 or 2 bins; for sequences (μ, log s)), in
-raster order: what an arithmetic coder needs for lossless compression.
+raster order. `info["coder"]` is what the arithmetic coder of
+`jaxgen.coding.codec` drives (discrete data only):
+
+    state = coder.init(num)
+    state, out_i = coder.step(params, state, prev, i)   # prev (num,) int: symbol i−1
+
+the cached sampler's step (or, for PixelCNN, a full pass over the prefix kept
+in the state), one position at a time; `coder.to_symbols(raw)` /
+`coder.from_symbols(s)` map raw uint8 images (or int codes) to (N, D) int
+symbols and back, `coder.num_bins` is K.
 """
 
 from __future__ import annotations
@@ -76,6 +88,11 @@ BINARIZE = ("", "none", "threshold")
 
 
 # ------------------------------------------------------------- conditionals
+def token_centre(k, num_bins: int):
+    """A code k ∈ {0, …, K−1} -> what the network reads: 2(k + ½)/K − 1 ∈ (−1, 1)."""
+    return 2.0 * (k + 0.5) / num_bins - 1.0
+
+
 def pixel_values(x):
     """Model-space bin centres -> the 8-bit values k ∈ {0, …, 255} (int32)."""
     k = jnp.floor((x - transforms.IMAGE_SHIFT) / transforms.IMAGE_SCALE * 256.0)
@@ -151,9 +168,76 @@ def sample_recompute(model, variables, rng, num: int, event_shape, draw, to_inpu
     return x_out
 
 
+# -------------------------------------------------------------------- coder
+class Coder:
+    """One position at a time, for an arithmetic coder (module doc, `jaxgen.coding.codec`).
+
+    Encoder and decoder both call `step` with the same shapes and the same
+    symbols, so they see bit-identical conditionals: exactly what a lossless
+    round trip needs (the parallel pass of `conditionals` agrees only to
+    float rounding).
+    """
+
+    def __init__(self, *, num_bins, event_shape, binarized, tokens, model, to_input):
+        self.num_bins = int(num_bins)
+        self.event_shape = tuple(event_shape)
+        self.dim = math.prod(self.event_shape)
+        self.binarized = binarized
+        self.tokens = tokens
+        self._model = model
+        self._to_input = to_input
+
+    def init(self, num: int):
+        if self._model.incremental:
+            return self._model.initial_state(num, self.dim)
+        return jnp.zeros((num, self.dim), jnp.float32)  # the prefix read so far
+
+    def step(self, params, state, prev, i):
+        """(state, prev symbol (num,) int, position i) -> (state, (num, K) logits of x_i)."""
+        variables = {"params": params["model"]}
+        x_prev = self._to_input(prev)
+        if self._model.incremental:
+            return self._model.apply(variables, state, x_prev, i, method=self._model.step)
+        buf = jnp.where(i > 0, state.at[:, jnp.maximum(i - 1, 0)].set(x_prev), state)
+        out = self._model.apply(variables, buf.reshape(buf.shape[0], *self.event_shape))
+        return buf, jax.lax.dynamic_index_in_dim(out, i, 1, False)
+
+    # host side (numpy): raw arrays <-> symbols
+    def to_symbols(self, raw):
+        """Raw examples (N, *event_shape) -> (N, D) int64 symbols, or ValueError."""
+        import numpy as np
+        raw = np.asarray(raw)
+        if tuple(raw.shape[1:]) != self.event_shape:
+            raise ValueError(f"examples of shape {tuple(raw.shape[1:])} do not match the model's "
+                             f"{self.event_shape}.")
+        if not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(f"lossless coding needs integer data (uint8 images or int codes), "
+                             f"got {raw.dtype}.")
+        s = raw.reshape(len(raw), -1).astype(np.int64)
+        if self.binarized:
+            if not np.all((s == 0) | (s == 255)):
+                raise ValueError("this model is binarised (objective.binarize=threshold): it "
+                                 "codes images whose pixels are all 0 or 255 exactly; "
+                                 "threshold yours first (x = 255 * (x > 127)).")
+            return s // 255
+        if s.min() < 0 or s.max() >= self.num_bins:
+            raise ValueError(f"symbols must lie in [0, {self.num_bins}), found "
+                             f"[{s.min()}, {s.max()}].")
+        return s
+
+    def from_symbols(self, s):
+        """(N, D) symbols -> raw examples: uint8 images or int32 codes."""
+        import numpy as np
+        s = np.asarray(s).reshape(len(s), *self.event_shape)
+        if self.tokens:
+            return s.astype(np.int32)
+        return (s * 255 if self.binarized else s).astype(np.uint8)
+
+
 # -------------------------------------------------------------------- make
 def make(config, model, dataset) -> Objective:
     o = config.objective
+    tokens = dataset.kind == "tokens"
     image = dataset.kind == "images"
     bin_mode = o.get("binarize", "") or ""
     if bin_mode not in BINARIZE:
@@ -166,21 +250,31 @@ def make(config, model, dataset) -> Objective:
     if not (hasattr(model, "num_outputs") and hasattr(model, "incremental")):
         raise ValueError("objective.name=autoregressive needs an autoregressive model: "
                          "model.name=ar_mlp, ar_rnn, wavenet, pixelcnn or ar_transformer.")
-    num_bins = (2 if binarized else 256) if image else None
+    if tokens:
+        num_bins = int(getattr(dataset, "num_tokens", 0) or 0)
+        if num_bins < 2:
+            raise ValueError(f"{dataset.name}: token data needs num_tokens >= 2, got {num_bins}.")
+    else:
+        num_bins = (2 if binarized else 256) if image else None
+    discrete = num_bins is not None
     model = model.clone(num_outputs=num_bins or 2)
     event_shape = tuple(dataset.event_shape)
     dim = math.prod(event_shape)
     default_sampler = config.sample.get("sampler", "auto") or "auto"
-    metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if image \
+    metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if discrete \
         else "nll_per_step_nats"
 
     def model_input(x):
         """Model-space x -> what the network reads (binarised images: 2b − 1)."""
         if binarized:
             return 2.0 * (pixel_values(x) > 127).astype(jnp.float32) - 1.0
+        if tokens:
+            return token_centre(x, num_bins)
         return x
 
     def targets(x):
+        if tokens:
+            return jnp.round(x).astype(jnp.int32).reshape(x.shape[0], -1)
         k = pixel_values(x).reshape(x.shape[0], -1)
         return (k > 127).astype(jnp.int32) if binarized else k
 
@@ -191,7 +285,7 @@ def make(config, model, dataset) -> Objective:
     def log_probs(params, x):
         """(B, D): log p(x_i | x_<i)."""
         out = conditionals(params, x)
-        if image:
+        if discrete:
             return categorical_log_prob(out, targets(x))
         return gaussian_log_prob(x.reshape(x.shape[0], -1), out)
 
@@ -206,11 +300,15 @@ def make(config, model, dataset) -> Objective:
     def to_input(v):
         if binarized:
             return 2.0 * v.astype(jnp.float32) - 1.0
+        if tokens:
+            return token_centre(v.astype(jnp.float32), num_bins)
         return bin_centre(v.astype(jnp.float32)) if image else v
 
     def to_output(v):
         if binarized:
             return bin_centre(255.0 * v.astype(jnp.float32))
+        if tokens:
+            return v.astype(jnp.float32)
         return bin_centre(v.astype(jnp.float32)) if image else v
 
     def sample(params, rng, num, *, steps=None, method=None, temperature=1.0, labels=None,
@@ -227,7 +325,7 @@ def make(config, model, dataset) -> Objective:
         if sampler == "cached" and not model.incremental:
             raise ValueError(f"{type(model).__name__} has no incremental step; use "
                              "sample.sampler=recompute (or auto).")
-        draw = functools.partial(_draw, temperature=float(temperature), discrete=image)
+        draw = functools.partial(_draw, temperature=float(temperature), discrete=discrete)
         variables = {"params": params["model"]}
         if sampler == "cached":
             x = sample_cached(model, variables, rng, num, dim, draw, to_input, to_output)
@@ -236,13 +334,18 @@ def make(config, model, dataset) -> Objective:
                                  to_output)
         return x.reshape(num, *event_shape)
 
+    coder = None
+    if discrete:
+        coder = Coder(num_bins=num_bins, event_shape=event_shape, binarized=binarized,
+                      tokens=tokens, model=model, to_input=to_input)
     loss = functools.partial(ar_nll, log_probs=log_probs, dim=dim, metric=metric)
     return Objective(
         name="autoregressive",
         players=(Player("model", loss),),
         init=init,
         sample=sample,
-        likelihoods={"exact": Likelihood(exact_loglik, "exact", discrete=image)},
-        info={"dequantize": not image, "conditionals": conditionals, "model": model,
-              "num_bins": num_bins, "binarized": binarized, "incremental": model.incremental},
+        likelihoods={"exact": Likelihood(exact_loglik, "exact", discrete=discrete)},
+        info={"dequantize": not discrete, "conditionals": conditionals, "model": model,
+              "num_bins": num_bins, "binarized": binarized, "incremental": model.incremental,
+              "log_probs": log_probs, "coder": coder},
     )

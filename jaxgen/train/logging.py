@@ -76,22 +76,30 @@ def progress_bar(total: int, initial: int, enabled: bool):
                            "{rate_fmt}{postfix}]")
 
 
-def format_table(rows: list[tuple[str, object]], title: str | None = None) -> str:
-    """A two-column table for the end of a run."""
+def format_table(rows: list[tuple], title: str | None = None,
+                 header: tuple | None = None) -> str:
+    """A table for the end of a run: (name, value) rows, or rows of any width with a header."""
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.6g}"
         if isinstance(v, (list, tuple)) and len(v) > 8:  # the whole list is in the JSON
             return "[" + ", ".join(fmt(u) for u in v[:8]) + f", ... ({len(v)} values)]"
         return str(v)
-    cells = [(str(k), fmt(v)) for k, v in rows]
-    w1 = max([len(k) for k, _ in cells] + [6])
-    w2 = max([len(v) for _, v in cells] + [6])
-    line = "+" + "-" * (w1 + 2) + "+" + "-" * (w2 + 2) + "+"
-    out = []
-    if title:
-        out.append(title)
+    cells = [tuple(str(c) if j == 0 else fmt(c) for j, c in enumerate(r)) for r in rows]
+    if header:
+        cells = [tuple(map(str, header)), *cells]
+    ncol = max(len(r) for r in cells) if cells else 2
+    cells = [r + ("",) * (ncol - len(r)) for r in cells]
+    widths = [max([len(r[j]) for r in cells] + [6]) for j in range(ncol)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def show(r):
+        return "|" + "|".join(f" {c:<{w}} " for c, w in zip(r, widths)) + "|"
+    out = [title] if title else []
     out.append(line)
-    out.extend(f"| {k:<{w1}} | {v:<{w2}} |" for k, v in cells)
+    if header:
+        out += [show(cells[0]), line]
+        cells = cells[1:]
+    out.extend(show(r) for r in cells)
     out.append(line)
     return "\n".join(out)

@@ -31,6 +31,10 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
         x = exp.sample(params, rng, num or 64, chunk=64)
         if main:
             viz.save_image_grid(x, path)
+    elif exp.info.kind == "tokens":
+        from jaxgen.train.token_pictures import write_token_samples
+        x = exp.sample(params, rng, num or 64, chunk=64)
+        path, _ = write_token_samples(exp, x, path, main)
     else:
         x = exp.sample(params, rng, num or exp.config.sample.num)
         if main:
