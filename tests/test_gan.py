@@ -236,7 +236,9 @@ def test_mode_metrics_on_hand_made_sample_sets():
 
 
 # ------------------------------------------------------------------- the CLI
-@pytest.mark.parametrize("config", ["ns_toy2d.py", "wgan_gp_toy2d.py"])
+# the WGAN-GP config only (n_critic, penalty): the minimax game runs through the trainer in
+# the D* test above, and ns_toy2d.py is loaded by the bad-config cases below
+@pytest.mark.parametrize("config", ["wgan_gp_toy2d.py"])
 def test_cli_trains_a_2d_gan_and_eval_reports_mode_metrics(tmp_path, capsys, config):
     from jaxgen import cli
     wd = tmp_path / "run"
