@@ -10,6 +10,8 @@ invert | edit | bench | list.
     jaxgen compress   --workdir DIR --out FILE.jgac [--split test | --input FILE] [--num N]
     jaxgen decompress --workdir DIR --in FILE.jgac --out FILE.npz [--verify]
                   (lossless coding with an autoregressive model's conditionals)
+    jaxgen reproduce NAME|all [--out reports] [--budget 1] [--fast] [--force]
+                  (a lecture claim measured: reports/NAME/report.md)
     jaxgen invert --workdir DIR [--num 16] [--steps 500] [--restarts 4] [--prior-weight 0]
                   [--out FOLDER]   (GAN inversion: z* with G(z*) = a picture; WORKDIR/inversion)
     jaxgen edit   --workdir DIR [--attribute footwear] [--num 8] [--n-latents 4000]
@@ -116,6 +118,15 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--raw-params", action="store_true")
     cp.add_argument("--json", default=None, help="also write the figures here")
     cp.add_argument("--force", action="store_true", help="overwrite --out")
+
+    rp = sub.add_parser("reproduce", help="measure a lecture claim: reports/NAME/report.md")
+    rp.add_argument("name", help="a reproduction (jaxgen list shows them) or all")
+    rp.add_argument("--out", default="reports", help="reports root (default: ./reports)")
+    rp.add_argument("--budget", type=float, default=1.0,
+                    help="scales the step counts (1 = the budget the report quotes)")
+    rp.add_argument("--fast", action="store_true", help="tiny end-to-end run (tests)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--force", action="store_true", help="replace an existing report folder")
 
     dp = sub.add_parser("decompress", help="decode a `jaxgen compress` file")
     dp.add_argument("--workdir", required=True, help="the run that compressed it")
@@ -477,6 +488,32 @@ def cmd_decompress(args, overrides):
             raise UsageError("the decoded examples differ from the source.")
 
 
+def cmd_reproduce(args, overrides):
+    from jaxgen import reproduce
+    from jaxgen.train.logging import format_table
+    if overrides:
+        raise UsageError("jaxgen reproduce takes no --config overrides (use --budget, --seed).")
+    if args.budget <= 0:
+        raise UsageError(f"--budget must be > 0, got {args.budget}.")
+    names = reproduce.REPRODUCTIONS if args.name == "all" else (args.name,)
+    budget = reproduce.Budget(scale=args.budget, fast=args.fast, seed=args.seed)
+    summary = []
+    for name in names:
+        try:
+            rep = reproduce.run(name, args.out, budget=budget, force=args.force)
+        except FileExistsError as e:
+            raise UsageError(str(e)) from None
+        print(format_table([r[:3] + r[4:] for r in rep.rows], title=f"\n{rep.title}",
+                           header=("quantity", "measured", "claimed", "")))
+        print(f"Wrote {rep.md} ({rep.seconds:.1f} s)")
+        summary.append((name, str(rep.md), f"{rep.seconds:.1f}",
+                        sum(r[4] == "agrees" for r in rep.rows),
+                        sum(r[4] == "differs" for r in rep.rows)))
+    if len(names) > 1:
+        print(format_table(summary, title="\njaxgen reproduce all",
+                           header=("reproduction", "report", "seconds", "agrees", "differs")))
+
+
 def _refuse_overwrite(folder: Path, names, force: bool) -> None:
     there = [n for n in names if (folder / n).exists()]
     if there and not force:
@@ -567,11 +604,13 @@ def cmd_list(args, overrides):
     print("objectives:\n  " + "\n  ".join(registry.objective_names()))
     print("models:\n  " + "\n  ".join(registry.model_names()))
     print("datasets:\n  " + "\n  ".join(dataset_names()))
+    from jaxgen.reproduce import REPRODUCTIONS
+    print("reproductions (jaxgen reproduce NAME|all):\n  " + "\n  ".join(REPRODUCTIONS))
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "pictures": cmd_pictures, "codes": cmd_codes, "compress": cmd_compress,
-            "decompress": cmd_decompress, "invert": cmd_invert,
+            "decompress": cmd_decompress, "reproduce": cmd_reproduce, "invert": cmd_invert,
             "edit": cmd_edit, "bench": cmd_bench, "list": cmd_list}
 
 
