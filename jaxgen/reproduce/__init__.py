@@ -6,6 +6,7 @@ the lecture's or paper's.
     js-vs-wasserstein       the parallel-lines example: TV, KL, JS, W1 against θ; a
                             critic recovers |θ| while a JS discriminator's signal is flat
     forward-diffusion       q(x_t | x_0) in closed form against iterating the chain
+    mode-collapse           ring-8 / grid-25 x minimax, NS, WGAN-GP x seeds vs PacGAN's row
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -23,7 +24,8 @@ from jaxgen.reproduce.report import Budget, Report, fresh_folder
 
 __all__ = ["REPRODUCTIONS", "run", "run_all", "Budget", "Report"]
 
-REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion")
+REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
+                 "mode-collapse")
 
 
 def _module(name: str):

@@ -59,7 +59,7 @@ def _samples(key, theta, n):
 
 def _train(kind: str, theta, key, steps: int, batch: int, lr: float):
     net = MLPDiscriminator(features=(64, 64, 64))
-    f = lambda p, x: net.apply({"params": p}, x)[..., 0]  # noqa: E731
+    f = lambda p, x: net.apply({"params": p}, x)  # noqa: E731  (B,) logits or scores
     params = net.init(jax.random.fold_in(key, 0), jnp.zeros((1, 2)))["params"]
     tx = optax.adam(lr, b1=0.5, b2=0.9)
 
