@@ -127,10 +127,10 @@ def run(report, budget):
                  f"{batch} each, estimates on {n_eval} fresh samples per law)")
     moved = np.array([t != 0 for t in THETAS])
     abs_t = np.abs(np.asarray(THETAS))[moved]
-    err_w = float(np.max(np.abs(w_hat[moved] - abs_t)))
+    err_w = float(np.max(np.abs(w_hat[moved] / abs_t - 1.0)))
     full = not budget.fast
-    report.compare("max_θ≠0 |Ŵ − |θ||", err_w, 0.0, "Example 1: W1 = |θ|",
-                   err_w < 0.05 if full else None)
+    report.compare("max_θ≠0 |Ŵ/|θ| − 1| (relative error of the critic's W1)", err_w, 0.0,
+                   "Example 1: W1 = |θ|", err_w < 0.1 if full else None)
     report.compare("critic's generator gradient |dL/dθ|, θ ≠ 0 (min … max)",
                    f"{w_grad[moved].min():.3f} … {w_grad[moved].max():.3f}",
                    "1 (slope of the optimal critic)", "Arjovsky et al. (2017)",
@@ -142,6 +142,9 @@ def run(report, budget):
     report.compare("JS discriminator's generator gradient |dL/dθ|, θ ≠ 0 (max)",
                    float(js_grad[moved].max()), "→ 0 (saturated D: flat)", "Arjovsky et al.",
                    bool(js_grad[moved].max() < 0.05) if full else None)
+    report.text("The gradient penalty is soft (λ = 10), so the trained critic's slope can "
+                "exceed 1 slightly where the penalty is balanced by the gain in E f(x) − "
+                "E f(x̃): Ŵ and the generator gradient then overshoot |θ| and 1 by a few %.")
     _plot(report, w_hat, js_hat, w_grad, js_grad)
 
 
