@@ -10,6 +10,7 @@ invert | edit | bench | list.
     jaxgen compress   --workdir DIR --out FILE.jgac [--split test | --input FILE] [--num N]
     jaxgen decompress --workdir DIR --in FILE.jgac --out FILE.npz [--verify]
                   (lossless coding with an autoregressive model's conditionals)
+    jaxgen classifier [--force]   (train + cache the Fashion-MNIST feature classifier)
     jaxgen reproduce NAME|all [--out reports] [--budget 1] [--fast] [--force]
                   (a lecture claim measured: reports/NAME/report.md)
     jaxgen invert --workdir DIR [--num 16] [--steps 500] [--restarts 4] [--prior-weight 0]
@@ -118,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--raw-params", action="store_true")
     cp.add_argument("--json", default=None, help="also write the figures here")
     cp.add_argument("--force", action="store_true", help="overwrite --out")
+
+    cl = sub.add_parser("classifier", help="train and cache the Fashion-MNIST feature "
+                        "classifier (FD / precision / recall in jaxgen eval)")
+    cl.add_argument("--cache-dir", default=None, help="default: ~/.cache/jaxgen/fmnist_classifier")
+    cl.add_argument("--force", action="store_true", help="retrain even if the cache is valid")
 
     rp = sub.add_parser("reproduce", help="measure a lecture claim: reports/NAME/report.md")
     rp.add_argument("name", help="a reproduction (jaxgen list shows them) or all")
@@ -488,6 +494,17 @@ def cmd_decompress(args, overrides):
             raise UsageError("the decoded examples differ from the source.")
 
 
+def cmd_classifier(args, overrides):
+    from jaxgen.eval import classifier
+    if overrides:
+        raise UsageError("jaxgen classifier takes no --config overrides.")
+    argv = (["--cache-dir", args.cache_dir] if args.cache_dir else []) + (
+        ["--force"] if args.force else [])
+    rc = classifier.main(argv)
+    if rc:
+        raise UsageError("training the classifier failed (see above).")
+
+
 def cmd_reproduce(args, overrides):
     from jaxgen import reproduce
     from jaxgen.train.logging import format_table
@@ -610,7 +627,8 @@ def cmd_list(args, overrides):
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "pictures": cmd_pictures, "codes": cmd_codes, "compress": cmd_compress,
-            "decompress": cmd_decompress, "reproduce": cmd_reproduce, "invert": cmd_invert,
+            "decompress": cmd_decompress, "reproduce": cmd_reproduce, "classifier": cmd_classifier,
+            "invert": cmd_invert,
             "edit": cmd_edit, "bench": cmd_bench, "list": cmd_list}
 
 

@@ -97,6 +97,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.likelihood = ""  # estimators to report, comma list (e.g. "vlb,ode"); "" = all
     c.eval.mmd_num = 2000  # 2-D data: model samples vs held-out points for MMD
     c.eval.mode_samples = 0  # > 0: mode metrics of this many samples (ring8, grid25, ...)
+    # > 0 (Fashion-MNIST): Fréchet distance and precision/recall of this many samples in the
+    # feature space of jaxgen's classifier (train it once: `jaxgen classifier`)
+    c.eval.fd_num = 0
     c.eval.use_ema = True
     return c
 
@@ -121,10 +124,12 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path} must define get_config() returning an ml_collections.ConfigDict.")
+        raise ConfigError(
+            f"{path} must define get_config() returning an ml_collections.ConfigDict.")
     cfg = module.get_config()
     if not isinstance(cfg, ml_collections.ConfigDict):
-        raise ConfigError(f"{path}: get_config() returned {type(cfg).__name__}, expected ConfigDict.")
+        raise ConfigError(
+            f"{path}: get_config() returned {type(cfg).__name__}, expected ConfigDict.")
     return cfg
 
 
@@ -168,7 +173,8 @@ def _parse_value(text: str, current: Any, key: str, field_type: type | None) -> 
     return value
 
 
-def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) -> ml_collections.ConfigDict:
+def apply_overrides(cfg: ml_collections.ConfigDict,
+                    overrides: Iterable[str]) -> ml_collections.ConfigDict:
     """Applies `key=value` strings (dotted keys, without the `--config.` prefix)."""
     keys = _all_keys(cfg)
     for item in overrides:
@@ -240,7 +246,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     for key in ("log_every", "checkpoint_every"):
         if t[key] % t.steps_per_call:
             raise ConfigError(
-                f"train.{key}={t[key]} must be a multiple of train.steps_per_call={t.steps_per_call}.")
+                f"train.{key}={t[key]} must be a multiple of "
+                f"train.steps_per_call={t.steps_per_call}.")
     if t.steps % t.steps_per_call:
         raise ConfigError(
             f"train.steps={t.steps} must be a multiple of train.steps_per_call={t.steps_per_call}.")

@@ -227,3 +227,24 @@ def test_box_blur():
     x[0, 2, 2, 0] = 90
     b = C.box_blur(x)
     assert b[0, 1:4, 1:4, 0].tolist() == [[10] * 3] * 3 and b.sum() == 90
+
+
+def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny_kwargs, data, tmp_path,
+                                                                     monkeypatch):
+    from types import SimpleNamespace
+
+    from jaxgen.data import ArraySource
+    from jaxgen.eval.evaluate import _feature_metrics
+    monkeypatch.setenv("JAXGEN_CACHE", str(tmp_path / "cache"))
+    fake_exp = SimpleNamespace(sample=lambda params, rng, n: data["test"][:n])
+    dataset = SimpleNamespace(source=ArraySource(data["test"]))
+    assert C.load_cached() is None
+    assert "jaxgen classifier" in _feature_metrics(fake_exp, None, dataset, 50, None)["fd"]
+    params, info = C.load_or_train(**tiny_kwargs)  # any recipe counts for load_cached
+    got, got_info = C.load_cached()
+    _assert_identical(got, params)
+    assert got_info == info
+    q = _feature_metrics(fake_exp, None, dataset, 50, None)
+    assert q["fd_n"] == 50 and q["pr_n"] == 50 and q["fd_ref_n"] == 10000
+    assert q["precision"] == q["recall"] == 1.0  # the samples are the real images themselves
+    assert q["classifier_test_accuracy"] == info["test_accuracy"]

@@ -434,6 +434,27 @@ def load_or_train(cache_dir=None, *, force: bool = False, **train_kwargs) -> tup
     return _load_params(params_path), json.loads(info_path.read_text())
 
 
+def load_cached(cache_dir=None) -> tuple[dict, dict] | None:
+    """The cached classifier whatever recipe trained it, or None (nothing trains here).
+
+    For consumers (`jaxgen eval`) that should use the classifier `jaxgen classifier`
+    left, not train one: the cache counts if it is ours, of this VERSION, and its
+    params match their architecture and recorded fingerprint.
+    """
+    d = _dir(cache_dir)
+    info_path, params_path = d / "info.json", d / "params.npz"
+    if not (info_path.exists() and params_path.exists()):
+        return None
+    info = _json_is_ours(info_path)
+    if info is None or info.get("version") != VERSION or not _npz_is_ours(params_path):
+        return None
+    params = _load_params(params_path)
+    arch = (info.get("recipe") or {}).get("arch")
+    if not _same_structure(params, arch) or params_fingerprint(params) != info.get("fingerprint"):
+        return None
+    return params, info
+
+
 # ------------------------------------------------------------------------- sample quality
 
 

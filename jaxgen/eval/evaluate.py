@@ -27,6 +27,20 @@ from jaxgen.train import distributed
 from jaxgen.train.logging import format_table
 
 
+def _feature_metrics(exp, params, dataset, num: int, rng) -> dict:
+    """FD vs the cached test-set reference, and k-NN precision/recall vs `num` test images,
+    in the feature space of jaxgen's Fashion-MNIST classifier (`jaxgen.eval.classifier`)."""
+    from jaxgen.eval import classifier as clf
+    cached = clf.load_cached()
+    if cached is None:
+        return {"fd": "skipped: train the feature classifier once with `jaxgen classifier`"}
+    cparams, cinfo = cached
+    samples = exp.sample(params, rng, num)
+    real = dataset.source.get(np.arange(min(num, len(dataset.source))))["x"]
+    q = clf.sample_quality(cparams, samples, ref=clf.reference_stats(cparams), real_for_pr=real)
+    return {**q, "classifier_test_accuracy": cinfo["test_accuracy"]}
+
+
 def evaluate(config, workdir: str | Path, split: str = "test", step: int | None = None,
              write: bool = True, progress: bool = True) -> dict:
     workdir = Path(workdir).resolve()
@@ -116,6 +130,10 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
             and e.get("mode_samples", 0) > 0):  # mode collapse (VEEGAN/PacGAN protocol)
         samples = exp.sample(params, jax.random.fold_in(rng, 7), int(e.mode_samples))
         out.update(mode_metrics(samples, toy.modes, toy.std))
+    if (info.kind == "images" and info.name == "fashion_mnist"
+            and exp.objective.sample is not None and e.get("fd_num", 0) > 0):
+        out.update(_feature_metrics(exp, params, dataset, int(e.fd_num),
+                                    jax.random.fold_in(rng, 11)))
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
 
     if write and distributed.is_main():
