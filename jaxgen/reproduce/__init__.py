@@ -7,6 +7,8 @@ the lecture's or paper's.
                             critic recovers |θ| while a JS discriminator's signal is flat
     forward-diffusion       q(x_t | x_0) in closed form against iterating the chain
     mode-collapse           ring-8 / grid-25 x minimax, NS, WGAN-GP x seeds vs PacGAN's row
+    vae-latent              interpolation strip, 2-D manifold, and a blur measure of VAE samples
+                            against flow, diffusion and GAN samples at a matched budget
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -25,7 +27,7 @@ from jaxgen.reproduce.report import Budget, Report, fresh_folder
 __all__ = ["REPRODUCTIONS", "run", "run_all", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
-                 "mode-collapse")
+                 "mode-collapse", "vae-latent")
 
 
 def _module(name: str):
