@@ -9,6 +9,8 @@ the lecture's or paper's.
     mode-collapse           ring-8 / grid-25 x minimax, NS, WGAN-GP x seeds vs PacGAN's row
     vae-latent              interpolation strip, 2-D manifold, and a blur measure of VAE samples
                             against flow, diffusion and GAN samples at a matched budget
+    summary-table           the lecture's closing table (training stability, likelihood,
+                            sampling speed, compression, representation) measured per family
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -27,7 +29,7 @@ from jaxgen.reproduce.report import Budget, Report, fresh_folder
 __all__ = ["REPRODUCTIONS", "run", "run_all", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
-                 "mode-collapse", "vae-latent")
+                 "mode-collapse", "vae-latent", "summary-table")
 
 
 def _module(name: str):
