@@ -10,8 +10,9 @@ from jaxgen import cli, reproduce
 from jaxgen.reproduce import js_vs_wasserstein
 
 
-# Trains one model or none: the default run (CI). The other two train every family.
-LIGHT = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion", "mode-collapse")
+# Train one small model or none: the default run (CI). The others train every family.
+LIGHT = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion", "mode-collapse",
+         "style-transfer")
 HEAVY = tuple(n for n in reproduce.REPRODUCTIONS if n not in LIGHT)
 
 

@@ -141,6 +141,19 @@ def logits(params, x) -> jax.Array:
     return _apply(_module_for(params), params, _as_nhwc(x))[1]
 
 
+def conv_activations(params, x) -> list[jax.Array]:
+    """The ReLU outputs of every conv layer, [(B, 14, 14, w0), (B, 7, 7, w1), ...], of
+    model-space images x: the feature maps a content / Gram-style loss compares."""
+    h, out, i = _as_nhwc(x), [], 0
+    while f"conv{i}" in params:
+        k = params[f"conv{i}"]
+        conv = nn.Conv(int(k["kernel"].shape[-1]), (3, 3), strides=2, padding="SAME")
+        h = nn.relu(conv.apply({"params": k}, h))
+        out.append(h)
+        i += 1
+    return out
+
+
 def _to_model_space(images_uint8) -> jax.Array:
     from jaxgen.data import transforms
     x = np.asarray(images_uint8)

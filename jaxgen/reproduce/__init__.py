@@ -11,6 +11,7 @@ the lecture's or paper's.
                             against flow, diffusion and GAN samples at a matched budget
     summary-table           the lecture's closing table (training stability, likelihood,
                             sampling speed, compression, representation) measured per family
+    style-transfer          content + Gram-style losses on the jaxgen classifier's features
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -29,7 +30,7 @@ from jaxgen.reproduce.report import Budget, Report, fresh_folder
 __all__ = ["REPRODUCTIONS", "run", "run_all", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
-                 "mode-collapse", "vae-latent", "summary-table")
+                 "mode-collapse", "vae-latent", "summary-table", "style-transfer")
 
 
 def _module(name: str):
