@@ -107,7 +107,8 @@ def run(report, budget):
     mid = f"result, β = {betas[min(1, len(betas) - 1)]:g}"
     ls_c, ls_r = by["content image"][2], by[mid][2]
     judge = None if budget.fast else True
-    report.compare(f"style loss: {mid} / content image", ls_r / max(ls_c, 1e-12), "≪ 1",
+    report.compare(f"style loss: {mid} / content image", ls_r / max(ls_c, 1e-12),
+                   "< 0.5 (falls)",
                    "Gatys et al. (2016)", judge and ls_r < 0.5 * ls_c)
     report.compare(f"{mid}: classified as the content's / the style's class",
                    f"{by[mid][3]} / {by[mid][4]}", "content kept, style ≠ class",
