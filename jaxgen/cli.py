@@ -411,10 +411,9 @@ def cmd_compress(args, overrides):
             "model": exp.config.model.name, "source": where}
     # the model's own NLL of the same examples (parallel pass), the figure to match
     log_probs = jax.jit(exp.objective.info["log_probs"])
-    nll = []
-    for lo in range(0, len(raw), args.batch_size):
-        x = transforms.preprocess(exp.info.kind, raw[lo:lo + args.batch_size], None,
-                                  dequantize=False)
+    nll, bs = [], max(1, min(args.batch_size, int(exp.config.eval.batch_size)))
+    for lo in range(0, len(raw), bs):  # eval.batch_size: the run's memory-safe parallel batch
+        x = transforms.preprocess(exp.info.kind, raw[lo:lo + bs], None, dequantize=False)
         nll.append(-np.asarray(log_probs(params, x), np.float64).sum(1) / np.log(2))
     nll_bits = float(np.mean(np.concatenate(nll)))
     with tqdm(total=len(raw) * coder.dim, desc="encoding", unit="sym",

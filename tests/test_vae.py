@@ -454,10 +454,11 @@ def test_cli_trains_and_bounds_uniform_noise_above_8_bits(tmp_path, capsys, conf
         _prior_on_the_codes(tmp_path, wd, out, capsys)
     for p in pics:  # written at the end of the run ...
         assert (wd / "samples" / f"{p}.png").stat().st_size > 0, p
-    # ... and again from the checkpoint into a new folder
-    assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 0
-    assert sorted(p.stem for p in (tmp_path / "pics").iterdir()) == sorted(pics)
-    assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 2
+    if config.startswith("vae"):  # ... and again from the checkpoint into a new folder
+        assert cli.main(["pictures", "--workdir", str(wd), "--out", str(tmp_path / "pics")]) == 0
+        assert sorted(p.stem for p in (tmp_path / "pics").iterdir()) == sorted(pics)
+        assert cli.main(["pictures", "--workdir", str(wd), "--out",
+                         str(tmp_path / "pics")]) == 2
 
 
 def _prior_on_the_codes(tmp_path, vq_wd, test_codes, capsys):
