@@ -65,7 +65,7 @@ def test_unknown_dataset_and_split():
         get_dataset(data_config(name="mnist"), "train")
     for name in [*TOY_DATASETS, "array", "fashion_mnist", "tfds:<name>"]:
         assert name in str(e.value)
-    assert dataset_names() == [*TOY_DATASETS, "gaussian_ar2", "array", "fashion_mnist",
+    assert dataset_names() == [*TOY_DATASETS, "gaussian_ar2", "array", "codes", "fashion_mnist",
                                "tfds:<name>"]
     with pytest.raises(ValueError, match="unknown split"):
         get_dataset(data_config(), "validation")
