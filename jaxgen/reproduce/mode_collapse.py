@@ -14,6 +14,7 @@ runs/, so a report can be audited run by run.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +81,12 @@ def run(report, budget):
                 "samples/).")
     (report.path("mode_collapse.json")).write_text(json.dumps(
         {f"{d}/{g}": evs for (d, g), evs in results.items()}, indent=1, default=float))
-    for data in datas:
+    for data in datas:  # copied beside report.md: runs/ is not committed with a report
         pic = root / data / games[0] / "seed0" / "samples" / f"step_{steps:07d}.png"
         if pic.exists():
-            rel = pic.relative_to(report.folder)
-            report.figure(str(rel), f"{data}: {games[0]} GAN samples (seed 0) over the data")
+            name = f"{data}_{games[0]}_samples.png"
+            shutil.copy(pic, report.path(name))
+            report.figure(name, f"{data}: {games[0]} GAN samples (seed 0) over the data")
 
 
 def _mean_se(v) -> str:
