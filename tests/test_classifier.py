@@ -229,8 +229,8 @@ def test_box_blur():
     assert b[0, 1:4, 1:4, 0].tolist() == [[10] * 3] * 3 and b.sum() == 90
 
 
-def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny_kwargs, data, tmp_path,
-                                                                     monkeypatch):
+def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny, tiny_kwargs, data,
+                                                                     tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from jaxgen.data import ArraySource
@@ -240,6 +240,7 @@ def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny_kwargs
     dataset = SimpleNamespace(source=ArraySource(data["test"]))
     assert C.load_cached() is None
     assert "jaxgen classifier" in _feature_metrics(fake_exp, None, dataset, 50, None)["fd"]
+    monkeypatch.setattr(C, "train_classifier", lambda **kw: tiny)  # trained once, by the fixture
     params, info = C.load_or_train(**tiny_kwargs)  # any recipe counts for load_cached
     got, got_info = C.load_cached()
     _assert_identical(got, params)
