@@ -136,25 +136,18 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "points", ArraySource(x), (toy.length,), None, toy)
 
     if name == "array":
-        key = "path" if train else "eval_path"
-        path = _get(data_config, key) or ""
-        if not path:
-            raise ValueError(
-                f"data.name=array needs data.{key}=FILE (.npy or .npz) for split {split!r}; "
-                f"set it, e.g. --config.data.{key}=/path/to/{'train' if train else 'eval'}.npz")
-        src = load_array_file(path)
+        src = load_array_file(_split_path(
+            data_config, train, split, "FILE (.npy or .npz)",
+            f"set it, e.g. --config.data.{'path' if train else 'eval_path'}=/path/to/"
+            f"{'train' if train else 'eval'}.npz"))
         src = _keep_classes(src, data_config)
         return Dataset(name, _kind(src), src, src.event_shape, src.num_classes)
 
     if name == "codes":
-        key = "path" if train else "eval_path"
-        path = _get(data_config, key) or ""
-        if not path:
-            raise ValueError(
-                f"data.name=codes needs data.{key}=FILE.npz for split {split!r}, written by "
-                f"`jaxgen codes --workdir VQVAE_RUN --out FILE.npz"
-                f"{' --split train' if train else ' --split test'}`.")
-        src, num_tokens, decoder = load_codes_file(path)
+        src, num_tokens, decoder = load_codes_file(_split_path(
+            data_config, train, split, "FILE.npz",
+            f"written by `jaxgen codes --workdir VQVAE_RUN --out FILE.npz --split "
+            f"{'train' if train else 'test'}`"))
         src = _keep_classes(src, data_config)
         return Dataset(name, "tokens", src, src.event_shape, src.num_classes,
                        num_tokens=num_tokens, decoder_workdir=decoder)
@@ -177,6 +170,16 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+def _split_path(data_config, train: bool, split: str, what: str, hint: str) -> str:
+    """data.path (train) or data.eval_path (test/eval) of a file-backed dataset, or one error."""
+    key = "path" if train else "eval_path"
+    path = _get(data_config, key) or ""
+    if not path:
+        raise ValueError(f"data.name={_get(data_config, 'name')} needs data.{key}={what} for "
+                         f"split {split!r}; {hint}.")
+    return path
 
 
 def load_codes_file(path) -> tuple:

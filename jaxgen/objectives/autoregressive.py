@@ -77,6 +77,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgen.data import transforms
 from jaxgen.objectives.base import Likelihood, Objective, Player
@@ -205,7 +206,6 @@ class Coder:
     # host side (numpy): raw arrays <-> symbols
     def to_symbols(self, raw):
         """Raw examples (N, *event_shape) -> (N, D) int64 symbols, or ValueError."""
-        import numpy as np
         raw = np.asarray(raw)
         if tuple(raw.shape[1:]) != self.event_shape:
             raise ValueError(f"examples of shape {tuple(raw.shape[1:])} do not match the model's "
@@ -227,7 +227,6 @@ class Coder:
 
     def from_symbols(self, s):
         """(N, D) symbols -> raw examples: uint8 images or int32 codes."""
-        import numpy as np
         s = np.asarray(s).reshape(len(s), *self.event_shape)
         if self.tokens:
             return s.astype(np.int32)
