@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import math
+import time
 from pathlib import Path
 
 import jax
@@ -75,6 +76,7 @@ class Experiment:
     def __init__(self, config, info: DatasetInfo):
         self.config = config
         self.info = info
+        self._compiled_samplers = {}
         if info.kind == "tokens" and config.objective.name != "autoregressive":
             raise ValueError(
                 f"{info.name} holds integer code maps (tokens); only an autoregressive prior "
@@ -158,6 +160,40 @@ class Experiment:
                                temperature=temperature, **dict(options))
         return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
 
+    def _sampler(self, params, rng, n: int, temperature: float, options: tuple, labels):
+        """The sampler compiled ahead of time for n samples (cached per shape and settings)."""
+        key = (temperature, options, n, labels is None)
+        compiled = self._compiled_samplers.get(key)
+        if compiled is None:
+            kw = {} if labels is None else {"labels": labels}
+            compiled = self._sample_jit(temperature, options).lower(params, rng, n, **kw).compile()
+            self._compiled_samplers[key] = compiled
+        return compiled
+
+    def _sample_args(self, num, temperature, labels, options):
+        t = float(self.config.sample.temperature if temperature is None else temperature)
+        if labels is not None:
+            labels = np.asarray(labels, np.int32).reshape(-1)
+            if labels.shape != (num,):
+                raise ValueError(f"labels must have shape ({num},), got {labels.shape}.")
+            if not self.info.num_classes:
+                raise ValueError(f"{self.info.name} has no classes; drop the labels.")
+        return t, tuple(sorted(options.items())), labels
+
+    def compile_sample(self, params, num: int, chunk: int = 1000,
+                       temperature: float | None = None, labels=None, **options) -> float:
+        """Compile `sample`'s functions for these shapes without drawing; returns seconds.
+
+        A timed `sample` call that follows measures sampling alone.
+        """
+        t0 = time.perf_counter()
+        t, opts, labels = self._sample_args(num, temperature, labels, options)
+        rng = jax.random.key(0)
+        for lo in sorted({min(chunk, num - lo) for lo in range(0, num, chunk)}):
+            self._sampler(params, rng, lo, t, opts,
+                          None if labels is None else jnp.asarray(labels[:lo]))
+        return time.perf_counter() - t0
+
     def sample(self, params, rng, num: int, chunk: int = 1000,
                temperature: float | None = None, labels=None, **options) -> np.ndarray:
         """`num` samples in data space (uint8 images or float points), chunked.
@@ -165,21 +201,17 @@ class Experiment:
         `temperature` scales the prior noise (default: sample.temperature).
         `labels` (num,) ints condition a class-conditional model. `options`
         are the objective's own sampler settings (e.g. sampler="ddim",
-        steps=50, guidance=2.0); each distinct set is compiled once.
+        steps=50, guidance=2.0); each distinct set is compiled once per chunk
+        shape (`compile_sample` does it ahead of a timed call).
         """
-        t = float(self.config.sample.temperature if temperature is None else temperature)
-        fn = self._sample_jit(t, tuple(sorted(options.items())))
-        if labels is not None:
-            labels = np.asarray(labels, np.int32).reshape(-1)
-            if labels.shape != (num,):
-                raise ValueError(f"labels must have shape ({num},), got {labels.shape}.")
-            if not self.info.num_classes:
-                raise ValueError(f"{self.info.name} has no classes; drop the labels.")
+        t, opts, labels = self._sample_args(num, temperature, labels, options)
         outs = []
         for i, lo in enumerate(range(0, num, chunk)):
             n = min(chunk, num - lo)
-            kw = {} if labels is None else {"labels": jnp.asarray(labels[lo:lo + n])}
-            z = fn(params, jax.random.fold_in(rng, i), n, **kw)
+            lab = None if labels is None else jnp.asarray(labels[lo:lo + n])
+            key = jax.random.fold_in(rng, i)
+            fn = self._sampler(params, key, n, t, opts, lab)
+            z = fn(params, key) if lab is None else fn(params, key, labels=lab)
             outs.append(transforms.postprocess(self.info.kind, distributed.to_host(z)))
         return np.concatenate(outs)
 
