@@ -2,6 +2,14 @@
 
 The step, state, shardings and batch are exactly the trainer's (one batch of
 the config's data, repeated). Timing blocks on the result of every call.
+
+Beside the time: the step's FLOPs from XLA's cost analysis of the compiled
+program, the GFLOP/s they imply, and that rate as a fraction of a matmul peak
+measured in the same process (an n x n x n float32 product, the best a dense
+kernel reaches here: a fair ceiling for what a step can achieve); the compiled
+step's memory (arguments + outputs + temporaries - donated aliases, XLA's
+static estimate) and, where the backend keeps it (GPU, TPU), the device's
+peak bytes in use.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data import get_dataset
@@ -21,7 +30,38 @@ from jaxgen.train.logging import format_table
 from jaxgen.train.state import param_count
 
 
-def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None) -> dict:
+def matmul_peak(n: int = 2048, reps: int = 5, dtype=jnp.float32) -> float:
+    """GFLOP/s of a jitted n x n @ n x n product (median of `reps` after a warm-up)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+    f = jax.jit(jnp.dot).lower(a, b).compile()
+    jax.block_until_ready(f(a, b))
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(a, b))
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def _memory(compiled) -> dict:
+    out = {}
+    try:
+        m = compiled.memory_analysis()
+        total = (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+                 - m.alias_size_in_bytes)
+        out["step_memory_mb"] = round(total / 2 ** 20, 2)
+        out["step_temp_mb"] = round(m.temp_size_in_bytes / 2 ** 20, 2)
+    except Exception:  # not every backend reports it
+        pass
+    stats = jax.local_devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        out["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2 ** 20, 2)
+    return out
+
+
+def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
+          peak: bool = True) -> dict:
     dataset = get_dataset(config.data, "train")
     info = DatasetInfo.of(dataset)
     exp = Experiment(config, info)
@@ -75,6 +115,12 @@ def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = Non
     if flops:
         result["gflop_per_step"] = round(flops / k / 1e9, 3)
         result["achieved_gflop_s"] = round(flops / k / 1e9 / (ms / 1000), 2)
+    if peak:
+        result["matmul_peak_gflop_s"] = round(matmul_peak(), 1)
+        if flops:
+            result["fraction_of_peak"] = round(
+                result["achieved_gflop_s"] / result["matmul_peak_gflop_s"], 4)
+    result.update(_memory(compiled))
     if distributed.is_main():
         print(format_table(list(result.items()), title="jaxgen bench"), flush=True)
         if out:

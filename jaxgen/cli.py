@@ -180,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     ed.add_argument("--raw-params", action="store_true")
     ed.add_argument("--force", action="store_true", help="overwrite the outputs in --out")
 
-    b = sub.add_parser("bench", help="compile time and median ms/step of a config")
+    b = sub.add_parser("bench", help="compile time, ms/step, FLOPs, fraction of matmul peak, "
+                                     "memory of a config's train step")
     b.add_argument("--config", required=True)
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)

@@ -80,6 +80,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.max_to_keep = 3
     c.train.ema_decay = 0.999
     c.train.steps_per_call = 1  # k > 1 runs k steps per device call with lax.scan
+    # Each player's batch in this many sequential micro-batches, gradients averaged before
+    # one optimizer update: the same update with 1/k of the activation memory.
+    c.train.grad_accum = 1
+    # The model's arithmetic: float32, or bfloat16 (params, optimizer state and EMA stay
+    # float32; losses are computed in float32 on the model's outputs).
+    c.train.compute_dtype = "float32"
     c.train.progress = True
 
     c.sample = ml_collections.ConfigDict()
@@ -240,7 +246,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
             f"Config is missing required keys: {', '.join(missing)}. "
             "Build configs on jaxgen.config.base_config().")
     t = cfg.train
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every", "steps_per_call"):
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every", "steps_per_call",
+                "grad_accum"):
         if not isinstance(t[key], int) or t[key] < 1:
             raise ConfigError(f"train.{key} must be a positive integer, got {t[key]!r}.")
     for key in ("log_every", "checkpoint_every"):
@@ -251,6 +258,13 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     if t.steps % t.steps_per_call:
         raise ConfigError(
             f"train.steps={t.steps} must be a multiple of train.steps_per_call={t.steps_per_call}.")
+    if t.batch_size % t.grad_accum:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of "
+                          f"train.grad_accum={t.grad_accum} (equal micro-batches).")
+    from jaxgen.nn.precision import DTYPES
+    if t.compute_dtype not in DTYPES:
+        raise ConfigError(f"train.compute_dtype={t.compute_dtype!r}: choose one of "
+                          f"{', '.join(DTYPES)}.")
     if not cfg.optim.learning_rate > 0:
         raise ConfigError(f"optim.learning_rate must be > 0, got {cfg.optim.learning_rate}.")
 

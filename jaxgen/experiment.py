@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxgen import registry
 from jaxgen.data import transforms
+from jaxgen.nn.precision import with_compute_dtype
 from jaxgen.train import distributed, step as step_lib
 from jaxgen.train.checkpoint import Checkpointer, abstract_like
 from jaxgen.train.optim import make_optimizer
@@ -82,7 +83,8 @@ class Experiment:
                 f"{info.name} holds integer code maps (tokens); only an autoregressive prior "
                 f"models them (objective.name=autoregressive), not {config.objective.name}. "
                 "See configs/autoregressive/vqvae_prior.py.")
-        self.model = registry.build_model(config.model, info)
+        self.model = with_compute_dtype(registry.build_model(config.model, info),
+                                        config.train.get("compute_dtype", "float32"))
         self.objective = registry.build_objective(config, self.model, info)
         self.mesh = distributed.make_mesh()
         n = self.mesh.size
@@ -138,7 +140,8 @@ class Experiment:
     def train_step(self):
         t = self.config.train
         one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay,
-                                       dequantize=self.dequantize)
+                                       dequantize=self.dequantize,
+                                       grad_accum=int(t.get("grad_accum", 1)))
         fn = step_lib.make_multi_step(one, t.steps_per_call)
         lead = 0 if t.steps_per_call == 1 else 1
         data = distributed.data_sharding(self.mesh, lead)

@@ -5,12 +5,32 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One XLA compilation cache for the whole test run: the pytest workers and the `jaxgen`
+# processes the CLI tests start share it, so a program compiled once (the same tiny config
+# trained, killed and resumed in a fresh process) is not compiled again. It starts empty
+# each run and is removed at the end, so no test depends on an earlier run.
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxgen-test-xla-")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+if "jax" in sys.modules:  # imported before this file: the environment was read already
+    sys.modules["jax"].config.update("jax_compilation_cache_dir",
+                                     os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE and not hasattr(config, "workerinput"):  # the run's first process
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 TOY_CONFIG = ROOT / "configs" / "flow_matching" / "toy2d.py"
 FMNIST_CONFIG = ROOT / "configs" / "flow_matching" / "fashion_mnist.py"
 

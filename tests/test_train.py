@@ -271,6 +271,10 @@ def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
     result = json.loads(out_json.read_text())
     assert result["compile_s"] > 0 and result["ms_per_step_median"] > 0
     assert result["timed_steps"] == 5 and result["global_batch"] == 64
+    # FLOPs of the MLP step from XLA: at least 2 x params x batch (forward) x 3 (with backward)
+    assert result["gflop_per_step"] * 1e9 >= 6 * result["params"] * 64 * 0.9
+    assert result["matmul_peak_gflop_s"] > 0 and 0 < result["fraction_of_peak"] < 1.5
+    assert result["step_memory_mb"] > 0
 
 
 def test_a_foreign_folder_is_never_written_into(tmp_path, capsys):

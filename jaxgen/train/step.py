@@ -11,8 +11,14 @@ state buffers are donated.
 Per step: preprocess the raw batch (e.g. dequantise images), then update
 each player in order, `updates_per_step` times each (on its own part of the
 batch if the player splits it), differentiating its loss only w.r.t. its own
-params (then projecting them, if the player has a projection); then the objective's non-gradient state update;
-then the EMA.
+params (then projecting them, if the player has a projection); then the objective's
+non-gradient state update; then the EMA.
+
+Gradient accumulation (`grad_accum` = a > 1) splits each update's batch into a
+strided micro-batches (`microbatch`: every device keeps its share), sums their
+gradients in a `lax.scan` and takes one optimizer step on the mean: the update
+of the whole batch (up to float rounding, and with the randomness of micro-batch
+i drawn from `fold_in(key, i)`) with the activations of one micro-batch alive.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ def ema_decay_at(step, decay: float):
 
 
 def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
-                    dequantize: bool = True) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+                    dequantize: bool = True, grad_accum: int = 1
+                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
     multi = len(objective.players) > 1
     player_names = {p.name for p in objective.players}
@@ -76,10 +83,23 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                 own_batch = (microbatch(batch, j, player.updates_per_step)
                              if player.split_batch else batch)
 
-                def own_loss(p_own):
-                    return player.loss({**params, player.name: p_own}, own_batch, k)
+                def own_loss(p_own, b, k):
+                    return player.loss({**params, player.name: p_own}, b, k)
 
-                (loss, m), grads = jax.value_and_grad(own_loss, has_aux=True)(params[player.name])
+                grad_fn = jax.value_and_grad(own_loss, has_aux=True)
+                if grad_accum == 1:
+                    (loss, m), grads = grad_fn(params[player.name], own_batch, k)
+                else:
+                    def micro(total, a):
+                        (loss, m), g = grad_fn(params[player.name],
+                                               microbatch(own_batch, a, grad_accum),
+                                               jax.random.fold_in(k, a))
+                        return jax.tree.map(jnp.add, total, g), (loss, m)
+
+                    zeros = jax.tree.map(jnp.zeros_like, params[player.name])
+                    grads, (loss, m) = jax.lax.scan(micro, zeros, jnp.arange(grad_accum))
+                    grads = jax.tree.map(lambda g: g / grad_accum, grads)
+                    loss, m = jnp.mean(loss), jax.tree.map(lambda v: jnp.mean(v, axis=0), m)
                 updates, opt = tx.update(grads, opt, params[player.name])
                 new_own = optax.apply_updates(params[player.name], updates)
                 if player.project is not None:

@@ -1,0 +1,122 @@
+"""Training options: gradient accumulation and bfloat16 compute with float32 params."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ROOT, read_metrics
+from jaxgen import config as config_lib
+from jaxgen.config import ConfigError
+from jaxgen.data import get_dataset
+from jaxgen.data.pipeline import BatchPipeline
+from jaxgen.experiment import DatasetInfo, Experiment
+from jaxgen.nn.precision import MixedPrecisionModel, with_compute_dtype
+from jaxgen.train import distributed
+from jaxgen.train.loop import train_and_evaluate
+
+REALNVP_TOY = ROOT / "configs" / "flows" / "realnvp_toy2d.py"
+SMALL_FLOW = ["model.num_layers=2", "model.hidden=(16, 16)", "train.batch_size=64",
+              "data.num_train=512", "data.num_eval=128", "optim.warmup_steps=1"]
+
+
+def _steps(cfg, n):
+    """n train steps of cfg from its initial state on the pipeline's first n batches."""
+    dataset = get_dataset(cfg.data, "train")
+    exp = Experiment(cfg, DatasetInfo.of(dataset))
+    pipe = BatchPipeline(dataset.source, cfg.train.batch_size, cfg.seed)
+    glob = [distributed.to_global(pipe.local_batch(i), exp.mesh, cfg.train.batch_size)
+            for i in range(n)]
+    state, step = exp.init_state(glob[0]), exp.train_step()
+    losses = []
+    for b in glob:
+        state, m = step(state, b)
+        losses.append(float(m["loss"]))
+    return state, losses
+
+
+@pytest.mark.parametrize("accum", [2, 8])
+def test_grad_accumulation_gives_the_whole_batch_update(accum):
+    """A flow's exact NLL draws no randomness, so a micro-batches' mean gradient is the
+    whole batch's: the same params after 3 Adam steps, up to float rounding."""
+    base = config_lib.load_config(REALNVP_TOY, SMALL_FLOW)
+    acc = config_lib.load_config(REALNVP_TOY, SMALL_FLOW + [f"train.grad_accum={accum}"])
+    a, la = _steps(base, 3)
+    b, lb = _steps(acc, 3)
+    np.testing.assert_allclose(la, lb, rtol=2e-5)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=2e-6)
+    moved = max(float(jnp.max(jnp.abs(x - y))) for x, y in
+                zip(jax.tree.leaves(a.params), jax.tree.leaves(_steps(base, 1)[0].params)))
+    assert moved > 1e-4  # the comparison is not of untrained params
+
+
+def test_grad_accumulation_must_divide_the_batch():
+    with pytest.raises(ConfigError, match="multiple of train.grad_accum=5"):
+        config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.grad_accum=5"])
+    with pytest.raises(ConfigError, match="grad_accum"):
+        config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.grad_accum=0"])
+    with pytest.raises(ConfigError, match="bfloat16"):
+        config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.compute_dtype=fp8"])
+
+
+def _tiny_unet():
+    from jaxgen.nn import UNet
+    return UNet(channels=(8, 16), num_res_blocks=1, time_dim=16, groups=4)
+
+
+def test_bf16_model_computes_in_bf16_and_keeps_float32_params_and_grads():
+    model = _tiny_unet()
+    mixed = with_compute_dtype(model, "bfloat16")
+    assert isinstance(mixed, MixedPrecisionModel) and with_compute_dtype(model, "float32") is model
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 1))
+    t = jnp.linspace(0.1, 0.9, 4)
+    params = mixed.init(jax.random.key(1), x, t)
+    assert {v.dtype for v in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+    leaves, tree = jax.tree.flatten(params)  # the output conv starts at 0: perturb all
+    keys = jax.random.split(jax.random.key(2), len(leaves))
+    params = jax.tree.unflatten(tree, [v + 0.1 * jax.random.normal(k, v.shape)
+                                       for v, k in zip(leaves, keys)])
+    # the convolutions and matmuls run on bf16 operands
+    jaxpr = str(jax.make_jaxpr(lambda p: mixed.apply(p, x, t))(params))
+    assert "conv_general_dilated" in jaxpr
+    for line in jaxpr.splitlines():
+        if "conv_general_dilated[" in line or "dot_general[" in line:
+            assert "bf16" in line, line
+    out32, out16 = model.apply(params, x, t), mixed.apply(params, x, t)
+    assert out16.dtype == jnp.float32
+    rel = float(jnp.linalg.norm(out16 - out32) / jnp.linalg.norm(out32))
+    assert 1e-4 < rel < 3e-2  # bf16 rounding (8 bits of mantissa), not a different function
+
+    def loss(p, m):
+        return jnp.mean(m.apply(p, x, t) ** 2)
+    g32, g16 = jax.grad(loss)(params, model), jax.grad(loss)(params, mixed)
+    assert {v.dtype for v in jax.tree.leaves(g16)} == {jnp.dtype(jnp.float32)}
+    a = jnp.concatenate([v.ravel() for v in jax.tree.leaves(g32)])
+    b = jnp.concatenate([v.ravel() for v in jax.tree.leaves(g16)])
+    assert float(a @ b / jnp.linalg.norm(a) / jnp.linalg.norm(b)) > 0.99
+
+
+def test_bf16_loss_curve_tracks_float32(tmp_path):
+    """The toy RealNVP run (exact NLL), 200 steps in float32 and in bfloat16 compute from
+    the same init and batches: the loss logged every 20 steps agrees within 2 % (measured:
+    0.9 % at most, 0.015 nats, against 0.33 nats of progress)."""
+    common = ["train.steps=200", "train.batch_size=128", "train.log_every=20",
+              "train.checkpoint_every=200", "train.sample_every=0", "train.progress=false",
+              "model.num_layers=4", "model.hidden=(32, 32)", "data.num_train=4096",
+              "data.num_eval=256", "sample.num=100", "optim.warmup_steps=10",
+              "optim.learning_rate=0.005"]
+    runs = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = config_lib.load_config(REALNVP_TOY, common + [f"train.compute_dtype={dtype}"])
+        train_and_evaluate(cfg, tmp_path / dtype)
+        runs[dtype] = np.array([m["loss"] for m in read_metrics(tmp_path / dtype)])
+    a, b = runs["float32"], runs["bfloat16"]
+    assert len(a) == len(b) == 10 and a[0] - a[-1] > 0.2  # it trained
+    rel = np.abs(b - a) / np.abs(a)
+    print("float32", a, "\nbfloat16", b, "\nrelative difference", rel)
+    assert rel.max() < 0.02, rel
+    assert np.abs(b - a).max() < 0.1 * (a[0] - a[-1])
+    assert rel.max() > 0  # bf16 did change the arithmetic
