@@ -37,6 +37,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgen.nn.conv import ConvTranspose
+
 __all__ = ["UNetGenerator", "PatchDiscriminator", "Pix2Pix", "CycleGAN", "network"]
 
 CYCLEGAN_NETWORKS = ("g_xy", "g_yx", "d_x", "d_y")
@@ -76,7 +78,7 @@ class UNetGenerator(nn.Module):
             return nn.leaky_relu(_group_norm(w, g, f"{name}_norm")(h), 0.2)
 
         def up(h, skip, w, name):
-            h = nn.ConvTranspose(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
+            h = ConvTranspose(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
             h = jnp.concatenate([h, skip], -1)
             return nn.relu(_group_norm(2 * w, g, f"{name}_norm")(h))
 

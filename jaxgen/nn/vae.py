@@ -33,6 +33,8 @@ from typing import Sequence
 
 import flax.linen as nn
 
+from jaxgen.nn.conv import ConvTranspose
+
 __all__ = ["MLPVAE", "ConvVAE", "VQVAEConv"]
 
 
@@ -111,7 +113,7 @@ class _ConvUp(nn.Module):
     def __call__(self, h):
         widths = list(self.channels)[::-1][1:] + [self.channels[0]]
         for i, c in enumerate(widths):
-            h = nn.silu(nn.ConvTranspose(c, (3, 3), strides=(2, 2), name=f"deconv_{i}")(h))
+            h = nn.silu(ConvTranspose(c, (3, 3), strides=(2, 2), name=f"deconv_{i}")(h))
         return nn.Conv(self.out, (3, 3), name="out")(h)
 
 
