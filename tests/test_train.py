@@ -166,8 +166,29 @@ def test_same_metrics_on_1_and_4_devices(tmp_path):
     assert_trees_equal(a.params, b.params, rtol=1e-4, atol=1e-6)
 
 
+def _slurm_tasks(workdir, args, ntasks=2):
+    """`srun` of launch/slurm_task.sh on this machine: the SLURM_* variables srun sets for
+    ntasks tasks of one job on node 'localhost'; JAX detects the cluster from them."""
+    job = str(1000 + int.from_bytes(os.urandom(2), "little"))  # the coordinator port's seed
+    procs = []
+    for rank in range(ntasks):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env.update(SLURM_JOB_ID=job, SLURM_STEP_NODELIST="localhost", SLURM_NTASKS=str(ntasks),
+                   SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_STEP_NUM_NODES="1",
+                   JAXGEN_CPU="1", JAX_PLATFORMS="cpu")
+        procs.append(subprocess.Popen(["bash", str(ROOT / "launch" / "slurm_task.sh"),
+                                       str(TOY_CONFIG), str(workdir), *args], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    return outs[0][0]
+
+
 def test_two_processes_on_localhost_match_one(tmp_path):
-    """jax.distributed with gloo CPU collectives, through launch/multiprocess_cpu.sh."""
+    """jax.distributed with gloo CPU collectives, through launch/multiprocess_cpu.sh and
+    through launch/slurm_task.sh (the SLURM path, its environment simulated): the same
+    metrics and params as one process."""
     extra = ["train.steps=20"]
     one = tmp_path / "one"
     run_cli(["train", "--config", TOY_CONFIG, "--workdir", one, *flags(TINY_TOY + extra)])
@@ -179,13 +200,19 @@ def test_two_processes_on_localhost_match_one(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 (2 process(es))" in proc.stdout
-    a, b = read_metrics(one), read_metrics(two)
-    assert [m["step"] for m in a] == [m["step"] for m in b] == [5, 10, 15, 20]
-    for x, y in zip(a, b):
-        np.testing.assert_allclose(x["loss"], y["loss"], rtol=2e-5)
+    slurm = tmp_path / "slurm"
+    assert "2 (2 process(es))" in _slurm_tasks(slurm, flags(TINY_TOY + extra))
+    assert (slurm / "logs" / "process_1.log").exists()
+    a = read_metrics(one)
+    assert [m["step"] for m in a] == [5, 10, 15, 20]
     sa, _ = load_final_state(one)
-    sb, _ = load_final_state(two)
-    assert_trees_equal(sa.params, sb.params, rtol=1e-4, atol=1e-6)
+    for run in (two, slurm):
+        b = read_metrics(run)
+        assert [m["step"] for m in b] == [5, 10, 15, 20]
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x["loss"], y["loss"], rtol=2e-5)
+        sb, _ = load_final_state(run)
+        assert_trees_equal(sa.params, sb.params, rtol=1e-4, atol=1e-6)
 
 
 # ------------------------------------------------------------------ bad input

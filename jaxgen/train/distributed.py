@@ -20,16 +20,17 @@ def initialize_from_env() -> bool:
     SLURM or a Cloud TPU VM, JAXGEN_AUTO_DISTRIBUTED=1 lets JAX detect them.
     Must run before anything touches a device. Returns whether it initialised.
     """
-    if os.environ.get("JAXGEN_AUTO_DISTRIBUTED") == "1":
-        jax.distributed.initialize()
-        return True
+    auto = os.environ.get("JAXGEN_AUTO_DISTRIBUTED") == "1"
     addr = os.environ.get("JAXGEN_COORDINATOR")
-    if not addr:
+    if not (auto or addr):
         return False
-    n = int(os.environ["JAXGEN_NUM_PROCESSES"])
-    pid = int(os.environ["JAXGEN_PROCESS_ID"])
     if os.environ.get("JAX_PLATFORMS", "").startswith("cpu") or os.environ.get("JAXGEN_CPU") == "1":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if auto:  # SLURM (srun) or a Cloud TPU VM: JAX reads the cluster from the environment
+        jax.distributed.initialize()
+        return True
+    n = int(os.environ["JAXGEN_NUM_PROCESSES"])
+    pid = int(os.environ["JAXGEN_PROCESS_ID"])
     jax.distributed.initialize(coordinator_address=addr, num_processes=n, process_id=pid)
     return True
 
