@@ -60,8 +60,21 @@ def _memory(compiled) -> dict:
     return out
 
 
+def sample_throughput(exp, params, num: int, reps: int = 3) -> dict:
+    """The objective's sampler for `num` samples in one call: compile seconds (ahead of
+    time, once) and samples/s (median of `reps` calls)."""
+    compile_s = exp.compile_sample(params, num, chunk=num)
+    times = []
+    for r in range(reps):
+        t0 = time.perf_counter()
+        exp.sample(params, jax.random.key(r), num, chunk=num)
+        times.append(time.perf_counter() - t0)
+    return {"sample_batch": num, "sample_compile_s": round(compile_s, 2),
+            "samples_per_s": round(num / float(np.median(times)), 2)}
+
+
 def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
-          peak: bool = True) -> dict:
+          peak: bool = True, sample_num: int = 0) -> dict:
     dataset = get_dataset(config.data, "train")
     info = DatasetInfo.of(dataset)
     exp = Experiment(config, info)
@@ -121,6 +134,8 @@ def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = Non
             result["fraction_of_peak"] = round(
                 result["achieved_gflop_s"] / result["matmul_peak_gflop_s"], 4)
     result.update(_memory(compiled))
+    if sample_num:
+        result.update(sample_throughput(exp, state.ema_params, sample_num))
     if distributed.is_main():
         print(format_table(list(result.items()), title="jaxgen bench"), flush=True)
         if out:

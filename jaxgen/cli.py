@@ -17,7 +17,7 @@ invert | edit | bench | list.
                   [--out FOLDER]   (GAN inversion: z* with G(z*) = a picture; WORKDIR/inversion)
     jaxgen edit   --workdir DIR [--attribute footwear] [--num 8] [--n-latents 4000]
                   [--out FOLDER]   (GAN editing along a hyperplane normal; WORKDIR/edit)
-    jaxgen bench  --config CFG.py [--steps 20] [--json FILE] [--config.KEY=VALUE ...]
+    jaxgen bench  --config CFG.py [--steps 20] [--sample N] [--json FILE] [--config.KEY=VALUE ...]
     jaxgen list
 
 The parsing is thin; each command calls an importable function
@@ -186,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("--json", default=None, help="also write the result here")
+    b.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="also time the sampler drawing N at once (compiled first)")
 
     sub.add_parser("list", help="configs, objectives, models and datasets")
     return p
@@ -601,7 +603,7 @@ def cmd_bench(args, overrides):
     from jaxgen import config as config_lib
     from jaxgen.bench import bench
     cfg = config_lib.load_config(args.config, overrides)
-    bench(cfg, steps=args.steps, warmup=args.warmup, out=args.json)
+    bench(cfg, steps=args.steps, warmup=args.warmup, out=args.json, sample_num=args.sample)
 
 
 def cmd_list(args, overrides):

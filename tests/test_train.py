@@ -292,7 +292,7 @@ def test_list_shows_configs_objectives_models_datasets(capsys):
 def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     assert cli.main(["bench", "--config", str(TOY_CONFIG), "--steps", "5", "--warmup", "1",
-                     "--json", str(out_json), *flags(TINY_TOY)]) == 0
+                     "--sample", "50", "--json", str(out_json), *flags(TINY_TOY)]) == 0
     out = capsys.readouterr().out
     assert "compile_s" in out and "ms_per_step_median" in out
     result = json.loads(out_json.read_text())
@@ -302,6 +302,7 @@ def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
     assert result["gflop_per_step"] * 1e9 >= 6 * result["params"] * 64 * 0.9
     assert result["matmul_peak_gflop_s"] > 0 and 0 < result["fraction_of_peak"] < 1.5
     assert result["step_memory_mb"] > 0
+    assert result["sample_batch"] == 50 and result["samples_per_s"] > 0
 
 
 def test_a_foreign_folder_is_never_written_into(tmp_path, capsys):
