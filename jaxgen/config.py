@@ -86,6 +86,10 @@ def base_config() -> ml_collections.ConfigDict:
     # The model's arithmetic: float32, or bfloat16 (params, optimizer state and EMA stay
     # float32; losses are computed in float32 on the model's outputs).
     c.train.compute_dtype = "float32"
+    # XLA compiler options for the train step, "key=value,key=value" (DebugOptions names),
+    # e.g. "xla_cpu_experimental_ynn_fusion_type=" (XLA:CPU convolutions without YNNPACK;
+    # see the README's benchmark section). Empty: XLA's defaults.
+    c.train.xla_options = ""
     c.train.progress = True
 
     c.sample = ml_collections.ConfigDict()
@@ -306,7 +310,8 @@ def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
 # Keys that may change between a run and its resumption (they do not change
 # what is computed at each step).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
-                     "train.sample_every", "train.progress", "train.max_to_keep")
+                     "train.sample_every", "train.progress", "train.max_to_keep",
+                     "train.xla_options")
 
 
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:

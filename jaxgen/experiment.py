@@ -71,6 +71,18 @@ def read_run_info(workdir: Path) -> DatasetInfo:
     return DatasetInfo.from_json(json.loads(path.read_text())["data"])
 
 
+def xla_options(spec: str) -> dict:
+    """"key=value,key=value" -> {key: value} for `jax.jit(compiler_options=...)`."""
+    out = {}
+    for item in filter(None, (i.strip() for i in str(spec).split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"train.xla_options: {item!r} is not key=value "
+                             "(e.g. xla_cpu_experimental_ynn_fusion_type=).")
+        out[key.strip()] = value.strip()
+    return out
+
+
 class Experiment:
     """Model + objective + mesh + optimizers for one config and one kind of data."""
 
@@ -146,6 +158,7 @@ class Experiment:
         lead = 0 if t.steps_per_call == 1 else 1
         data = distributed.data_sharding(self.mesh, lead)
         return jax.jit(fn, in_shardings=(self.replicated, data),
+                       compiler_options=xla_options(t.get("xla_options", "")) or None,
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling

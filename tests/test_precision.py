@@ -1,4 +1,4 @@
-"""Training options: gradient accumulation and bfloat16 compute with float32 params."""
+"""Training options: gradient accumulation, bfloat16 compute with float32 params, XLA options."""
 
 from __future__ import annotations
 
@@ -120,3 +120,16 @@ def test_bf16_loss_curve_tracks_float32(tmp_path):
     assert rel.max() < 0.02, rel
     assert np.abs(b - a).max() < 0.1 * (a[0] - a[-1])
     assert rel.max() > 0  # bf16 did change the arithmetic
+
+
+def test_xla_options_reach_the_compiler_and_keep_the_numbers():
+    """train.xla_options: XLA:CPU without YNNPACK convolutions computes the same step."""
+    opts = "train.xla_options=xla_cpu_experimental_ynn_fusion_type="
+    _, la = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW), 2)
+    _, lb = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW + [opts]), 2)
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+    bad = config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.xla_options=no_such_flag=1"])
+    with pytest.raises(Exception, match="no_such_flag"):
+        _steps(bad, 1)
+    with pytest.raises(ValueError, match="not key=value"):
+        _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.xla_options=oops"]), 1)
