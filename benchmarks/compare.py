@@ -146,7 +146,7 @@ def run_arch(arch: str, args, torch, tm) -> dict:
     from jaxgen.bench import bench
     from jaxgen.config import load_config
 
-    config = load_config(ROOT / ARCHS[arch], [])
+    config = load_config(ROOT / ARCHS[arch], args.override)
     log(f"[{arch}] jaxgen bench {ARCHS[arch]} ({args.steps} steps, {args.warmup} warm-up) ...")
     with contextlib.redirect_stdout(io.StringIO()):  # bench prints its own table
         jx = bench(config, steps=args.steps, warmup=args.warmup)
@@ -183,7 +183,7 @@ def format_rows(rows: list[dict], channels_last: bool) -> str:
               "jaxgen/PyTorch eager"]
     if channels_last:
         header.append("jaxgen/PyTorch CL")
-    header.append("jaxgen GFLOP/s")
+    header += ["jaxgen GFLOP/s", "fraction of matmul peak"]
     table = [header]
     for r in rows:
         jx = r["jaxgen"]["ms_per_step_median"]
@@ -194,6 +194,7 @@ def format_rows(rows: list[dict], channels_last: bool) -> str:
         if channels_last:
             line.append(num(jx / cl if cl else None, "{:.2f}x"))
         line.append(num(r["jaxgen"].get("achieved_gflop_s")))
+        line.append(num(r["jaxgen"].get("fraction_of_peak"), "{:.1%}"))
         table.append(line)
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     fmt = " | ".join("{:<%d}" % w if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write every number here")
     p.add_argument("--channels-last", action="store_true",
                    help="also time the conv nets' twins in channels_last memory")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="a jaxgen config override for every architecture (repeatable), e.g. "
+                        "train.xla_options=xla_cpu_experimental_ynn_fusion_type=")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch.set_num_threads (default: os.cpu_count())")
     args = p.parse_args(argv)
@@ -241,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     print(format_rows(rows, args.channels_last))
     print(f"\nmedian of {args.steps} timed steps after {args.warmup} warm-up steps; "
           f"jaxgen/PyTorch < 1 means jaxgen is faster. GFLOP/s: XLA's cost analysis of the "
-          f"step / jaxgen's time.")
+          f"step / jaxgen's time; its fraction of the float32 matmul peak "
+          f"({rows[0]['jaxgen'].get('matmul_peak_gflop_s', '-')} GFLOP/s, measured in this run)."
+          + (f" jaxgen overrides: {args.override}" if args.override else ""))
     if args.json:
         meta = {"jax": jax.__version__, "torch": torch.__version__, "cpus": os.cpu_count(),
                 "torch_threads": torch.get_num_threads(), "steps": args.steps,
-                "warmup": args.warmup}
+                "warmup": args.warmup, "overrides": args.override}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
         print(f"wrote {args.json}")
