@@ -249,3 +249,11 @@ def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny, tiny_
     assert q["fd_n"] == 50 and q["pr_n"] == 50 and q["fd_ref_n"] == 10000
     assert q["precision"] == q["recall"] == 1.0  # the samples are the real images themselves
     assert q["classifier_test_accuracy"] == info["test_accuracy"]
+    # the two-sample tests on the features: the data against itself passes ...
+    assert q["c2st_accuracy"] <= 0.6 and q["c2st_p"] > 0.05 and q["mmd_p"] > 0.05
+    assert q["mmd_n"] == 50 and q["c2st_n_test"] == 50
+    # ... uniform noise does not
+    noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28, 1), dtype=np.uint8)
+    bad = _feature_metrics(SimpleNamespace(sample=lambda params, rng, n: noise[:n]), None,
+                           dataset, 50, None)
+    assert bad["c2st_accuracy"] > 0.9 and bad["c2st_p"] < 1e-3 and bad["mmd_p"] < 0.01

@@ -28,9 +28,14 @@ from jaxgen.train.logging import format_table
 
 
 def _feature_metrics(exp, params, dataset, num: int, rng) -> dict:
-    """FD vs the cached test-set reference, and k-NN precision/recall vs `num` test images,
-    in the feature space of jaxgen's Fashion-MNIST classifier (`jaxgen.eval.classifier`)."""
+    """In the feature space of jaxgen's Fashion-MNIST classifier (`jaxgen.eval.classifier`):
+    FD vs the cached test-set reference; and, against `num` test images, k-NN
+    precision/recall and two two-sample tests of "samples ~ data": the lecture's learned
+    test statistic (a classifier two-sample test: held-out accuracy, binomial p-value) and
+    the kernel MMD with its permutation p-value."""
     from jaxgen.eval import classifier as clf
+    from jaxgen.eval.mmd import mmd_test
+    from jaxgen.eval.two_sample import c2st
     cached = clf.load_cached()
     if cached is None:
         return {"fd": "skipped: train the feature classifier once with `jaxgen classifier`"}
@@ -38,7 +43,12 @@ def _feature_metrics(exp, params, dataset, num: int, rng) -> dict:
     samples = exp.sample(params, rng, num)
     real = dataset.source.get(np.arange(min(num, len(dataset.source))))["x"]
     q = clf.sample_quality(cparams, samples, ref=clf.reference_stats(cparams), real_for_pr=real)
-    return {**q, "classifier_test_accuracy": cinfo["test_accuracy"]}
+    fr, fs = clf.embed(cparams, real), clf.embed(cparams, samples)
+    t = c2st(fr, fs)
+    m = mmd_test(fr, fs)
+    return {**q, "classifier_test_accuracy": cinfo["test_accuracy"],
+            "c2st_accuracy": t["accuracy"], "c2st_p": t["p_value"], "c2st_n_test": t["n_test"],
+            "mmd2_features": m["mmd2"], "mmd_p": m["p_value"], "mmd_n": len(fr)}
 
 
 def evaluate(config, workdir: str | Path, split: str = "test", step: int | None = None,
