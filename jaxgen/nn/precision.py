@@ -66,6 +66,10 @@ class MixedPrecisionModel:
     def __getattr__(self, name):  # attributes and methods (`method=model.encode`)
         return getattr(self.module, name)
 
+    @property
+    def __class__(self):  # isinstance(model, VQVAEConv) etc. see the wrapped module's class
+        return type(self.module)
+
 
 def with_compute_dtype(model, dtype: str):
     """`model` itself for float32; a `MixedPrecisionModel` for bfloat16 / float16."""
