@@ -11,7 +11,7 @@ invert | edit | bench | list.
     jaxgen decompress --workdir DIR --in FILE.jgac --out FILE.npz [--verify]
                   (lossless coding with an autoregressive model's conditionals)
     jaxgen classifier [--force]   (train + cache the Fashion-MNIST feature classifier)
-    jaxgen reproduce NAME|all [--out reports] [--budget 1] [--fast] [--force]
+    jaxgen reproduce NAME|all [--out reports] [--budget 1] [--fast] [--force [--reuse-runs]]
                   (a lecture claim measured: reports/NAME/report.md)
     jaxgen invert --workdir DIR [--num 16] [--steps 500] [--restarts 4] [--prior-weight 0]
                   [--out FOLDER]   (GAN inversion: z* with G(z*) = a picture; WORKDIR/inversion)
@@ -133,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--fast", action="store_true", help="tiny end-to-end run (tests)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--force", action="store_true", help="replace an existing report folder")
+    rp.add_argument("--reuse-runs", action="store_true",
+                    help="with --force: keep the folder's trained runs (runs/) and measure again")
 
     dp = sub.add_parser("decompress", help="decode a `jaxgen compress` file")
     dp.add_argument("--workdir", required=True, help="the run that compressed it")
@@ -511,12 +513,15 @@ def cmd_reproduce(args, overrides):
         raise UsageError("jaxgen reproduce takes no --config overrides (use --budget, --seed).")
     if args.budget <= 0:
         raise UsageError(f"--budget must be > 0, got {args.budget}.")
+    if args.reuse_runs and not args.force:
+        raise UsageError("--reuse-runs replaces the report around the kept runs: add --force.")
     names = reproduce.REPRODUCTIONS if args.name == "all" else (args.name,)
     budget = reproduce.Budget(scale=args.budget, fast=args.fast, seed=args.seed)
     summary = []
     for name in names:
         try:
-            rep = reproduce.run(name, args.out, budget=budget, force=args.force)
+            rep = reproduce.run(name, args.out, budget=budget, force=args.force,
+                                reuse_runs=args.reuse_runs)
         except FileExistsError as e:
             raise UsageError(str(e)) from None
         print(format_table([r[:3] + r[4:] for r in rep.rows], title=f"\n{rep.title}",

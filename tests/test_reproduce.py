@@ -43,6 +43,19 @@ def test_reproduce_fast_writes_every_report_with_its_figures(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert cli.main(["reproduce", "nope", "--out", str(out)]) == 2
     assert "optimal-discriminator" in capsys.readouterr().err
+    # --reuse-runs: the trained runs are restored, not retrained; the same numbers again
+    before = (out / "mode-collapse" / "report.md").read_text()
+    ckpt = next((out / "mode-collapse" / "runs").rglob("checkpoints"))
+    stamp = sorted(p.stat().st_mtime_ns for p in ckpt.rglob("*"))
+    assert cli.main(["reproduce", "mode-collapse", "--fast", "--out", str(out),
+                     "--reuse-runs"]) == 2  # needs --force
+    assert cli.main(["reproduce", "mode-collapse", "--fast", "--out", str(out), "--force",
+                     "--reuse-runs"]) == 0, capsys.readouterr().err
+    after = (out / "mode-collapse" / "report.md").read_text()
+    assert "reused" in after and "reused" not in before
+    assert sorted(p.stat().st_mtime_ns for p in ckpt.rglob("*")) == stamp
+    table = [line for line in before.splitlines() if line.startswith("| ")]
+    assert table == [line for line in after.splitlines() if line.startswith("| ")]
 
 
 @pytest.mark.parametrize("theta", [-1.0, -0.3, 0.0, 0.05, 2.0])

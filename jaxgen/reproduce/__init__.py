@@ -41,16 +41,20 @@ def _module(name: str):
 
 
 def run(name: str, out_root="reports", *, budget: Budget | None = None, force: bool = False,
-        command: str | None = None) -> Report:
+        command: str | None = None, reuse_runs: bool = False) -> Report:
     """Run one reproduction into OUT_ROOT/NAME (refusing a non-empty folder unless force);
-    returns the written Report (`.md` its path, `.rows` the measured-vs-claimed rows)."""
+    returns the written Report (`.md` its path, `.rows` the measured-vs-claimed rows).
+
+    reuse_runs (with force): keep OUT_ROOT/NAME/runs, so training runs that finished are
+    restored instead of retrained (a run with another config is refused by the trainer)."""
     budget = budget or Budget()
     mod = _module(name)
-    folder = fresh_folder(Path(out_root) / name, force)
+    reused = reuse_runs and (Path(out_root) / name / "runs").is_dir()
+    folder = fresh_folder(Path(out_root) / name, force, keep=("runs",) if reuse_runs else ())
     cmd = command or (f"jaxgen reproduce {name} --out {out_root}"
                       + (" --fast" if budget.fast else f" --budget {budget.scale:g}")
                       + (f" --seed {budget.seed}" if budget.seed else ""))
-    report = Report(folder, name, mod.TITLE, mod.CLAIM, budget, cmd)
+    report = Report(folder, name, mod.TITLE, mod.CLAIM, budget, cmd, reused_runs=reused)
     mod.run(report, budget)
     report.write()
     return report

@@ -20,8 +20,9 @@ batch) and `seeds` seeds, and each cell becomes a number:
     n_comp test images in bits/image (lossless, round trip checked), beside
     PNG; other families have no lossless coder here, their likelihood in
     bits/image is the code length a bits-back coder could approach;
-  * representation: whether the objective gives an encoder x -> z and a decoder
-    z -> x (latent interpolation of real images).
+  * representation: whether there is a latent z with x -> z and z -> x (latent
+    interpolation of real images): an amortised encoder (VAE), a bijection (flow),
+    the probability-flow ODE (diffusion), optimisation (GAN inversion), or none.
 """
 
 from __future__ import annotations
@@ -62,12 +63,17 @@ def _classifier(report, fast: bool):
 
 
 def _representation(exp) -> str:
-    info = exp.objective.info
+    info, name = exp.objective.info, exp.config.objective.name
     if "latent" in info:
         return "yes: encoder x -> z and decoder z -> x (latent interpolation of real images)"
     if "latents" in info:
         return "z -> x only; x -> z by optimisation (`jaxgen invert`)"
-    return "no encoder"
+    if name == "flow_nll":
+        return "yes: the flow is an exact bijection x <-> z (same dimension as x)"
+    if name in ("ddpm", "flow_matching") and "ode" in exp.objective.likelihoods:
+        return ("yes, deterministic: x <-> z by the probability-flow ODE (DDIM inversion); "
+                "no amortised encoder")
+    return "no encoder: p(x) factorises over pixels, no latent"
 
 
 def run(report, budget):
