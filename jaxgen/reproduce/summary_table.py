@@ -27,6 +27,9 @@ batch) and `seeds` seeds, and each cell becomes a number:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from jaxgen.reproduce.runs import FAMILIES, timed_samples, train_run
@@ -60,6 +63,12 @@ def _classifier(report, fast: bool):
         return clf.load_or_train(report.path("runs") / "classifier", steps=20, num_train=500,
                                  num_test=200, progress=False)
     return clf.load_cached() or clf.load_or_train()
+
+
+def _final_loss(workdir) -> float:
+    """The loss logged at the run's last step (also when the run was restored, not trained)."""
+    lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return float(json.loads([ln for ln in lines if ln.strip()][-1])["loss"])
 
 
 def _representation(exp) -> str:
@@ -98,7 +107,7 @@ def run(report, budget):
             n = n_fd  # one n for every family: FD is biased by n, comparable only at equal n
             x, per_s = timed_samples(exp, params, n, budget.seed + seed)
             fds.append(clf.sample_quality(cparams, x, ref=ref)["fd"])
-            losses.append(float(summary["final loss"]))
+            losses.append(_final_loss(wd))
             if seed == 0:
                 first = (exp, params, wd, per_s, n)
         exp, params, wd, per_s, n_speed = first
