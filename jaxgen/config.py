@@ -86,8 +86,8 @@ def base_config() -> ml_collections.ConfigDict:
     # The model's arithmetic: float32, or bfloat16 (params, optimizer state and EMA stay
     # float32; losses are computed in float32 on the model's outputs).
     c.train.compute_dtype = "float32"
-    # XLA compiler options for the train step: "" = jaxgen's (on CPU, convolutions by Eigen
-    # instead of YNNPACK: U-Net step 1116 -> 652 ms here, see the README's benchmarks),
+    # XLA compiler options for the train step: "" = jaxgen's (image data on CPU: YNNPACK off,
+    # convolutions by Eigen: U-Net step 1116 -> 652 ms here, see the README's benchmarks),
     # "none" = XLA's own defaults, or "key=value,key=value" (XLA DebugOptions names).
     c.train.xla_options = ""
     c.train.progress = True

@@ -71,21 +71,24 @@ def read_run_info(workdir: Path) -> DatasetInfo:
     return DatasetInfo.from_json(json.loads(path.read_text())["data"])
 
 
-# jaxgen's XLA options for the train step on CPU. XLA:CPU hands convolutions to YNNPACK by
-# default; its kernel-gradient convolutions ran at ~25 GFLOP/s here against ~50 for Eigen's
-# (a 96 -> 32 channel 3x3 conv at 28x28, batch 64: 117 -> 49 ms), which made the U-Net step
-# 1116 ms with YNNPACK and 652 ms without (DCGAN 131 -> 107 ms, PixelCNN 242 -> 238 ms).
-CPU_TRAIN_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+# jaxgen's XLA options for the train step of image models on CPU. XLA:CPU hands work to
+# YNNPACK by default; its kernel-gradient convolutions ran at ~25 GFLOP/s here against ~50
+# for Eigen's (a 96 -> 32 channel 3x3 conv at 28x28, batch 64: 117 -> 49 ms), which made
+# the U-Net step 1116 ms with YNNPACK and 652 ms without (DCGAN 131 -> 107 ms, PixelCNN
+# 242 -> 238 ms). The 2-D MLP's step is faster with it (5.05 vs 8.23 ms), so vector data
+# keeps XLA's defaults.
+CPU_IMAGE_TRAIN_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
-def xla_options(spec: str, backend: str | None = None) -> dict:
-    """train.xla_options -> `jax.jit(compiler_options=...)`: "" gives jaxgen's defaults for
-    `backend` (CPU_TRAIN_XLA_OPTIONS on CPU), "none" XLA's own, else "key=value,..." parsed."""
-    spec = str(spec).strip()
-    if spec == "none":
+def xla_options(spec: str, backend: str | None = None, kind: str | None = None) -> dict:
+    """train.xla_options -> `jax.jit(compiler_options=...)`: "" gives jaxgen's defaults
+    (CPU_IMAGE_TRAIN_XLA_OPTIONS for image data on CPU, else none), "none" XLA's own,
+    else "key=value,..." parsed."""
+    spec = "none" if spec is None else str(spec).strip()  # the override parser reads none as None
+    if spec.lower() == "none":
         return {}
     if not spec:
-        return dict(CPU_TRAIN_XLA_OPTIONS) if backend == "cpu" else {}
+        return dict(CPU_IMAGE_TRAIN_XLA_OPTIONS) if (backend, kind) == ("cpu", "images") else {}
     out = {}
     for item in filter(None, (i.strip() for i in str(spec).split(","))):
         key, sep, value = item.partition("=")
@@ -172,7 +175,8 @@ class Experiment:
         data = distributed.data_sharding(self.mesh, lead)
         return jax.jit(fn, in_shardings=(self.replicated, data),
                        compiler_options=xla_options(t.get("xla_options", ""),
-                                                    jax.default_backend()) or None,
+                                                    jax.default_backend(),
+                                                    self.info.kind) or None,
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling

@@ -124,10 +124,12 @@ def test_bf16_loss_curve_tracks_float32(tmp_path):
 def test_xla_options_reach_the_compiler_and_keep_the_numbers():
     """train.xla_options: XLA's own defaults ("none") and jaxgen's (on CPU: convolutions
     without YNNPACK) compute the same step."""
-    from jaxgen.experiment import CPU_TRAIN_XLA_OPTIONS, xla_options
-    assert xla_options("", "cpu") == CPU_TRAIN_XLA_OPTIONS and xla_options("", "gpu") == {}
-    assert xla_options("none", "cpu") == {} and xla_options("a=1, b=", "cpu") == {"a": "1", "b": ""}
-    opts = "train.xla_options=none"
+    from jaxgen.experiment import CPU_IMAGE_TRAIN_XLA_OPTIONS as CPU_IMAGES, xla_options
+    assert xla_options("", "cpu", "images") == CPU_IMAGES
+    assert xla_options("", "cpu", "points") == xla_options("", "gpu", "images") == {}
+    assert xla_options("none", "cpu", "images") == xla_options(None, "cpu", "images") == {}
+    assert xla_options("a=1, b=", "cpu") == {"a": "1", "b": ""}
+    opts = "train.xla_options=xla_cpu_experimental_ynn_fusion_type="
     _, la = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW), 2)
     _, lb = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW + [opts]), 2)
     np.testing.assert_allclose(la, lb, rtol=1e-5)
