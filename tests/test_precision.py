@@ -64,7 +64,7 @@ def test_grad_accumulation_must_divide_the_batch():
 
 def _tiny_unet():
     from jaxgen.nn import UNet
-    return UNet(channels=(8, 16), num_res_blocks=1, time_dim=16, groups=4)
+    return UNet(channels=(8,), num_res_blocks=1, time_dim=8, groups=4)
 
 
 def test_bf16_model_computes_in_bf16_and_keeps_float32_params_and_grads():
