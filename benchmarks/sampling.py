@@ -47,11 +47,7 @@ def main(argv=None):
     import jax
 
     from jaxgen import config as config_lib
-    from jaxgen.bench import sample_throughput
-    from jaxgen.data import get_dataset
-    from jaxgen.data.pipeline import BatchPipeline
-    from jaxgen.experiment import DatasetInfo, Experiment
-    from jaxgen.train import distributed
+    from jaxgen.bench import sample_throughput, setup
     from jaxgen.train.logging import format_table
 
     want = [w.strip().lower() for w in args.only.split(",") if w.strip()]
@@ -60,10 +56,7 @@ def main(argv=None):
         if want and not any(w in name.lower() for w in want):
             continue
         cfg = config_lib.load_config(ROOT / "configs" / config, overrides)
-        dataset = get_dataset(cfg.data, "train")
-        exp = Experiment(cfg, DatasetInfo.of(dataset))
-        raw = BatchPipeline(dataset.source, cfg.train.batch_size, cfg.seed).local_batch(0)
-        state = exp.init_state(distributed.to_global(raw, exp.mesh, cfg.train.batch_size))
+        exp, state, _ = setup(cfg)
         t0 = time.perf_counter()
         r = sample_throughput(exp, state.ema_params, args.num)
         s = cfg.sample

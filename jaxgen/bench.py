@@ -75,11 +75,10 @@ def sample_throughput(exp, params, num: int, reps: int = 3) -> dict:
             "samples_per_s": round(num / float(np.median(times)), 2), "sample_calls": len(times)}
 
 
-def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
-          peak: bool = True, sample_num: int = 0) -> dict:
+def setup(config):
+    """(Experiment, initial state, first global batch) exactly as the trainer makes them."""
     dataset = get_dataset(config.data, "train")
-    info = DatasetInfo.of(dataset)
-    exp = Experiment(config, info)
+    exp = Experiment(config, DatasetInfo.of(dataset))
     t = config.train
     pipe = BatchPipeline(dataset.source, t.batch_size, config.seed,
                          process_index=jax.process_index(), process_count=jax.process_count(),
@@ -87,7 +86,13 @@ def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = Non
     local = pipe.local_batch(0)
     batch = distributed.to_global(local, exp.mesh, t.batch_size, t.steps_per_call)
     first = local if t.steps_per_call == 1 else {k: v[0] for k, v in local.items()}
-    state = exp.init_state(distributed.to_global(first, exp.mesh, t.batch_size))
+    return exp, exp.init_state(distributed.to_global(first, exp.mesh, t.batch_size)), batch
+
+
+def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
+          peak: bool = True, sample_num: int = 0) -> dict:
+    exp, state, batch = setup(config)
+    info, t = exp.info, config.train
     step_fn = exp.train_step()
 
     t0 = time.perf_counter()
