@@ -155,9 +155,10 @@ def main() -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch_models as tm
-    from jaxgen.config import load_config
-    from jaxgen.experiment import DatasetInfo
-    from jaxgen.registry import build_model
+
+    from jaxgen.core.config import load_config
+    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.core.registry import build_model
 
     rng = np.random.default_rng(0)
     key = jax.random.key(0)

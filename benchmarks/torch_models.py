@@ -3,7 +3,7 @@
 Each twin computes the same function with the same layers as its Flax original
 (same padding, GroupNorm placement, activations, time embedding, skips and
 upsampling), has the same parameter count, and its step does the same work as
-one `jaxgen.train.step` step of the config it comes from:
+one `jaxgen.core.step` step of the config it comes from:
 
     mlp       configs/flow_matching/toy2d.py                 jaxgen/nn/mlp.py (TimeMLP)
     unet      configs/diffusion/ddpm_fashion_mnist.py        jaxgen/nn/unet.py (UNet)
@@ -342,7 +342,7 @@ class PixelCNN(nn.Module):
 # --------------------------------------------------- training machinery
 @dataclasses.dataclass
 class OptimSettings:
-    """One player's optimizer, as `jaxgen.train.optim.make_optimizer` builds it: Adam, a
+    """One player's optimizer, as `jaxgen.core.optim.make_optimizer` builds it: Adam, a
     linear warm-up then cosine (or constant) learning rate, global-norm clipping."""
 
     learning_rate: float = 1e-3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,8 +67,8 @@ def read_metrics(workdir) -> list[dict]:
 
 def load_final_state(workdir, step=None):
     """Restores a run's TrainState (in this process) for comparisons."""
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import Experiment, read_run_info
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import Experiment, read_run_info
     cfg = config_lib.from_json_file(Path(workdir) / "config.json")
     exp = Experiment(cfg, read_run_info(Path(workdir)))
     state, meta = exp.restore(workdir, step)
@@ -77,7 +77,7 @@ def load_final_state(workdir, step=None):
 
 @pytest.fixture
 def tiny_toy_config():
-    from jaxgen import config as config_lib
+    from jaxgen.core import config as config_lib
 
     def make(*extra):
         return config_lib.load_config(TOY_CONFIG, TINY_TOY + list(extra))

@@ -14,13 +14,19 @@ import numpy as np
 import pytest
 from conftest import FAST_XLA_FLAGS, ROOT, fast_jit, read_metrics
 
-from jaxgen import config as config_lib
+from jaxgen.core import config as config_lib
+from jaxgen.core.experiment import DatasetInfo, Experiment
 from jaxgen.data import get_dataset, transforms
 from jaxgen.data.toy_sequences import ar2_autocovariance, get_sequence_toy
 from jaxgen.eval import likelihood
-from jaxgen.experiment import DatasetInfo, Experiment
-from jaxgen.nn.autoregressive import (RNN, CausalTransformer, FiniteMemoryMLP, PixelCNN,
-                                      WaveNet, raster_mask)
+from jaxgen.nn.autoregressive import (
+    RNN,
+    CausalTransformer,
+    FiniteMemoryMLP,
+    PixelCNN,
+    WaveNet,
+    raster_mask,
+)
 
 CONFIGS = ROOT / "configs" / "autoregressive"
 
@@ -121,14 +127,14 @@ def test_nll_is_the_sum_of_log_softmax_at_the_pixels(binarize):
     x = transforms.preprocess("images", raw, dequantize=False)  # bin centres
     assert not exp.dequantize and obj.likelihoods["exact"].discrete
     params = fast_jit(obj.init, jax.random.key(0), {"x": x})
-    model = obj.info["model"]
+    model = obj.tools.model
 
     def run(params, x):
         loss, metrics = obj.players[0].loss(params, {"x": x}, jax.random.key(1))
         lp = obj.likelihoods["exact"].fn(params, x, jax.random.key(2))
         model_in = 2.0 * (x > 0).astype(jnp.float32) - 1.0 if binarize else x
         return loss, metrics, lp, model.apply({"params": params["model"]}, model_in), \
-            obj.info["conditionals"](params, x)
+            obj.tools.conditionals(params, x)
 
     loss, metrics, lp, logits, cond = fast_jit(run, params, x)
     logits = np.asarray(logits, np.float64)
@@ -161,9 +167,10 @@ def test_uniform_logits_give_exactly_8_bits_per_dim():
     assert abs(likelihood.bits_per_dim(logp, (4, 4, 1)) - 8.0) < 1e-6
     # PixelCNN has no incremental step; the models are unconditional (errors before tracing)
     with pytest.raises(ValueError, match="no incremental step"):
-        exp.objective.sample(params, jax.random.key(0), 2, sampler="cached")
+        exp.objective.sample(params, jax.random.key(0), 2, exp.settings_with(sampler="cached"))
     with pytest.raises(ValueError, match="unconditional"):
-        exp.objective.sample(params, jax.random.key(0), 2, labels=jnp.zeros(2, jnp.int32))
+        exp.objective.sample(params, jax.random.key(0), 2, exp.sample_settings,
+                             labels=jnp.zeros(2, jnp.int32))
     with pytest.raises(ValueError, match="pixelcnn models images"):
         Experiment(exp.config, DatasetInfo("gaussian_ar2", "points", (8,)))
 
@@ -202,7 +209,8 @@ def test_cached_sampler_draws_what_the_prefix_recompute_sampler_draws(config, ex
     key = jax.random.key(5)
 
     def both(params):  # the same key: the same noise at every position
-        return [obj.sample(params, key, 6, sampler=s) for s in ("cached", "recompute")]
+        return [obj.sample(params, key, 6, exp.settings_with(sampler=s))
+                for s in ("cached", "recompute")]
 
     cached, recompute = fast_jit(both, params)
     assert cached.shape == (6, 4, 4, 1) and cached.dtype == jnp.float32

@@ -51,10 +51,10 @@ from jaxgen.bijectors import (
     Split,
     Squeeze,
     Unsqueeze,
-    make_mask,
     alternating_mask,
     channel_mask,
     checkerboard_mask,
+    make_mask,
     multi_scale,
     permutation_matrix,
     squeeze2d,
@@ -110,26 +110,31 @@ CASES = {
     "actnorm_vec": Case(ActNorm, (BATCH, 5)),
     "conv1x1_vec": Case(Conv1x1, (BATCH, 4)),
     "conv1x1lu_vec": Case(lambda: Conv1x1LU(perm_seed=2), (BATCH, 5)),
-    "affine_half_vec": Case(lambda: AffineCoupling(_mlp(8), mask_type="half", parity=1), (BATCH, 4)),
-    "affine_alternating_vec": Case(lambda: AffineCoupling(_mlp(10), mask_type="alternating"), (BATCH, 5)),
+    "affine_half_vec": Case(lambda: AffineCoupling(_mlp(8), mask_type="half", parity=1),
+                            (BATCH, 4)),
+    "affine_alternating_vec": Case(lambda: AffineCoupling(_mlp(10), mask_type="alternating"),
+                                   (BATCH, 5)),
     "additive_half_vec": Case(lambda: AdditiveCoupling(_mlp(6), mask_type="half"), (BATCH, 6)),
     "permute_vec": Case(lambda: Permute(seed=3), (BATCH, 6)),
     "scale_shift_vec": Case(lambda: ScaleShift(2.5, -1.0), (BATCH, 3)),
     "realnvp_2d_chain": Case(lambda: Chain([AffineCoupling(_mlp(4), "half", 0), ActNorm(),
-                                            AffineCoupling(_mlp(4), "half", 1), Permute()]), (BATCH, 2)),
+                                            AffineCoupling(_mlp(4), "half", 1), Permute()]),
+                             (BATCH, 2)),
     # Images (B, H, W, C).
     "actnorm_img": Case(ActNorm, (BATCH, 4, 4, 2)),
     "conv1x1_img": Case(Conv1x1, (BATCH, 4, 4, 3)),
     "conv1x1lu_img": Case(lambda: Conv1x1LU(perm_seed=3), (BATCH, 4, 4, 3)),
-    "affine_checkerboard_img": Case(lambda: AffineCoupling(_conv(4, num_blocks=1), "checkerboard", 0),
-                                    (BATCH, 4, 4, 2)),
+    "affine_checkerboard_img": Case(
+        lambda: AffineCoupling(_conv(4, num_blocks=1), "checkerboard", 0), (BATCH, 4, 4, 2)),
     "affine_channel_img": Case(lambda: AffineCoupling(_conv(8), "channel", 1), (BATCH, 4, 4, 4)),
-    "additive_checkerboard_img": Case(lambda: AdditiveCoupling(_conv(2), "checkerboard", 1), (BATCH, 4, 4, 2)),
+    "additive_checkerboard_img": Case(lambda: AdditiveCoupling(_conv(2), "checkerboard", 1),
+                                      (BATCH, 4, 4, 2)),
     "permute_img": Case(Permute, (BATCH, 4, 4, 3)),
     "squeeze_img": Case(Squeeze, (BATCH, 4, 4, 2)),
     "unsqueeze_img": Case(Unsqueeze, (BATCH, 2, 2, 8)),
     "logit_img": Case(LogitTransform, (BATCH, 4, 4, 2), inputs="unit"),
-    "split_prior_vec": Case(lambda: Split(inner=Chain([ActNorm(), AffineCoupling(_mlp(6), "alternating")]),
+    "split_prior_vec": Case(lambda: Split(inner=Chain([ActNorm(),
+                                                       AffineCoupling(_mlp(6), "alternating")]),
                                           prior=_mlp(6)), (BATCH, 6)),
     "glow_step_img": Case(lambda: Chain([ActNorm(), Conv1x1LU(perm_seed=0),
                                          AffineCoupling(_conv(4), "channel")]), (BATCH, 4, 4, 2)),
@@ -147,7 +152,8 @@ NAMES = sorted(CASES)
 # compiles and dispatches op by op, which is slow). Split covers Chain;
 # Unsqueeze is Squeeze's code; multi_scale only nests covered classes.
 EAGER = ["actnorm_img", "conv1x1_vec", "conv1x1lu_vec", "affine_half_vec", "additive_half_vec",
-         "permute_vec", "squeeze_img", "logit_img", "scale_shift_vec", "split_prior_vec", "inverse_coupling_vec"]
+         "permute_vec", "squeeze_img", "logit_img", "scale_shift_vec", "split_prior_vec",
+         "inverse_coupling_vec"]
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +212,8 @@ def _results(name: str) -> dict:
 
         def one(xi):
             def flat_forward(u):
-                (y, ld), state = _fwd(model, v, u.reshape((1, *xi.shape)), mutable=["intermediates"])
+                (y, ld), state = _fwd(model, v, u.reshape((1, *xi.shape)),
+                                      mutable=["intermediates"])
                 return y.reshape(-1), (y[0], ld[0], state.get("intermediates", {}))
 
             jac, (y, ld, inter) = jax.jacfwd(flat_forward, has_aux=True)(xi.reshape(-1))
@@ -298,7 +305,8 @@ def test_conv1x1_log_det_is_hw_log_det_w(name):
     r = _results(name)
     w = r["variables"]["params"]["kernel"].astype(np.float64)
     hw = math.prod(r["x"].shape[1:-1])
-    np.testing.assert_allclose(r["ld"], hw * np.linalg.slogdet(w)[1] * np.ones(BATCH), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(r["ld"], hw * np.linalg.slogdet(w)[1] * np.ones(BATCH),
+                               rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(r["y"], np.einsum("ij,...j->...i", w, r["x"]), atol=1e-5)
 
 
@@ -310,10 +318,13 @@ def test_conv1x1_lu_log_det_is_hw_sum_log_s(name):
     c = r["x"].shape[-1]
     perm = permutation_matrix(c, r["model"].perm_seed)
     assert sorted(perm.sum(0)) == [1.0] * c and not np.allclose(perm, np.eye(c))
-    w = perm @ (np.tril(p["lower"], -1) + np.eye(c)) @ (np.triu(p["upper"], 1) + np.diag(np.exp(p["log_scale"])))
+    w = perm @ (np.tril(p["lower"], -1) + np.eye(c)) @ (
+        np.triu(p["upper"], 1) + np.diag(np.exp(p["log_scale"])))
     hw = math.prod(r["x"].shape[1:-1])
-    np.testing.assert_allclose(r["ld"], hw * np.sum(p["log_scale"]) * np.ones(BATCH), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(r["ld"], hw * np.linalg.slogdet(w)[1] * np.ones(BATCH), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(r["ld"], hw * np.sum(p["log_scale"]) * np.ones(BATCH),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(r["ld"], hw * np.linalg.slogdet(w)[1] * np.ones(BATCH),
+                               rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(r["y"], np.einsum("ij,...j->...i", w, r["x"]), atol=1e-5)
 
 
@@ -327,8 +338,10 @@ def test_affine_coupling_log_det_is_sum_s(name):
     s = s.astype(np.float64).reshape(x.shape)
     assert s.shape == x.shape and np.abs(s).max() > 1e-2
     np.testing.assert_allclose(r["ld"], s.reshape(BATCH, -1).sum(-1), rtol=1e-5, atol=1e-6)
-    # s vanishes on the kept entries, y = x there, y = x·exp(s) + t elsewhere with |s| ≤ |scale_factor|.
-    kept = np.broadcast_to(make_mask(model.mask_type, x.shape[1:], model.parity), x.shape).astype(bool)
+    # s vanishes on the kept entries, y = x there, y = x·exp(s) + t elsewhere
+    # with |s| ≤ |scale_factor|.
+    kept = np.broadcast_to(make_mask(model.mask_type, x.shape[1:], model.parity),
+                           x.shape).astype(bool)
     assert kept.any() and (~kept).any()
     assert np.all(s[kept] == 0.0)
     np.testing.assert_array_equal(y[kept], x[kept])
@@ -337,7 +350,8 @@ def test_affine_coupling_log_det_is_sum_s(name):
 
 def test_masks():
     cb = checkerboard_mask(3, 4, 0)[..., 0]
-    assert cb.shape == (3, 4) and cb[0, 0] == 1 and cb[0, 1] == 0 and cb[1, 0] == 0 and cb[1, 1] == 1
+    assert (cb.shape == (3, 4) and cb[0, 0] == 1 and cb[0, 1] == 0 and cb[1, 0] == 0
+            and cb[1, 1] == 1)
     np.testing.assert_array_equal(checkerboard_mask(3, 4, 1)[..., 0], 1 - cb)
     np.testing.assert_array_equal(channel_mask(5, 0), [1, 1, 0, 0, 0])
     np.testing.assert_array_equal(channel_mask(5, 1), [0, 0, 1, 1, 1])
@@ -382,8 +396,10 @@ def test_actnorm_initialised_in_inverse_direction_is_identity():
     (lambda: AffineCoupling(mask_type="checkerboard"), (BATCH, 4, 4, 2)),
     (lambda: AffineCoupling(mask_type="half"), (BATCH, 4)),
     (lambda: AdditiveCoupling(mask_type="channel"), (BATCH, 4, 4, 4)),
-    (lambda: Split(inner=AffineCoupling(_conv(4), "checkerboard"), prior=_conv(4)), (BATCH, 4, 4, 4)),
-], ids=["affine_checkerboard_default", "affine_half_default", "additive_channel_default", "split_with_prior"])
+    (lambda: Split(inner=AffineCoupling(_conv(4), "checkerboard"), prior=_conv(4)),
+     (BATCH, 4, 4, 4)),
+], ids=["affine_checkerboard_default", "affine_half_default", "additive_channel_default",
+        "split_with_prior"])
 def test_coupling_with_zero_init_last_layer_is_identity_at_init(make, shape):
     model = make()
     x = _inputs(shape)

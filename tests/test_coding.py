@@ -5,13 +5,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
-from jaxgen import config as config_lib
-from jaxgen.coding import arithmetic, codec
-from jaxgen.data import transforms
-from jaxgen.experiment import DatasetInfo, Experiment
-
 from conftest import fast_jit
+
+from jaxgen.coding import arithmetic, codec
+from jaxgen.core import config as config_lib
+from jaxgen.core.experiment import DatasetInfo, Experiment
+from jaxgen.data import transforms
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "autoregressive"
 
@@ -97,7 +96,7 @@ def test_compress_decompress_is_exact_and_costs_the_models_nll(config, extra):
     np.testing.assert_array_equal(back, raw)
     assert header["n"] == 11 and header["event_shape"] == [6, 5, 1]
     # the code length is the NLL of the parallel pass (float rounding apart) + <= 2 bits + a byte
-    log_probs = exp.objective.info["log_probs"]
+    log_probs = exp.objective.tools.log_probs
     x = transforms.preprocess("images", raw, None, dequantize=False)
     nll_bits = -np.asarray(fast_jit(log_probs, params, x), np.float64).sum(1) / np.log(2)
     np.testing.assert_allclose(stats["ideal_bits_per_example"], nll_bits.mean(), rtol=1e-4)

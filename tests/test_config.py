@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from jaxgen import config as config_lib
-from jaxgen.config import ConfigError
+from jaxgen.core import config as config_lib
+from jaxgen.core.config import ConfigError
 
 TOY = config_lib.repo_root() / "configs" / "flow_matching" / "toy2d.py"
 
@@ -69,7 +69,7 @@ def test_config_differences_ignore_resumable_keys():
 
 
 def _info_for(cfg):
-    from jaxgen.experiment import DatasetInfo
+    from jaxgen.core.experiment import DatasetInfo
     if cfg.data.name == "fashion_mnist":
         return DatasetInfo("fashion_mnist", "images", (28, 28, 1), 10)
     if cfg.data.name == "codes":  # a VQ-VAE's 7 x 7 maps of 128 codes (`jaxgen codes`)
@@ -79,14 +79,16 @@ def _info_for(cfg):
     return DatasetInfo.of(get_dataset(small, "train"))
 
 
-@pytest.mark.parametrize("path", config_lib.find_configs(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", config_lib.find_configs(),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_shipped_config_builds_and_its_step_traces(path):
-    """Model, objective and one train step of every config, traced abstractly (no data, no compile)."""
+    """Model, objective and one train step of every config, traced abstractly
+    (no data, no compile)."""
     import jax
     import jax.numpy as jnp
 
-    from jaxgen.experiment import Experiment
-    from jaxgen.train import step as step_lib
+    from jaxgen.core import step as step_lib
+    from jaxgen.core.experiment import Experiment
     cfg = config_lib.load_config(path, ["train.batch_size=10"])
     info = _info_for(cfg)
     exp = Experiment(cfg, info)
@@ -99,3 +101,75 @@ def test_every_shipped_config_builds_and_its_step_traces(path):
                                    dequantize=exp.dequantize)
     new_state, metrics = jax.eval_shape(one, state, batch)
     assert metrics["loss"].shape == () and new_state.step.shape == ()
+
+
+# ------------------------------------------------- declared settings (issue 16)
+def test_a_typo_in_a_config_file_is_an_error_that_names_the_key(tmp_path):
+    path = tmp_path / "my_ddpm.py"
+    path.write_text("from jaxgen.configs.diffusion.ddpm_toy2d import get_config as ddpm_toy2d\n\n"
+                    "def get_config():\n    c = ddpm_toy2d()\n"
+                    "    c.objective.predicton = 'v'\n    return c\n")
+    with pytest.raises(ConfigError, match=r"Unknown config key 'objective.predicton' "
+                                          r"\(objective ddpm\)\. Did you mean: "
+                                          r"objective.prediction") as e:
+        config_lib.load_config(path)
+    assert "objective.num_steps" in str(e.value) and "train.steps" not in str(e.value)
+
+
+def test_a_key_the_file_does_not_set_exists_with_its_default_and_can_be_set():
+    cfg = config_lib.load_config("diffusion/ddpm_toy2d")
+    assert cfg.eval.vlb_steps == 0 and cfg.sample.guidance_grid == (0.0, 1.0, 3.0)
+    assert cfg.sample.temperature == 1.0  # declared by the family, set by no file
+    cfg = config_lib.load_config(TOY, ["objective.sigma_min=0.1", "model.num_classes=3"])
+    assert cfg.objective.sigma_min == 0.1 and cfg.model.num_classes == 3
+    # a value outside the declared choices, and a family's key on another family
+    with pytest.raises(ConfigError, match="sample.sampler must be one of ddpm, ddim, ode"):
+        config_lib.load_config("diffusion/ddpm_toy2d", ["sample.sampler=euler"])
+    with pytest.raises(ConfigError, match=r"Unknown config key 'sample.truncation' "
+                                          r"\(objective flow_matching\)"):
+        config_lib.load_config(TOY, ["sample.truncation=0.5"])
+
+
+def test_resolution_is_idempotent_and_survives_config_json():
+    cfg = config_lib.load_config("gan/wgan_gp_toy2d", ["optim.players.generator.b1=0.5"])
+    once = config_lib.to_json(cfg)
+    assert config_lib.to_json(config_lib.resolve(cfg)) == once
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "config.json").write_text(once)
+        assert config_lib.to_json(config_lib.from_json_file(Path(d) / "config.json")) == once
+
+
+def test_shipped_configs_resolve_by_name_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("flow_matching/toy2d", "flow_matching/toy2d.py", "configs/gan/ns_toy2d.py"):
+        assert config_lib.load_config(name).data.name in ("8gaussians", "ring8")
+
+
+def test_cli_config_prints_every_key_with_its_doc(capsys):
+    from jaxgen import cli
+    assert cli.main(["config", "diffusion/ddpm_toy2d", "--config.sample.eta=0.5"]) == 0
+    out = capsys.readouterr().out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if not ln.startswith("#")}
+    assert "0.5" in lines["sample.eta"] and "ddim" in lines["sample.eta"]
+    assert "# [int] the VLB's sum over t" in lines["eval.vlb_steps"]
+    cfg = config_lib.load_config("diffusion/ddpm_toy2d")
+    assert set(lines) == set(config_lib._all_keys(cfg)) - {"optim.players"}
+
+
+def test_cli_typo_is_one_line_and_a_bug_is_a_traceback(tmp_path, capsys, monkeypatch):
+    from jaxgen import cli
+    assert cli.main(["train", "--config", "flow_matching/toy2d", "--workdir",
+                     str(tmp_path / "r"), "--config.objective.sigma_mn=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxgen: error: Unknown config key 'objective.sigma_mn' "
+                          "(objective flow_matching). Did you mean: objective.sigma_min")
+    assert not (tmp_path / "r").exists()
+
+    def buggy(args, overrides):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", buggy)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["list"])

@@ -1,4 +1,5 @@
-"""Sources and the `get_dataset` entry point: arrays, Fashion-MNIST via tfds (no TF), tfds:<name>."""
+"""Sources and the `get_dataset` entry point: arrays, Fashion-MNIST via tfds (no TF),
+tfds:<name>."""
 
 import gzip
 import io
@@ -8,8 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgen.data import (ArraySource, Dataset, TfdsSource, dataset_names, get_dataset,
-                         load_array_file, tfds_source)
+from jaxgen.data import (
+    ArraySource,
+    Dataset,
+    TfdsSource,
+    dataset_names,
+    get_dataset,
+    load_array_file,
+    tfds_source,
+)
 from jaxgen.data import fashion_mnist as fm
 from jaxgen.data.toy2d import TOY_DATASETS
 
@@ -39,14 +47,16 @@ def test_toy_dataset_splits_deterministic_and_independent():
     te = get_dataset(data_config(), "test")
     ev = get_dataset(data_config(), "eval")
     assert isinstance(tr, Dataset)
-    assert (tr.kind, tr.event_shape, tr.num_classes, tr.name) == ("points", (2,), None, "8gaussians")
+    assert (tr.kind, tr.event_shape, tr.num_classes, tr.name) == (
+        "points", (2,), None, "8gaussians")
     assert len(tr.source) == 1000 and len(te.source) == 300
     assert tr.toy is not None and tr.toy.log_prob is not None
     xtr = tr.source.get(np.arange(1000))["x"]
     xte = te.source.get(np.arange(300))["x"]
     assert xtr.dtype == np.float32 and set(tr.source.get(np.arange(3))) == {"x"}
     np.testing.assert_array_equal(xte, ev.source.get(np.arange(300))["x"])
-    np.testing.assert_array_equal(xtr, get_dataset(data_config(), "train").source.get(np.arange(1000))["x"])
+    np.testing.assert_array_equal(
+        xtr, get_dataset(data_config(), "train").source.get(np.arange(1000))["x"])
     # train and test are different draws, and the train set is the rng [seed, 0] stream
     assert not np.array_equal(xtr[:300], xte)
     np.testing.assert_array_equal(xtr, tr.toy.sample(np.random.default_rng([0, 0]), 1000))
@@ -105,9 +115,11 @@ def test_npy_points_round_trip(tmp_path):
 
 def test_npz_points_with_labels_and_eval_path(tmp_path):
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "tr.npz", x=rng.normal(size=(40, 2)).astype(np.float32), y=np.arange(40) % 4)
+    np.savez(tmp_path / "tr.npz", x=rng.normal(size=(40, 2)).astype(np.float32),
+             y=np.arange(40) % 4)
     np.savez(tmp_path / "te.npz", x=rng.normal(size=(8, 2)).astype(np.float32), y=np.arange(8) % 4)
-    cfg = data_config(name="array", path=str(tmp_path / "tr.npz"), eval_path=str(tmp_path / "te.npz"))
+    cfg = data_config(name="array", path=str(tmp_path / "tr.npz"),
+                      eval_path=str(tmp_path / "te.npz"))
     tr, ev = get_dataset(cfg, "train"), get_dataset(cfg, "eval")
     assert len(tr.source) == 40 and len(ev.source) == 8 and tr.num_classes == 4
     np.testing.assert_array_equal(ev.source.get(np.arange(8))["label"], np.arange(8) % 4)
@@ -167,7 +179,8 @@ def _bad_inputs(tmp_path):
         (npy("one_d.npy", np.zeros(5)), ValueError, ["shape (5,)", "expected points"]),
         (npy("five_d.npy", np.zeros((2, 2, 2, 2, 2), np.uint8)), ValueError,
          ["shape (2, 2, 2, 2, 2)", "(N, H, W, C)"]),
-        (npz("keys.npz", foo=np.zeros((3, 2))), ValueError, ["found keys ['foo']", "'x'", "'images'"]),
+        (npz("keys.npz", foo=np.zeros((3, 2))), ValueError,
+         ["found keys ['foo']", "'x'", "'images'"]),
         (npy("nan.npy", nan), ValueError, ["1 NaN/inf", "expected finite"]),
         (npz("labels.npz", x=np.zeros((5, 2), np.float32), label=np.arange(3)), ValueError,
          ["labels of shape (3,) for 5 examples", "expected shape (5,)"]),
@@ -205,7 +218,8 @@ def test_read_idx_gz_and_plain(tmp_path):
         assert got.dtype == np.uint8
         np.testing.assert_array_equal(got, arr)
     ints = np.array([1, -2, 70000], ">i4")
-    (tmp_path / "i").write_bytes(bytes([0, 0, 0x0C, 1]) + np.array([3], ">u4").tobytes() + ints.tobytes())
+    (tmp_path / "i").write_bytes(bytes([0, 0, 0x0C, 1]) + np.array([3], ">u4").tobytes()
+                                 + ints.tobytes())
     np.testing.assert_array_equal(fm.read_idx(tmp_path / "i"), [1, -2, 70000])
     (tmp_path / "bad").write_bytes(b"PK\x03\x04junk")
     with pytest.raises(ValueError, match="not an IDX file"):
@@ -231,7 +245,8 @@ def test_missing_idx_files_error(tmp_path):
     msg = str(e.value)
     for frag in ["apt-get install -y dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist",
                  "data.source_dir", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", str(tmp_path / "nothing")]:
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                 str(tmp_path / "nothing")]:
         assert frag in msg
     assert not (tmp_path / "tfds" / "fashion_mnist").exists()
     cfg = data_config(name="fashion_mnist", path=str(tmp_path / "tfds"),
@@ -244,7 +259,8 @@ def test_missing_idx_files_error(tmp_path):
 def fm_data_dir(tmp_path_factory):
     """Fashion-MNIST prepared once per session (~15 s) into a temporary tfds data_dir."""
     if not HAVE_FM:
-        pytest.skip(f"Fashion-MNIST IDX files not in {FM_DIR} (apt-get install dataset-fashion-mnist)")
+        pytest.skip(f"Fashion-MNIST IDX files not in {FM_DIR} "
+                    "(apt-get install dataset-fashion-mnist)")
     data_dir = tmp_path_factory.mktemp("tfds")
     fm.prepare_fashion_mnist(data_dir, FM_DIR)
     return data_dir
@@ -271,7 +287,8 @@ def test_fashion_mnist_matches_idx(fm_data_dir, split, n):
 def test_fashion_mnist_via_get_dataset_no_reprepare(fm_data_dir, capsys):
     cfg = data_config(name="fashion_mnist", path=str(fm_data_dir))
     d = get_dataset(cfg, "eval")
-    assert (d.name, d.kind, d.event_shape, d.num_classes) == ("fashion_mnist", "images", (28, 28, 1), 10)
+    assert (d.name, d.kind, d.event_shape, d.num_classes) == (
+        "fashion_mnist", "images", (28, 28, 1), 10)
     assert len(d.source) == 10_000
     assert len(get_dataset(cfg, "train").source) == 60_000
     assert "preparing" not in capsys.readouterr().out
@@ -286,7 +303,8 @@ def test_fashion_mnist_via_get_dataset_no_reprepare(fm_data_dir, capsys):
 def test_tfds_name_route_reads_prepared_array_record(fm_data_dir):
     cfg = data_config(name="tfds:fashion_mnist", path=str(fm_data_dir))
     d = get_dataset(cfg, "eval")  # "eval" -> tfds "test"
-    assert (d.kind, d.event_shape, d.num_classes, len(d.source)) == ("images", (28, 28, 1), 10, 10_000)
+    assert (d.kind, d.event_shape, d.num_classes, len(d.source)) == (
+        "images", (28, 28, 1), 10, 10_000)
     labels = fm.read_idx(fm.idx_paths(FM_DIR, "test")[1])
     np.testing.assert_array_equal(d.source.get(np.arange(100, 110))["label"], labels[100:110])
     assert d.source._batched  # real array_record sources read a batch in one call
@@ -322,7 +340,8 @@ def test_tfds_mock_source(tmp_path):
 
     with tfds.testing.mock_data(num_examples=7):
         d = get_dataset(data_config(name="tfds:mnist", path=str(tmp_path)), "eval")
-        assert (d.name, d.kind, d.event_shape, d.num_classes) == ("tfds:mnist", "images", (28, 28, 1), 10)
+        assert (d.name, d.kind, d.event_shape, d.num_classes) == (
+            "tfds:mnist", "images", (28, 28, 1), 10)
         assert len(d.source) == 7
         b = d.source.get(np.array([0, 3, 6, 3]))
         assert b["x"].shape == (4, 28, 28, 1) and b["x"].dtype == np.uint8

@@ -1,7 +1,9 @@
-"""DDPM: the forward process, its posterior, the bound's terms, the samplers, against exact values."""
+"""DDPM: the forward process, its posterior, the bound's terms, the samplers, against exact
+values."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import ROOT, flags, read_metrics, run_cli
 
-from jaxgen.objectives import diffusion_process as dp
+from jaxgen.core import registry
+from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
 from jaxgen.samplers import ode
-
-from conftest import ROOT, flags, read_metrics, run_cli
 
 SCHEDULES = [("linear", 100), ("cosine", 100), ("linear", 1000)]
 
@@ -226,16 +228,15 @@ class _TrueEpsNet(nn.Module):
 
 
 def _gauss_objective(T=200, vlb_steps=0, variance="beta_tilde"):
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo
-    from jaxgen.objectives import ddpm
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo
     cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                  [f"objective.num_steps={T}", f"eval.vlb_steps={vlb_steps}",
                                   f"objective.variance={variance}"])
     s = dp.make_schedule("linear", T)
     model = _TrueEpsNet(s, 0.5, 0.3)
     info = DatasetInfo("gauss", "points", (2,))
-    return ddpm.make(cfg, model, info), s
+    return registry.build_objective(cfg, model, info), s
 
 
 def _analytic_vlb_gap(s, kind, mu, std, dim):
@@ -356,33 +357,31 @@ class _LabelNet(nn.Module):
 @pytest.mark.parametrize("w", [0.0, 1.0, 3.0])
 def test_classifier_free_guidance_combines_conditional_and_null_eps(w):
     """ε̃ = (1 + w)·ε(x, c) − w·ε(x, ∅): checked through one DDIM step (x_0 = x̂_0)."""
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo
-    from jaxgen.objectives import ddpm
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo
     cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                  ["objective.num_steps=100"])
     info = DatasetInfo("toy", "points", (2,), num_classes=3)
-    obj = ddpm.make(cfg, _LabelNet(), info)
-    s = obj.info["schedule"]
+    obj = registry.build_objective(cfg, _LabelNet(), info)
+    s = obj.tools.schedule
     params = obj.init(jax.random.key(0), {"x": jnp.zeros((2, 2))})
     labels = jnp.asarray([0, 1, 2, 1])
     rng = jax.random.key(5)
-    x = obj.sample(params, rng, 4, steps=1, method="euler", temperature=1.0, labels=labels,
-                   sampler="ddim", guidance=w, clip_x0=0.0)
+    settings = dataclasses.replace(registry.sample_settings(cfg), steps=1, method="euler",
+                                   temperature=1.0, sampler="ddim", guidance=w, clip_x0=0.0)
+    x = obj.sample(params, rng, 4, settings, labels=labels)
     x_T = jax.random.normal(jax.random.split(rng)[0], (4, 2))
     eps = (1 + w) * labels[:, None] - w * 3.0  # null label = num_classes = 3
     ab = s.alpha_bars[100]
     np.testing.assert_allclose(x, (x_T - jnp.sqrt(1 - ab) * eps) / jnp.sqrt(ab), rtol=1e-4)
     # no labels: the null-label (unconditional) model, whatever w
-    x_u = obj.sample(params, rng, 4, steps=1, method="euler", temperature=1.0,
-                     sampler="ddim", guidance=w, clip_x0=0.0)
+    x_u = obj.sample(params, rng, 4, settings)
     np.testing.assert_allclose(x_u, (x_T - jnp.sqrt(1 - ab) * 3.0) / jnp.sqrt(ab), rtol=1e-4)
 
 
 def test_label_dropout_replaces_labels_by_the_null_label():
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo
-    from jaxgen.objectives import ddpm
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo
     seen = {}
 
     class Spy(_LabelNet):
@@ -396,7 +395,7 @@ def test_label_dropout_replaces_labels_by_the_null_label():
         cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                      ["objective.num_steps=100",
                                       f"objective.label_dropout={p}"])
-        obj = ddpm.make(cfg, Spy(), info)
+        obj = registry.build_objective(cfg, Spy(), info)
         params = obj.init(jax.random.key(0), {"x": jnp.zeros((2, 2))})
         batch = {"x": jnp.zeros((4000, 2)), "label": jnp.zeros((4000,), jnp.int32)}
         obj.players[0].loss(params, batch, jax.random.key(1))

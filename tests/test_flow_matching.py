@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.objectives.flow_matching import cfm_loss
+from jaxgen.families.flow_matching.objective import cfm_loss
 from jaxgen.samplers import ode
 
 M, S = 1.5, 0.5

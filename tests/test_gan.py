@@ -11,17 +11,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxgen.eval.modes import mode_metrics
-from jaxgen.objectives import gan
-from jaxgen.objectives.base import microbatch
-
 from conftest import ROOT, read_metrics
+
+from jaxgen.core.contract import microbatch
+from jaxgen.eval.modes import mode_metrics
+from jaxgen.families.gan import gan
 
 
 def _experiment(config_name, overrides, info=None):
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo, Experiment
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(ROOT / "configs" / "gan" / config_name, overrides)
     return Experiment(cfg, info or DatasetInfo("ring8", "points", (2,)))
 
@@ -151,7 +150,7 @@ def test_trained_discriminator_approaches_the_optimal_one_with_the_generator_hel
     p_data = np.exp(toy.log_prob(xs))
     p_g = _gauss_density(mu, s)(xs)
     d_star = p_data / (p_data + p_g)
-    d = np.asarray(jax.nn.sigmoid(exp.objective.info["discriminate"](state.params, xs)[0]))
+    d = np.asarray(jax.nn.sigmoid(exp.objective.tools.discriminate(state.params, xs)[0]))
     err = np.abs(d - d_star)
     assert np.mean(err) < 0.04, np.mean(err)
     assert np.corrcoef(d, d_star)[0, 1] > 0.97
@@ -207,8 +206,8 @@ def test_bad_gan_configs_say_what_to_set():
         _experiment("ns_toy2d.py", ["objective.loss=wgan-gp"])
     with pytest.raises(ValueError, match="class_head"):
         _experiment("ns_toy2d.py", ["objective.style_weight=1.0"])
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo, Experiment
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(ROOT / "configs" / "gan" / "ns_toy2d.py", [])
     with cfg.model.unlocked():
         cfg.model.num_classes = 3

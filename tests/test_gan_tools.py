@@ -1,4 +1,4 @@
-"""GAN inversion and latent editing (jaxgen.objectives.gan_tools): inversion against the
+"""GAN inversion and latent editing (jaxgen.families.gan.tools): inversion against the
 least-squares and ridge closed forms of a linear generator, restarts, the logistic
 hyperplane normal, moves along it, the pixel attribute classifier, and the
 `jaxgen invert` / `jaxgen edit` / `jaxgen sample --truncation` commands."""
@@ -13,10 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxgen.objectives import gan_tools
-
 from conftest import ROOT, TINY_TOY, TOY_CONFIG
+
+from jaxgen.families.gan import tools as gan_tools
 
 
 def linear_generator(params, z, label=None):
@@ -223,8 +222,9 @@ def test_cli_inverts_and_edits_a_tiny_dcgan(tmp_path, capsys):
 
 
 def test_cli_invert_and_edit_refuse_a_run_without_a_generator(tmp_path, capsys):
-    from jaxgen import cli, config as config_lib
-    from jaxgen.experiment import DatasetInfo, write_run_info
+    from jaxgen import cli
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, write_run_info
     wd = tmp_path / "fm"
     wd.mkdir()
     (wd / "config.json").write_text(config_lib.to_json(config_lib.load_config(TOY_CONFIG,

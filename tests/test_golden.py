@@ -80,9 +80,9 @@ def trace(name: str) -> dict:
     """Runs case `name` in this process: the trainer's init and step on fixed batches."""
     import jax
 
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo, Experiment
-    from jaxgen.train import distributed
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import distributed
+    from jaxgen.core.experiment import DatasetInfo, Experiment
 
     config, overrides, kind, shape, num_classes, sample = CASES[name]
     cfg = config_lib.load_config(ROOT / "configs" / config, overrides)

@@ -14,10 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxgen.objectives import cyclegan, pix2pix
-
 from conftest import FAST_XLA_FLAGS, ROOT, fast_compile, load_final_state, read_metrics
+
+from jaxgen.families.gan import cyclegan, pix2pix
 
 PIX2PIX = ROOT / "configs" / "gan" / "pix2pix_fashion_mnist.py"
 CYCLEGAN = ROOT / "configs" / "gan" / "cyclegan_fashion_mnist.py"
@@ -27,12 +26,13 @@ SHAPE = (8, 8, 1)
 
 
 def _info(num_classes=3, kind="images", shape=SHAPE):
-    from jaxgen.experiment import DatasetInfo
+    from jaxgen.core.experiment import DatasetInfo
     return DatasetInfo("tiny", kind, shape, num_classes)
 
 
 def _objective(path, overrides=(), info=None):
-    from jaxgen import config as config_lib, registry
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import registry
     info = info or _info()
     cfg = config_lib.load_config(path, TINY + list(overrides))
     model = registry.build_model(cfg.model, info)
@@ -93,7 +93,7 @@ def test_pix2pix_generator_gradient_is_adversarial_plus_lambda_times_l1():
     g0, g5 = (obj.players[1] for obj in (obj0, obj5))
     assert g0.name == "generator" and obj0.players[0].name == "discriminator"
 
-    translate, discriminate = obj0.info["translate"], obj0.info["discriminate"]
+    translate, discriminate = obj0.tools.translate, obj0.tools.discriminate
     y = batch["x"]
 
     def losses(pg):  # [player loss at lambda 0, at lambda 5, adversarial term, L1 term]
@@ -168,7 +168,7 @@ def test_cycle_loss_is_zero_when_the_generators_invert_each_other():
 
 def test_cyclegan_held_out_stats_with_labels_use_each_class_for_its_own_direction():
     obj = _objective(CYCLEGAN, ["objective.class_x=0", "objective.class_y=1"])
-    out = obj.info["held_out_stats"].reduce({
+    out = obj.held_out_stats.reduce({
         "cycle_x": np.array([1.0, 2.0, 3.0]), "cycle_y": np.array([4.0, 5.0, 6.0]),
         "is_x": np.array([1.0, 0, 0]), "is_y": np.array([0, 1.0, 1.0])})
     assert out["cycle_x_l1"] == 1.0 and out["cycle_y_l1"] == 5.5
@@ -180,9 +180,9 @@ def test_cyclegan_players_move_only_their_own_params_and_ignore_other_classes():
     """One trainer step of each player alone (the objective's loss, the trainer's
     per-player differentiation): it moves its own params and no other's, and rows of
     classes other than class_x / class_y change neither its loss nor its update."""
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import Experiment
-    from jaxgen.train import step as step_lib
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import step as step_lib
+    from jaxgen.core.experiment import Experiment
     cfg = config_lib.load_config(CYCLEGAN, TINY + ["objective.class_x=0", "objective.class_y=1"])
     exp = Experiment(cfg, _info())
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
-"""Images through the whole path (Fashion-MNIST offline, user arrays) and the bits/dim convention."""
+"""Images through the whole path (Fashion-MNIST offline, user arrays) and the bits/dim
+convention."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_fashion_mnist_offline_train_sample_eval(tmp_path, capsys):
     assert 7.0 < result["bits_per_dim"] < 10.5
     assert result["divergence"] == "hutchinson"
     assert result["num_examples"] == 16
-    code = cli.main(["sample", "--workdir", str(wd), "--num", "6", "--out", str(tmp_path / "s.npz")])
+    code = cli.main(["sample", "--workdir", str(wd), "--num", "6",
+                     "--out", str(tmp_path / "s.npz")])
     x = np.load(tmp_path / "s.npz")["x"]
     assert code == 0 and x.shape == (6, 28, 28, 1) and x.dtype == np.uint8
 

@@ -12,8 +12,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from jaxgen.eval.frechet import (frechet_distance, frechet_from_features, gaussian_stats,
-                                 precision_recall)
+from jaxgen.eval.frechet import (
+    frechet_distance,
+    frechet_from_features,
+    gaussian_stats,
+    precision_recall,
+)
 from jaxgen.eval.mmd import _permuted_mmd2, mmd2, mmd_test
 from jaxgen.eval.two_sample import binomial_tail, c2st
 

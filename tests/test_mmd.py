@@ -13,7 +13,8 @@ from jaxgen.eval import mmd2
 
 
 def _normal(seed, shape, shift=0.0, scale=1.0):
-    return jnp.asarray(shift + scale * np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+    return jnp.asarray(shift + scale * np.random.default_rng(seed).standard_normal(shape),
+                       jnp.float32)
 
 
 def _mmd2_reference(x, y, sigmas):
@@ -33,7 +34,8 @@ def _mmd2_reference(x, y, sigmas):
 
 def test_matches_definition_with_given_and_median_bandwidths():
     x, y = _normal(0, (9, 3)), _normal(1, (6, 3), shift=0.3)
-    np.testing.assert_allclose(float(mmd2(x, y, bandwidths=[0.5, 2.0])), _mmd2_reference(x, y, [0.5, 2.0]), atol=1e-5)
+    np.testing.assert_allclose(float(mmd2(x, y, bandwidths=[0.5, 2.0])),
+                               _mmd2_reference(x, y, [0.5, 2.0]), atol=1e-5)
     pooled = np.concatenate([np.asarray(x), np.asarray(y)]).astype(np.float64)
     dists = [np.linalg.norm(pooled[i] - pooled[j]) for i in range(15) for j in range(i + 1, 15)]
     sigmas = [np.median(dists) * c for c in (0.25, 0.5, 1.0, 2.0, 4.0)]

@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY_TOY, flags, run_cli
 
-from jaxgen.objectives.ncsn import dsm_loss, ssm_loss
+from jaxgen.families.diffusion.ncsn import dsm_loss, ssm_loss
 from jaxgen.samplers.langevin import annealed_langevin, geometric_sigmas, langevin
+
+# the toy overrides without the flow-matching ODE's sample.steps (NCSN samples by Langevin)
+TINY = [o for o in TINY_TOY if not o.startswith("sample.steps=")]
 
 NCSN_TOY = ROOT / "configs" / "diffusion" / "ncsn_toy2d.py"
 MU, S = 1.5, 0.5
@@ -178,9 +181,9 @@ def test_fixed_level_langevin_stationary_variance():
 
 
 def test_objective_from_the_config():
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo, Experiment
-    cfg = config_lib.load_config(NCSN_TOY, TINY_TOY + ["objective.loss=ssm",
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, Experiment
+    cfg = config_lib.load_config(NCSN_TOY, TINY + ["objective.loss=ssm",
                                                        "sample.langevin_steps=3"])
     exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))
     obj = exp.objective
@@ -194,17 +197,17 @@ def test_objective_from_the_config():
     x = exp.sample(params, jax.random.key(3), 10)
     assert x.shape == (10, 2) and np.all(np.isfinite(x))
     with pytest.raises(ValueError, match="unconditional"):
-        obj.sample(params, jax.random.key(3), 4, steps=1, method="euler", temperature=1.0,
+        obj.sample(params, jax.random.key(3), 4, exp.sample_settings,
                    labels=jnp.zeros(4, jnp.int32))
-    bad = config_lib.load_config(NCSN_TOY, ["objective.loss=esm"])
-    with pytest.raises(ValueError, match="dsm, ssm"):
+    with pytest.raises(ValueError, match="dsm, ssm"):  # a declared setting: checked on load
+        bad = config_lib.load_config(NCSN_TOY, ["objective.loss=esm"])
         Experiment(bad, DatasetInfo("8gaussians", "points", (2,)))
 
 
 def test_cli_train_and_eval(tmp_path):
     wd = tmp_path / "ncsn"
     run_cli(["train", "--config", NCSN_TOY, "--workdir", wd,
-             *flags(TINY_TOY + ["sample.langevin_steps=4"])])
+             *flags(TINY + ["sample.langevin_steps=4"])])
     assert sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit()) \
         == [10, 20, 30]
     assert (wd / "samples" / "step_0000030.png").is_file()

@@ -35,13 +35,16 @@ def _random_params(model, *args, seed=0, scale=0.1):
     """Random parameters with the model's structure, without compiling init."""
     shapes = jax.eval_shape(model.init, jax.random.key(0), *args)["params"]
     rng = np.random.default_rng(seed)
-    return jax.tree.map(lambda s: jnp.asarray(scale * rng.standard_normal(s.shape), s.dtype), shapes)
+    return jax.tree.map(lambda s: jnp.asarray(scale * rng.standard_normal(s.shape), s.dtype),
+                        shapes)
 
 
 def _perturb(params, seed=0, scale=0.1):
     """Add Gaussian noise to every parameter (moves the zero-init layers off 0)."""
     rng = np.random.default_rng(seed)  # numpy: no per-shape compile of an add
-    return jax.tree.map(lambda p: jnp.asarray(np.asarray(p) + scale * rng.standard_normal(p.shape), p.dtype), params)
+    return jax.tree.map(
+        lambda p: jnp.asarray(np.asarray(p) + scale * rng.standard_normal(p.shape), p.dtype),
+        params)
 
 
 def _inputs(shape, seed=0):
@@ -98,7 +101,8 @@ def test_time_mlp_shapes_param_count_and_scalar_time():
         rtol=1e-6,
     )
     # Eager and jit agree.
-    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, x, t)), np.asarray(out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, x, t)), np.asarray(out),
+                               rtol=1e-5, atol=1e-6)
     # The output depends on time.
     assert float(jnp.max(jnp.abs(apply({"params": params}, x, t * 0.0) - out))) > 1e-4
 
@@ -165,7 +169,8 @@ def test_unet_other_sizes_out_channels_and_attention():
     chex.assert_shape(jax.eval_shape(model.apply, variables, x, jnp.zeros((3,))), (3, 8, 8, 1))
 
     with pytest.raises(ValueError, match="divisible"):
-        jax.eval_shape(UNet(channels=(8, 16, 16)).init, jax.random.key(0), jnp.zeros((1, 10, 10, 1)), jnp.zeros((1,)))
+        jax.eval_shape(UNet(channels=(8, 16, 16)).init, jax.random.key(0),
+                       jnp.zeros((1, 10, 10, 1)), jnp.zeros((1,)))
 
 
 def test_unet_label_conditioning_changes_output():

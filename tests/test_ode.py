@@ -55,7 +55,8 @@ def test_time_dependent_field_matches_quadrature_error(num_steps):
     }
     for method in METHODS:
         x1 = odeint(_three_t_squared, x0, 0.0, 1.0, n, method)
-        np.testing.assert_allclose(np.asarray(x1), [[expected_first[method], 0.0]], atol=2e-6, err_msg=method)
+        np.testing.assert_allclose(np.asarray(x1), [[expected_first[method], 0.0]], atol=2e-6,
+                                   err_msg=method)
 
 
 def test_design_example_both_coordinates():
@@ -78,7 +79,8 @@ def test_convergence_order_on_exponential(a, method, order, n):
         x0 = jnp.array([[1.0, -0.5, 2.0]], dtype=jnp.float64)
         exact = np.asarray(x0) * math.exp(a)
         f = lambda x, t: a * x  # noqa: E731
-        err = [float(np.max(np.abs(np.asarray(odeint(f, x0, 0.0, 1.0, k, method)) - exact))) for k in (n, 2 * n)]
+        err = [float(np.max(np.abs(np.asarray(odeint(f, x0, 0.0, 1.0, k, method)) - exact)))
+               for k in (n, 2 * n)]
     observed_order = math.log2(err[0] / err[1])
     assert abs(observed_order - order) < 0.15, (method, a, err, observed_order)
 
@@ -223,7 +225,8 @@ def test_constant_velocity_likelihood_is_shifted_prior(method, divergence):
         rng=jax.random.key(0),
     )
     np.testing.assert_allclose(np.asarray(z0), np.asarray(x1 - c), atol=1e-5)
-    np.testing.assert_allclose(np.asarray(logp), np.asarray(standard_normal_logpdf(x1 - c)), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(logp), np.asarray(standard_normal_logpdf(x1 - c)),
+                               rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("a", [-0.8, 0.5, 1.2])
@@ -237,7 +240,8 @@ def test_linear_velocity_likelihood_matches_closed_form(a):
     x1 = _normal(6, (8, d), 1.5)
     logp, z0 = log_likelihood(lambda x, t: a * x, x1, num_steps=20, method="rk4")
     xn = np.asarray(x1)
-    expected = -0.5 * np.sum(xn**2, axis=1) * math.exp(-2 * a) - d * a - 0.5 * d * math.log(2 * math.pi)
+    expected = (-0.5 * np.sum(xn**2, axis=1) * math.exp(-2 * a) - d * a
+                - 0.5 * d * math.log(2 * math.pi))
     np.testing.assert_allclose(np.asarray(logp), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(z0), xn * math.exp(-a), rtol=1e-5)
 
@@ -321,7 +325,8 @@ def test_hutchinson_likelihood_is_unbiased():
         logp_h = np.asarray(logp_h, np.float64)
         assert logp_h.std() > 0, name  # the probes differ per example
         se = logp_h.std() / math.sqrt(x.shape[0])
-        assert abs(logp_h.mean() - float(logp_e[0])) < 4.5 * se, (name, logp_h.mean(), float(logp_e[0]), se)
+        assert abs(logp_h.mean() - float(logp_e[0])) < 4.5 * se, (
+            name, logp_h.mean(), float(logp_e[0]), se)
 
 
 def test_likelihood_argument_errors():
@@ -331,5 +336,6 @@ def test_likelihood_argument_errors():
     with pytest.raises(ValueError, match="exact"):
         log_likelihood(lambda y, t: y, x, divergence="skilling")
     with pytest.raises(ValueError, match="rademacher"):
-        log_likelihood(lambda y, t: y, x, divergence="hutchinson", rng=jax.random.key(0), probe="uniform")
+        log_likelihood(lambda y, t: y, x, divergence="hutchinson", rng=jax.random.key(0),
+                       probe="uniform")
     assert set(ode.METHODS) == set(METHODS)

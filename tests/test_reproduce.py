@@ -9,7 +9,6 @@ import pytest
 from jaxgen import cli, reproduce
 from jaxgen.reproduce import js_vs_wasserstein
 
-
 # Train one small model or none: the default run (CI). The others train every family.
 LIGHT = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion", "mode-collapse",
          "style-transfer")

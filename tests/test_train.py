@@ -13,11 +13,10 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import (ROOT, TINY_TOY, TOY_CONFIG, flags, load_final_state, read_metrics,
-                      run_cli)
+from conftest import ROOT, TINY_TOY, TOY_CONFIG, flags, load_final_state, read_metrics, run_cli
 
 from jaxgen import cli
-from jaxgen.train.loop import train_and_evaluate
+from jaxgen.core.loop import train_and_evaluate
 
 
 def assert_trees_equal(a, b, rtol=0.0, atol=0.0):

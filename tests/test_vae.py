@@ -10,21 +10,22 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 import pytest
-
-from jaxgen.objectives import vae, vqvae
-
 from conftest import ROOT, read_metrics
+from PIL import Image
+
+from jaxgen.families.vae import vae, vqvae
+from jaxgen.families.vae.config import VAESample
 
 
 def _info(kind="images", shape=(8, 8, 1)):
-    from jaxgen.experiment import DatasetInfo
+    from jaxgen.core.experiment import DatasetInfo
     return DatasetInfo("tiny", kind, shape)
 
 
 def _objective(config_name, overrides, info=None):
-    from jaxgen import config as config_lib, registry
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import registry
     info = info or _info()
     cfg = config_lib.load_config(ROOT / "configs" / "vae" / config_name, overrides)
     model = registry.build_model(cfg.model, info)
@@ -252,9 +253,9 @@ def test_kl_warmup_counts_steps_in_non_gradient_state():
 def test_vae_objective_bounds_tools_and_sampling():
     """The latent tools and sampling (the iwae / elbo likelihoods run in the CLI test)."""
     obj, params, x = _built("vae_toy2d.py", tuple(MLP_ON_IMAGES))
-    assert obj.likelihoods["iwae"].discrete and not obj.info["dequantize"]
+    assert obj.likelihoods["iwae"].discrete and not obj.dequantize
     assert list(obj.likelihoods) == ["iwae", "elbo"]  # iwae is eval's default
-    t = obj.info["latent"]
+    t = obj.tools
 
     @jax.jit
     def run(params):  # one compile for the lot
@@ -262,7 +263,7 @@ def test_vae_objective_bounds_tools_and_sampling():
         return (t.interpolate(params, x[:2], x[2:4], 5),
                 t.decode(params, jnp.concatenate([z[:2], z[2:4]])),
                 t.traversals(params, x[0], dims=(2, 0), n=4),
-                obj.sample(params, jax.random.key(2), 3, temperature=0.5, mode="draw"))
+                obj.sample(params, jax.random.key(2), 3, VAESample(temperature=0.5, mode="draw")))
 
     strip, ends, trav, s = run(params)
     assert strip.shape == (2, 5, 8, 8, 1)
@@ -278,7 +279,7 @@ def test_vae_objective_bounds_tools_and_sampling():
     np.testing.assert_allclose(vae.interpolate_latents(jnp.zeros(2), jnp.ones(2), 3)[:, 0],
                                [0, 0.5, 1])
     with pytest.raises(ValueError, match="unconditional"):
-        obj.sample(params, jax.random.key(2), 3, labels=jnp.zeros(3, jnp.int32))
+        obj.sample(params, jax.random.key(2), 3, VAESample(), labels=jnp.zeros(3, jnp.int32))
     count, a = vae.active_units(jnp.stack([jnp.linspace(-1, 1, 50), jnp.full(50, 0.3),
                                            0.05 * jnp.linspace(-1, 1, 50)], -1))
     assert int(count) == 1 and a.shape == (3,)
@@ -369,7 +370,7 @@ def test_dead_codes_restart_at_encoder_outputs_and_codes_export(ema):
         params = {"model": {"net": params["model"]["net"]},
                   "vq": {"codebook": cb, "embed_sum": cb, "cluster_size": jnp.ones(6),
                          "idle": jnp.zeros(6)}}
-    cb_of = obj.info["codebook"]
+    cb_of = obj.tools.codebook
     far = cb_of(params).at[0].set(100.0)  # code 0 is never the nearest
     if ema:
         params = {**params, "vq": {**params["vq"], "codebook": far, "embed_sum": far}}
@@ -382,9 +383,9 @@ def test_dead_codes_restart_at_encoder_outputs_and_codes_export(ema):
         flat = enc.apply({"params": params["model"]["net"]}, x, method=enc.encode)
         p1 = obj.update_state(params, {"x": x}, jax.random.key(1))
         p2 = obj.update_state(p1, {"x": x}, jax.random.key(2))
-        codes = obj.info["encode_codes"](p2, x)
-        return (flat.reshape(-1, 3), p1, p2, codes, obj.info["reconstruct"](p2, x),
-                obj.info["decode_codes"](p2, codes))
+        codes = obj.tools.encode_codes(p2, x)
+        return (flat.reshape(-1, 3), p1, p2, codes, obj.tools.reconstruct(p2, x),
+                obj.tools.decode_codes(p2, codes))
 
     flat, p1, p2, codes, recon, decoded = run(params)
     assert float(p1["vq"]["idle"][0]) == 1.0 and float(cb_of(p1)[0, 0]) > 50

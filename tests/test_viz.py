@@ -111,7 +111,8 @@ def test_save_image_grid_rgb(tmp_path):
 
 def test_save_image_rows_labelled(tmp_path):
     rows = [_digits(8, channels=1), _digits(5, channels=1), _digits(8, channels=3)]
-    out = save_image_rows(rows, tmp_path / "rows" / "temps.png", row_labels=["T=0.5", "T=1.0", 2.0], title="temps")
+    out = save_image_rows(rows, tmp_path / "rows" / "temps.png",
+                          row_labels=["T=0.5", "T=1.0", 2.0], title="temps")
     with Image.open(out) as img:
         w, h = img.size
     # At least the strips themselves (scale 2), labels add width.
@@ -148,7 +149,8 @@ def test_density_grid_chunks_have_fixed_size_and_jax_works():
 
     xs, ys, logp, _ = density_grid(counting_logp, (-3, 3, -2, 2), n=150)
     assert sizes == [(10000, 2)] * 3  # 22500 points padded to 3 equal chunks
-    assert logp[10, 140] == pytest.approx(float(counting_logp(np.array([[xs[140], ys[10]]]))[0]), rel=1e-5)
+    assert logp[10, 140] == pytest.approx(
+        float(counting_logp(np.array([[xs[140], ys[10]]]))[0]), rel=1e-5)
 
     import jax
     import jax.numpy as jnp
@@ -173,7 +175,8 @@ def test_save_scatter_non_blank(tmp_path):
     data = rng.normal(size=(500, 2))
     samples = rng.normal(size=(400, 2)) + 1.0
     single = save_scatter(samples, tmp_path / "s1.png", title="samples only")
-    double = save_scatter(samples, tmp_path / "plots" / "s2.png", data=data, title="two panels", lim=4)
+    double = save_scatter(samples, tmp_path / "plots" / "s2.png", data=data, title="two panels",
+                          lim=4)
     w1 = Image.open(single).size[0]
     w2 = Image.open(double).size[0]
     assert w2 > w1  # the data panel is added side by side

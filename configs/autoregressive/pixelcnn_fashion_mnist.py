@@ -14,7 +14,7 @@ uniform logits score 8.0. Binarised variant: --config.objective.binarize=thresho
 'recompute' only: 784 full passes of the conv net per batch of samples.
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

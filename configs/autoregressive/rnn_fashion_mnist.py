@@ -15,15 +15,14 @@ uniform logits score 8.0. Binarised variant: --config.objective.binarize=thresho
 Everything but the model comes from pixelcnn_fashion_mnist.py.
 """
 
-from pathlib import Path
-
 import ml_collections
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.autoregressive.pixelcnn_fashion_mnist import (
+    get_config as pixelcnn_fashion_mnist,
+)
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("pixelcnn_fashion_mnist.py"))
+    c = pixelcnn_fashion_mnist()
     c.model = ml_collections.ConfigDict()
     c.model.name = "ar_rnn"
     c.model.cell = "gru"  # gru | lstm

@@ -19,13 +19,13 @@ not set here comes from it), wider, over the 49 codes in raster order (KV-cache
 sampling); model.name=pixelcnn also reads (h, w) maps.
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.autoregressive.transformer_fashion_mnist import (
+    get_config as transformer_fashion_mnist,
+)
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("transformer_fashion_mnist.py"))
+    c = transformer_fashion_mnist()
     c.data.name = "codes"
     c.data.path = "runs/vqvae_codes_train.npz"
     c.data.eval_path = "runs/vqvae_codes_test.npz"

@@ -1,7 +1,7 @@
 """DDPM (Ho et al., 2020) on Fashion-MNIST (offline, Debian's dataset-fashion-mnist).
 
     jaxgen train  --config configs/diffusion/ddpm_fashion_mnist.py --workdir runs/ddpm_fmnist
-    jaxgen eval   --workdir runs/ddpm_fmnist      # VLB bits/dim (with its terms) and PF-ODE bits/dim
+    jaxgen eval   --workdir runs/ddpm_fmnist      # VLB bits/dim (with its terms), PF-ODE bits/dim
     jaxgen sample --workdir runs/ddpm_fmnist --num 64 --out ddpm.png --time   # 1000 ancestral steps
     jaxgen sample --workdir runs/ddpm_fmnist --num 64 --out ddim.png --time \
         --config.sample.sampler=ddim --config.sample.steps=50
@@ -11,7 +11,7 @@ Gaussian decoder), so images are fed as bin centres, not dequantised. A small
 U-Net sized for CPU; scale model.channels and train.steps up on a GPU.
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

@@ -7,7 +7,7 @@ Writes samples/forward_process.png and samples/reverse_process.png at the end.
 Try --config.sample.sampler=ddim --config.sample.steps=50, or sampler=ode.
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

@@ -6,7 +6,7 @@
 A small U-Net sized for CPU; scale model.channels and train.steps up on a GPU.
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

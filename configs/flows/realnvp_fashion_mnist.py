@@ -2,13 +2,14 @@
 
     jaxgen train --config configs/flows/realnvp_fashion_mnist.py --workdir runs/realnvp_fmnist
     jaxgen eval  --workdir runs/realnvp_fmnist
-    jaxgen sample --workdir runs/realnvp_fmnist --num 64 --out samples.png --config.sample.temperature=0.7
+    jaxgen sample --workdir runs/realnvp_fmnist --num 64 --out samples.png \
+        --config.sample.temperature=0.7
 
 Logit pre-processing (α = 0.05), 2 scales of [3 checkerboard couplings, squeeze,
 3 channel couplings, split], 4 checkerboard couplings at the end; sized for CPU.
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

@@ -4,7 +4,7 @@
     jaxgen eval  --workdir runs/realnvp_toy2d      # nll_nats vs the data's true entropy
 """
 
-from jaxgen.config import base_config
+from jaxgen.core.config import base_config
 
 
 def get_config():

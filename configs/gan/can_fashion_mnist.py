@@ -12,13 +12,11 @@ samples/class_posterior.png: the entropy of D_c on real images and on samples (l
 term (--config.objective.style_weight=0).
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.dcgan_fashion_mnist import get_config as dcgan_fashion_mnist
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("dcgan_fashion_mnist.py"))
+    c = dcgan_fashion_mnist()
     c.model.class_head = True
     c.model.num_styles = 10
     c.objective.style_weight = 1.0

@@ -8,12 +8,10 @@ channels concatenated to the image).
 The end of the run writes samples/classes.png (a row per class).
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.dcgan_fashion_mnist import get_config as dcgan_fashion_mnist
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("dcgan_fashion_mnist.py"))
+    c = dcgan_fashion_mnist()
     c.model.num_classes = 10
     return c

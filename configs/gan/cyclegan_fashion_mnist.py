@@ -20,16 +20,13 @@ G(F(y)), held-out images). `jaxgen eval` reports cycle_x_l1 and cycle_y_l1
 over the held-out images of each class.
 """
 
-from pathlib import Path
-
 import ml_collections
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.pix2pix_fashion_mnist import get_config as pix2pix_fashion_mnist
 
 
 def get_config():
     # Optimizer, schedule and training loop as pix2pix (Adam 2e-4, β1 = 0.5, constant).
-    c = load_config_file(Path(__file__).with_name("pix2pix_fashion_mnist.py"))
+    c = pix2pix_fashion_mnist()
     c.data.classes = (7, 9)  # only the two domains' images reach the batches
 
     c.model.name = "cyclegan"  # same U-Net / PatchGAN widths as pix2pix

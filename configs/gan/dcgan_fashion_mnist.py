@@ -12,13 +12,11 @@ cgan_fashion_mnist.py (class-conditional) and can_fashion_mnist.py (CAN) change
 only what they name.
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.ns_toy2d import get_config as ns_toy2d
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("ns_toy2d.py"))
+    c = ns_toy2d()
     c.data.name = "fashion_mnist"
 
     c.model.name = "dcgan"

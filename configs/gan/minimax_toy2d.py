@@ -4,12 +4,10 @@ E log(1 − D(G(z))), on ring8; otherwise as ns_toy2d.py.
     jaxgen train --config configs/gan/minimax_toy2d.py --workdir runs/gan_minimax_ring8
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.ns_toy2d import get_config as ns_toy2d
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("ns_toy2d.py"))
+    c = ns_toy2d()
     c.objective.loss = "minimax"
     return c

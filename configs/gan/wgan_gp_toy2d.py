@@ -7,13 +7,11 @@ train.batch_size = n_critic × m: each critic iteration samples its own m = 64
 real points (Algorithm 1, line 4); ε ~ U[0, 1] is drawn per example.
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.ns_toy2d import get_config as ns_toy2d
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("ns_toy2d.py"))
+    c = ns_toy2d()
     c.objective.loss = "wgan_gp"
     c.objective.n_critic = 5
     c.objective.gp_weight = 10.0

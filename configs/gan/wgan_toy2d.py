@@ -6,13 +6,11 @@
 train.batch_size = n_critic × m: each critic update sees its own m = 64 points.
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.gan.ns_toy2d import get_config as ns_toy2d
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("ns_toy2d.py"))
+    c = ns_toy2d()
     c.objective.loss = "wgan"
     c.objective.n_critic = 5
     c.objective.clip = 0.01

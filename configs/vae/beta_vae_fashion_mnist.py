@@ -11,13 +11,11 @@ objective.kl_warmup_steps steps. A 10-d latent keeps the traversals readable.
 Eval cost as in vae_fashion_mnist.py (quick: --config.eval.iwae_k=100).
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.vae.vae_fashion_mnist import get_config as vae_fashion_mnist
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("vae_fashion_mnist.py"))
+    c = vae_fashion_mnist()
     c.model.latent_dim = 10
     c.objective.beta = 4.0
     c.objective.kl_warmup_steps = 1000

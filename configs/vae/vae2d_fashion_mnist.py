@@ -10,12 +10,10 @@ cost likelihood (a worse bound than the 32-d model); the picture is the point.
 Eval cost as in vae_fashion_mnist.py (quick: --config.eval.iwae_k=100).
 """
 
-from pathlib import Path
-
-from jaxgen.config import load_config_file
+from jaxgen.configs.vae.vae_fashion_mnist import get_config as vae_fashion_mnist
 
 
 def get_config():
-    c = load_config_file(Path(__file__).with_name("vae_fashion_mnist.py"))
+    c = vae_fashion_mnist()
     c.model.latent_dim = 2
     return c

@@ -13,7 +13,7 @@ Layers: :class:`ActNorm`, :class:`Conv1x1`, :class:`Conv1x1LU`,
 """
 
 from jaxgen.bijectors.actnorm import ActNorm
-from jaxgen.bijectors.base import Bijector, Chain, Inverse, standard_normal_log_prob, sum_except_batch
+from jaxgen.bijectors.base import Bijector, Chain, Inverse, standard_normal_log_prob
 from jaxgen.bijectors.conv1x1 import Conv1x1, Conv1x1LU, permutation_matrix, random_orthogonal
 from jaxgen.bijectors.coupling import AdditiveCoupling, AffineCoupling, default_conditioner
 from jaxgen.bijectors.masks import (
@@ -24,7 +24,14 @@ from jaxgen.bijectors.masks import (
     checkerboard_mask,
     make_mask,
 )
-from jaxgen.bijectors.multiscale import Split, Squeeze, Unsqueeze, multi_scale, squeeze2d, unsqueeze2d
+from jaxgen.bijectors.multiscale import (
+    Split,
+    Squeeze,
+    Unsqueeze,
+    multi_scale,
+    squeeze2d,
+    unsqueeze2d,
+)
 from jaxgen.bijectors.preprocess import LogitTransform, ScaleShift
 
 __all__ = [
@@ -53,6 +60,5 @@ __all__ = [
     "random_orthogonal",
     "squeeze2d",
     "standard_normal_log_prob",
-    "sum_except_batch",
     "unsqueeze2d",
 ]

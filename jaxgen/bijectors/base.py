@@ -41,25 +41,21 @@ to ``apply`` to read them.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen import distributions
+from jaxgen.distributions import sum_event
+
 __all__ = [
     "Bijector",
     "Chain",
     "Inverse",
     "standard_normal_log_prob",
-    "sum_except_batch",
 ]
-
-
-def sum_except_batch(x: jax.Array) -> jax.Array:
-    """Sum over every axis but the first: ``(B, ...) -> (B,)``."""
-    return jnp.sum(x.reshape(x.shape[0], -1), axis=-1)
 
 
 def standard_normal_log_prob(z: jax.Array) -> jax.Array:
@@ -69,8 +65,7 @@ def standard_normal_log_prob(z: jax.Array) -> jax.Array:
     ``z`` holds every scale's factored-out latent in the data's shape, so this
     one call evaluates all of them under N(0, I).
     """
-    d = math.prod(z.shape[1:])
-    return -0.5 * sum_except_batch(jnp.square(z)) - 0.5 * d * math.log(2.0 * math.pi)
+    return sum_event(distributions.standard_normal_log_prob(z))
 
 
 class Bijector(nn.Module):

@@ -38,8 +38,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.bijectors.base import Bijector, sum_except_batch
+from jaxgen.bijectors.base import Bijector
 from jaxgen.bijectors.masks import make_mask
+from jaxgen.core.errors import UserError
+from jaxgen.distributions import sum_event
 from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
 
 __all__ = ["AffineCoupling", "AdditiveCoupling", "default_conditioner"]
@@ -53,14 +55,14 @@ def default_conditioner(x: jax.Array, out_per_channel: int, name: str = "conditi
         return MLPConditioner(out, name=name)
     if x.ndim == 4:
         return ConvConditioner(out, name=name)
-    raise ValueError(f"No default conditioner for inputs of shape {x.shape}; pass one.")
+    raise UserError(f"No default conditioner for inputs of shape {x.shape}; pass one.")
 
 
 def _conditioner_output(module: nn.Module, x_a: jax.Array, out_per_channel: int) -> jax.Array:
     h = module(x_a)
     expected = x_a.shape[:-1] + (out_per_channel * x_a.shape[-1],)
     if h.shape != expected:
-        raise ValueError(f"The conditioner returned shape {h.shape}; this coupling needs {expected} "
+        raise UserError(f"The conditioner returned shape {h.shape}; this coupling needs {expected} "
                          f"({out_per_channel}·C outputs per position).")
     return h
 
@@ -89,7 +91,7 @@ class AffineCoupling(Bijector):
         s = (1.0 - mask) * factor * jnp.tanh(raw_s)
         t = (1.0 - mask) * raw_t
         self.sow("intermediates", "log_scale", s)
-        log_det = sum_except_batch(s)
+        log_det = sum_event(s)
         if not inverse:
             return x * jnp.exp(s) + t, log_det
         return (x - t) * jnp.exp(-s), -log_det

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.bijectors.base import Bijector
+from jaxgen.core.errors import UserError
 
 __all__ = [
     "MASK_TYPES",
@@ -41,7 +42,7 @@ MASK_TYPES = ("checkerboard", "channel", "half", "alternating")
 
 def _check_parity(parity: int) -> None:
     if parity not in (0, 1):
-        raise ValueError(f"parity must be 0 or 1, got {parity}.")
+        raise UserError(f"parity must be 0 or 1, got {parity}.")
 
 
 def checkerboard_mask(h: int, w: int, parity: int = 0) -> np.ndarray:
@@ -55,7 +56,7 @@ def channel_mask(c: int, parity: int = 0) -> np.ndarray:
     """``(c,)`` float32 mask: first ``c // 2`` entries 1 (parity 0), or the rest (parity 1)."""
     _check_parity(parity)
     if c < 2:
-        raise ValueError(f"A channel/half mask needs at least 2 channels, got {c}.")
+        raise UserError(f"A channel/half mask needs at least 2 channels, got {c}.")
     first = np.arange(c) < c // 2
     return (first if parity == 0 else ~first).astype(np.float32)
 
@@ -64,7 +65,7 @@ def alternating_mask(d: int, parity: int = 0) -> np.ndarray:
     """``(d,)`` float32 mask, 1 at indices ``k`` with ``k % 2 == parity``."""
     _check_parity(parity)
     if d < 2:
-        raise ValueError(f"An alternating mask needs at least 2 entries, got {d}.")
+        raise UserError(f"An alternating mask needs at least 2 entries, got {d}.")
     return (np.arange(d) % 2 == parity).astype(np.float32)
 
 
@@ -73,13 +74,14 @@ def make_mask(mask_type: str, event_shape: Sequence[int], parity: int = 0) -> np
     event_shape = tuple(event_shape)
     if mask_type == "checkerboard":
         if len(event_shape) != 3:
-            raise ValueError(f"A checkerboard mask needs images (H, W, C); got event shape {event_shape}.")
+            raise UserError(
+                f"A checkerboard mask needs images (H, W, C); got event shape {event_shape}.")
         return checkerboard_mask(event_shape[0], event_shape[1], parity)
     if mask_type in ("channel", "half"):
         return channel_mask(event_shape[-1], parity)
     if mask_type == "alternating":
         return alternating_mask(event_shape[-1], parity)
-    raise ValueError(f"Unknown mask_type {mask_type!r}; expected one of {MASK_TYPES}.")
+    raise UserError(f"Unknown mask_type {mask_type!r}; expected one of {MASK_TYPES}.")
 
 
 class Permute(Bijector):

@@ -33,7 +33,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.bijectors.base import Bijector, Chain, sum_except_batch
+from jaxgen.bijectors.base import Bijector, Chain
+from jaxgen.core.errors import UserError
+from jaxgen.distributions import sum_event
 
 __all__ = ["Squeeze", "Unsqueeze", "Split", "multi_scale", "squeeze2d", "unsqueeze2d"]
 
@@ -42,7 +44,7 @@ def squeeze2d(x: jax.Array, factor: int = 2) -> jax.Array:
     """Space-to-depth ``(B, H, W, C) -> (B, H/f, W/f, f·f·C)``, channels ordered ``(c, dy, dx)``."""
     b, h, w, c = x.shape
     if h % factor or w % factor:
-        raise ValueError(f"Squeeze by {factor} needs H and W divisible by {factor}, got {x.shape}.")
+        raise UserError(f"Squeeze by {factor} needs H and W divisible by {factor}, got {x.shape}.")
     x = x.reshape(b, h // factor, factor, w // factor, factor, c)
     x = x.transpose(0, 1, 3, 5, 2, 4)
     return x.reshape(b, h // factor, w // factor, c * factor * factor)
@@ -52,7 +54,8 @@ def unsqueeze2d(x: jax.Array, factor: int = 2) -> jax.Array:
     """Depth-to-space, the exact inverse of :func:`squeeze2d`."""
     b, h, w, c = x.shape
     if c % (factor * factor):
-        raise ValueError(f"Unsqueeze by {factor} needs C divisible by {factor * factor}, got {x.shape}.")
+        raise UserError(
+            f"Unsqueeze by {factor} needs C divisible by {factor * factor}, got {x.shape}.")
     x = x.reshape(b, h, w, c // (factor * factor), factor, factor)
     x = x.transpose(0, 1, 4, 2, 5, 3)
     return x.reshape(b, h * factor, w * factor, c // (factor * factor))
@@ -105,7 +108,7 @@ class Split(Bijector):
     def __call__(self, x: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
         c = x.shape[-1]
         if c < 2:
-            raise ValueError(f"Split needs at least 2 channels, got shape {x.shape}.")
+            raise UserError(f"Split needs at least 2 channels, got shape {x.shape}.")
         keep = c // 2
         a, b = x[..., :keep], x[..., keep:]
 
@@ -113,7 +116,7 @@ class Split(Bijector):
             h = self.prior(cond)
             expected = cond.shape[:-1] + (2 * (c - keep),)
             if h.shape != expected:
-                raise ValueError(f"Split prior returned {h.shape}; expected {expected}.")
+                raise UserError(f"Split prior returned {h.shape}; expected {expected}.")
             mean, raw = jnp.split(h, 2, axis=-1)
             factor = self.param("prior_scale_factor", nn.initializers.ones, (c - keep,), x.dtype)
             return mean, factor * jnp.tanh(raw)
@@ -123,16 +126,17 @@ class Split(Bijector):
             if self.prior is not None:
                 mean, log_sigma = standardiser(a)
                 b = (b - mean) * jnp.exp(-log_sigma)
-                log_det = log_det - sum_except_batch(log_sigma)
+                log_det = log_det - sum_event(log_sigma)
             a_out, ld_inner = self.inner(a, inverse=False)
         else:
             a_out, ld_inner = self.inner(a, inverse=True)
             if self.prior is not None:
                 mean, log_sigma = standardiser(a_out)
                 b = b * jnp.exp(log_sigma) + mean
-                log_det = log_det + sum_except_batch(log_sigma)
+                log_det = log_det + sum_event(log_sigma)
         if a_out.shape != a.shape:
-            raise ValueError(f"Split.inner must keep the shape {a.shape}; it returned {a_out.shape}.")
+            raise UserError(
+                f"Split.inner must keep the shape {a.shape}; it returned {a_out.shape}.")
         return jnp.concatenate([a_out, b], axis=-1), log_det + ld_inner
 
 
@@ -161,9 +165,9 @@ def multi_scale(levels: Sequence[Sequence[nn.Module]],
       A :class:`~jaxgen.bijectors.base.Chain`.
     """
     if not levels:
-        raise ValueError("multi_scale needs at least one level.")
+        raise UserError("multi_scale needs at least one level.")
     if priors is not None and len(priors) != len(levels) - 1:
-        raise ValueError(f"Expected {len(levels) - 1} priors (one per split), got {len(priors)}.")
+        raise UserError(f"Expected {len(levels) - 1} priors (one per split), got {len(priors)}.")
     inner = None
     for i in reversed(range(len(levels))):
         steps = list(levels[i])
@@ -172,7 +176,7 @@ def multi_scale(levels: Sequence[Sequence[nn.Module]],
         squeezes = [s.factor for s in levels[i] if isinstance(s, Squeeze)]
         unsqueezes = [s.factor for s in levels[i] if isinstance(s, Unsqueeze)]
         if unsqueezes:
-            raise ValueError("multi_scale adds the Unsqueeze steps itself; give Squeeze steps only.")
+            raise UserError("multi_scale adds the Unsqueeze steps itself; give Squeeze steps only.")
         steps.extend(Unsqueeze(factor=f) for f in reversed(squeezes))
         inner = Chain(steps)
     return inner

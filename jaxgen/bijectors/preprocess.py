@@ -36,7 +36,9 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxgen.bijectors.base import Bijector, sum_except_batch
+from jaxgen.bijectors.base import Bijector
+from jaxgen.core.errors import UserError
+from jaxgen.distributions import sum_event
 
 __all__ = ["LogitTransform", "ScaleShift"]
 
@@ -57,13 +59,13 @@ class LogitTransform(Bijector):
 
     def _log_det(self, y: jax.Array) -> jax.Array:
         const = math.log((1.0 - 2.0 * self.alpha) / (self.high - self.low))
-        return sum_except_batch(const + jax.nn.softplus(y) + jax.nn.softplus(-y))
+        return sum_event(const + jax.nn.softplus(y) + jax.nn.softplus(-y))
 
     def __call__(self, x: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
         if not 0.0 < self.alpha < 0.5:
-            raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}.")
+            raise UserError(f"alpha must be in (0, 0.5), got {self.alpha}.")
         if not self.high > self.low:
-            raise ValueError(f"Need high > low, got low={self.low}, high={self.high}.")
+            raise UserError(f"Need high > low, got low={self.low}, high={self.high}.")
         width = self.high - self.low
         if not inverse:
             p = self.alpha + (1.0 - 2.0 * self.alpha) * (x - self.low) / width
@@ -87,7 +89,7 @@ class ScaleShift(Bijector):
 
     def __call__(self, x: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
         if self.scale == 0:
-            raise ValueError("ScaleShift needs a non-zero scale.")
+            raise UserError("ScaleShift needs a non-zero scale.")
         d = math.prod(x.shape[1:])
         log_det = jnp.full((x.shape[0],), d * math.log(abs(self.scale)), x.dtype)
         if not inverse:

@@ -1,7 +1,7 @@
 """Lossless compression with an autoregressive model: `jaxgen compress` / `decompress`.
 
 Encoding a batch of examples runs the model's `coder.step` (see
-`jaxgen.objectives.autoregressive`) over the D positions; at position i it
+`jaxgen.families.autoregressive.objective`) over the D positions; at position i it
 gives the conditionals p(x_i | x_<i) of every example in the batch, which
 `quantized_cdf` turns into integer tables and the arithmetic coder uses to code
 x_i. Decoding runs the same steps, feeding each decoded symbol back as the next
@@ -38,8 +38,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.coding.arithmetic import (PRECISION, TOTAL_BITS, ArithmeticDecoder,
-                                      ArithmeticEncoder, quantized_cdf)
+from jaxgen.coding.arithmetic import (
+    PRECISION,
+    TOTAL_BITS,
+    ArithmeticDecoder,
+    ArithmeticEncoder,
+    quantized_cdf,
+)
+from jaxgen.core.errors import UserError
 
 __all__ = ["Codec", "compress", "decompress", "read_header", "fingerprint", "baselines",
            "MAGIC", "FormatError"]
@@ -64,18 +70,18 @@ def fingerprint(params) -> str:
 
 
 class Codec:
-    """Arithmetic coding driven by an autoregressive objective's `info["coder"]`.
+    """Arithmetic coding driven by an objective's `coder` (`jaxgen.core.contract.Coder`).
 
     Args:
-      objective: an `Objective` with `info["coder"]` (autoregressive on images or codes).
+      objective: an `Objective` with a `coder` (autoregressive on images or codes).
       params: the parameters to code with (the same on both sides).
       batch_size: examples coded side by side (one model call per position).
     """
 
     def __init__(self, objective, params, batch_size: int = 256):
-        coder = objective.info.get("coder")
+        coder = objective.coder
         if coder is None:
-            raise ValueError(
+            raise UserError(
                 f"objective {objective.name!r} has no exact discrete conditionals to code with; "
                 "lossless compression needs an autoregressive model of images or code maps "
                 "(objective.name=autoregressive, not on real-valued sequences).")

@@ -24,14 +24,15 @@ import os
 
 import numpy as np
 
+from jaxgen.core.errors import MissingError, UserError
 from jaxgen.data.sources import ArraySource, TfdsSource, load_array_file, tfds_source
 from jaxgen.data.toy2d import TOY_DATASETS, Toy2D, entropy, get_toy
 from jaxgen.data.toy_sequences import SEQUENCE_TOYS, ToySequence, get_sequence_toy
 
 __all__ = [
     "Dataset", "get_dataset", "dataset_names", "ArraySource", "TfdsSource", "load_array_file",
-    "tfds_source", "Toy2D", "get_toy", "entropy", "TOY_DATASETS", "DEFAULT_TFDS_DIR",
-    "SEQUENCE_TOYS", "ToySequence", "get_sequence_toy",
+    "read_array_file", "tfds_source", "Toy2D", "get_toy", "entropy", "TOY_DATASETS",
+    "DEFAULT_TFDS_DIR", "SEQUENCE_TOYS", "ToySequence", "get_sequence_toy",
 ]
 
 DEFAULT_TFDS_DIR = "~/.cache/jaxgen/tfds"  # fashion_mnist's data_dir when data.path is empty
@@ -77,7 +78,7 @@ def _get(cfg, key, default=None):
 def _positive_int(cfg, key) -> int:
     v = _get(cfg, key)
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"data.{key} must be a positive int, got {v!r}")
+        raise UserError(f"data.{key} must be a positive int, got {v!r}")
     return int(v)
 
 
@@ -114,10 +115,10 @@ def get_dataset(data_config, split: str) -> Dataset:
     """
     name = _get(data_config, "name")
     if not isinstance(name, str):
-        raise ValueError(f"data.name must be a string, got {name!r}; valid: {dataset_names()}")
+        raise UserError(f"data.name must be a string, got {name!r}; valid: {dataset_names()}")
     is_tfds = name.startswith("tfds:")
     if not is_tfds and split not in _SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {list(_SPLITS)}")
+        raise UserError(f"unknown split {split!r}; expected one of {list(_SPLITS)}")
     train = split == "train"
 
     if name in TOY_DATASETS:
@@ -136,7 +137,7 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "points", ArraySource(x), (toy.length,), None, toy)
 
     if name == "array":
-        src = load_array_file(_split_path(
+        src = _users(load_array_file, _split_path(
             data_config, train, split, "FILE (.npy or .npz)",
             f"set it, e.g. --config.data.{'path' if train else 'eval_path'}=/path/to/"
             f"{'train' if train else 'eval'}.npz"))
@@ -157,19 +158,36 @@ def get_dataset(data_config, split: str) -> Dataset:
 
         data_dir = _get(data_config, "path") or DEFAULT_TFDS_DIR
         source_dir = _get(data_config, "source_dir") or DEFAULT_SOURCE_DIR
-        src = fashion_mnist_source("train" if train else "test",
-                                   os.path.expanduser(data_dir), source_dir)
+        src = _users(fashion_mnist_source, "train" if train else "test",
+                     os.path.expanduser(data_dir), source_dir)
         src = _keep_classes(src, data_config)
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     if is_tfds and len(name) > len("tfds:"):
         tfds_name = name[len("tfds:"):]
         data_dir = _get(data_config, "path") or None
-        src = _keep_classes(tfds_source(tfds_name, "test" if split == "eval" else split,
-                                        data_dir), data_config)
+        src = _keep_classes(_users(tfds_source, tfds_name, "test" if split == "eval" else split,
+                                   data_dir), data_config)
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
-    raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+    raise UserError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+def _users(read, *args):
+    """read(*args) of the user's files or prepared data; what is wrong with them (the
+    sources' ValueError / FileNotFoundError, and numpy's on a damaged file) is the user's
+    to fix: a UserError / MissingError with the same message."""
+    try:
+        return read(*args)
+    except FileNotFoundError as e:
+        raise MissingError(str(e)) from e
+    except ValueError as e:
+        raise UserError(str(e)) from e
+
+
+def read_array_file(path):
+    """`load_array_file` for a command's --input: its errors as jaxgen's user errors."""
+    return _users(load_array_file, path)
 
 
 def _split_path(data_config, train: bool, split: str, what: str, hint: str) -> str:
@@ -177,7 +195,7 @@ def _split_path(data_config, train: bool, split: str, what: str, hint: str) -> s
     key = "path" if train else "eval_path"
     path = _get(data_config, key) or ""
     if not path:
-        raise ValueError(f"data.name={_get(data_config, 'name')} needs data.{key}={what} for "
+        raise UserError(f"data.name={_get(data_config, 'name')} needs data.{key}={what} for "
                          f"split {split!r}; {hint}.")
     return path
 
@@ -186,21 +204,21 @@ def load_codes_file(path) -> tuple:
     """(ArraySource of int32 codes (N, h, w) [+ label], K, the VQ-VAE workdir or None)."""
     path = os.path.expanduser(str(path))
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist; write it with `jaxgen codes "
+        raise MissingError(f"{path} does not exist; write it with `jaxgen codes "
                                 "--workdir VQVAE_RUN --out FILE.npz`.")
     with np.load(path) as f:
         if "codes" not in f.files or "num_codes" not in f.files:
-            raise ValueError(f"{path} holds {f.files}; data.name=codes reads the 'codes' and "
+            raise UserError(f"{path} holds {f.files}; data.name=codes reads the 'codes' and "
                              "'num_codes' arrays `jaxgen codes` writes.")
         codes = np.asarray(f["codes"])
         k = int(f["num_codes"])
         label = np.asarray(f["label"]) if "label" in f.files else None
         decoder = str(f["vqvae_workdir"]) if "vqvae_workdir" in f.files else None
     if codes.ndim < 2 or not np.issubdtype(codes.dtype, np.integer):
-        raise ValueError(f"{path}: codes must be integer maps (N, h, w), got {codes.dtype} "
+        raise UserError(f"{path}: codes must be integer maps (N, h, w), got {codes.dtype} "
                          f"{codes.shape}.")
     if codes.min() < 0 or codes.max() >= k:
-        raise ValueError(f"{path}: codes lie in [{codes.min()}, {codes.max()}], outside "
+        raise UserError(f"{path}: codes lie in [{codes.min()}, {codes.max()}], outside "
                          f"[0, num_codes={k}).")
     return ArraySource(codes.astype(np.int32), label), k, decoder
 

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification.mnist import FashionMNIST
 
+from jaxgen.core.errors import MissingError, UserError
 from jaxgen.data.sources import TfdsSource
 
 DEFAULT_SOURCE_DIR = "/usr/share/datasets/fashion-mnist"
@@ -68,14 +69,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     with opener(path, "rb") as f:
         buf = f.read()
     if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] not in _IDX_DTYPES:
-        raise ValueError(f"{str(path)!r} is not an IDX file (header {buf[:4]!r})")
+        raise UserError(f"{str(path)!r} is not an IDX file (header {buf[:4]!r})")
     ndim = buf[3]
     dims = tuple(int(d) for d in np.frombuffer(buf, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[buf[2]])
     offset = 4 + 4 * ndim
     expected = offset + dtype.itemsize * int(np.prod(dims))
     if len(buf) != expected:
-        raise ValueError(
+        raise UserError(
             f"{str(path)!r}: IDX header says shape {dims} ({expected} bytes), "
             f"file holds {len(buf)} bytes")
     return np.frombuffer(buf, dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
@@ -123,7 +124,7 @@ def check_source_dir(source_dir: str | os.PathLike) -> None:
     for split in IDX_FILES:
         for p in idx_paths(source_dir, split):
             if not p.is_file():
-                raise FileNotFoundError(missing_idx_message(source_dir))
+                raise MissingError(missing_idx_message(source_dir))
 
 
 class LocalFashionMNIST(FashionMNIST, skip_registration=True):
@@ -168,12 +169,12 @@ class LocalFashionMNIST(FashionMNIST, skip_registration=True):
         images, labels = read_idx(images_path), read_idx(labels_path)
         n = NUM_EXAMPLES[split]
         if images.shape != (n, 28, 28) or images.dtype != np.uint8 or labels.shape != (n,):
-            raise ValueError(
+            raise UserError(
                 f"Fashion-MNIST {split}: found images {images.shape} {images.dtype} in "
                 f"{str(images_path)!r} and labels {labels.shape} in {str(labels_path)!r}; "
                 f"expected ({n}, 28, 28) uint8 and ({n},)")
         if labels.min() < 0 or labels.max() >= NUM_CLASSES:
-            raise ValueError(f"{str(labels_path)!r}: labels outside [0, {NUM_CLASSES})")
+            raise UserError(f"{str(labels_path)!r}: labels outside [0, {NUM_CLASSES})")
         for i in range(n):
             yield i, {"image": encode_png_gray(images[i]), "label": int(labels[i])}
 
@@ -232,7 +233,7 @@ def fashion_mnist_source(split: str, data_dir: str | os.PathLike,
     builder = tfds.builder("fashion_mnist", data_dir=os.fspath(data_dir))
     fmt = builder.info.file_format
     if fmt is not None and fmt != tfds.core.FileFormat.ARRAY_RECORD:
-        raise ValueError(
+        raise UserError(
             f"fashion_mnist in {str(data_dir)!r} was prepared as {fmt.value}; "
             "tfds.data_source reads only array_record. Use another data.path (an empty "
             "folder is prepared automatically) or delete "

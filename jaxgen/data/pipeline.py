@@ -21,17 +21,19 @@ from typing import Iterator
 
 import numpy as np
 
+from jaxgen.core.errors import UserError
+
 
 class BatchPipeline:
     def __init__(self, source, global_batch_size: int, seed: int, *, process_index: int = 0,
                  process_count: int = 1, steps_per_call: int = 1, prefetch: int = 2):
         n = len(source)
         if global_batch_size > n:
-            raise ValueError(
+            raise UserError(
                 f"train.batch_size={global_batch_size} is larger than the dataset ({n} examples). "
                 "Lower train.batch_size.")
         if global_batch_size % process_count:
-            raise ValueError(
+            raise UserError(
                 f"train.batch_size={global_batch_size} must be divisible by the number of "
                 f"processes ({process_count}).")
         self.source = source

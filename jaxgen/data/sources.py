@@ -218,7 +218,8 @@ def load_array_file(path: str | os.PathLike) -> ArraySource:
             raise ValueError(
                 f"{label_where}: found labels of shape {label.shape} for {len(x)} examples; "
                 f"expected shape ({len(x)},)")
-        if label.dtype.kind == "f" and np.all(np.isfinite(label)) and np.all(label == np.round(label)):
+        if (label.dtype.kind == "f" and np.all(np.isfinite(label))
+                and np.all(label == np.round(label))):
             label = label.astype(np.int64)
         if label.dtype.kind not in "iu" or label.min() < 0:
             raise ValueError(

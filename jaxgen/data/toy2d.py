@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from jaxgen.core.errors import UserError
+
 TOY_DATASETS = ("8gaussians", "ring8", "grid25", "moons", "checkerboard", "swissroll", "pinwheel")
 
 Sampler = Callable[[np.random.Generator, int], np.ndarray]
@@ -63,14 +65,14 @@ class Toy2D:
 
 def _check_n(n) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+        raise UserError(f"n must be a non-negative int, got {n!r}")
     return int(n)
 
 
 def _as_points(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"expected points of shape (n, 2), got shape {x.shape}")
+        raise UserError(f"expected points of shape (n, 2), got shape {x.shape}")
     return x
 
 
@@ -307,15 +309,15 @@ def get_toy(name: str, std: float | None = None) -> Toy2D:
       ValueError: unknown name (the message lists the valid ones), or a bad std.
     """
     if name not in _BUILDERS:
-        raise ValueError(
+        raise UserError(
             f"unknown toy dataset {name!r}; valid names: {', '.join(TOY_DATASETS)}")
     if std is not None:
         if name not in _MIXTURES:
-            raise ValueError(
+            raise UserError(
                 f"std={std!r} only applies to the Gaussian mixtures "
                 f"({', '.join(_MIXTURES)}), not to {name!r}; leave it unset (None)")
         if not (isinstance(std, (int, float, np.floating)) and math.isfinite(std) and std > 0):
-            raise ValueError(f"std must be a positive finite number, got {std!r}")
+            raise UserError(f"std must be a positive finite number, got {std!r}")
         std = float(std)
     return _BUILDERS[name](std)
 
@@ -332,10 +334,10 @@ def entropy(toy: Toy2D, n: int = 200_000, seed: int = 0) -> tuple[float, float]:
       ValueError: the toy has no closed-form log-density, or n < 2.
     """
     if toy.log_prob is None:
-        raise ValueError(f"{toy.name!r} has no closed-form log-density; entropy needs one")
+        raise UserError(f"{toy.name!r} has no closed-form log-density; entropy needs one")
     n = _check_n(n)
     if n < 2:
-        raise ValueError(f"n must be at least 2 for a standard error, got {n}")
+        raise UserError(f"n must be at least 2 for a standard error, got {n}")
     x = toy.sample(np.random.default_rng(seed), n)
     lp = toy.log_prob(x)
     if not np.all(np.isfinite(lp)):

@@ -42,6 +42,8 @@ from typing import Callable
 
 import numpy as np
 
+from jaxgen.core.errors import UserError
+
 SEQUENCE_TOYS = ("gaussian_ar2",)
 DEFAULT_COEFFS = (1.0, -0.5)
 DEFAULT_SIGMA = 0.5
@@ -72,7 +74,7 @@ class ToySequence:
 
 def check_stationary(a1: float, a2: float) -> None:
     if not (abs(a2) < 1 and a1 + a2 < 1 and a2 - a1 < 1):
-        raise ValueError(f"AR(2) coefficients ({a1}, {a2}) are not stationary: need |a2| < 1, "
+        raise UserError(f"AR(2) coefficients ({a1}, {a2}) are not stationary: need |a2| < 1, "
                          "a1 + a2 < 1 and a2 − a1 < 1.")
 
 
@@ -91,7 +93,7 @@ def ar2_log_prob(x, a1: float, a2: float, sigma: float) -> np.ndarray:
     """Exact log p(x) (nats) of sequences x (n, T), T ≥ 2, under the stationary AR(2)."""
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError(f"expected sequences of shape (n, T) with T >= 2, got {x.shape}")
+        raise UserError(f"expected sequences of shape (n, T) with T >= 2, got {x.shape}")
     g0, g1 = ar2_autocovariance(a1, a2, sigma, 2)
     det = g0 * g0 - g1 * g1
     x1, x2 = x[:, 0], x[:, 1]
@@ -106,7 +108,7 @@ def ar2_sample(rng: np.random.Generator, n: int, length: int, a1: float, a2: flo
                sigma: float) -> np.ndarray:
     """n stationary AR(2) sequences (n, length), float32."""
     if length < 2:
-        raise ValueError(f"length must be >= 2, got {length}")
+        raise UserError(f"length must be >= 2, got {length}")
     g0, g1 = ar2_autocovariance(a1, a2, sigma, 2)
     chol = np.linalg.cholesky(np.array([[g0, g1], [g1, g0]]))
     x = np.zeros((int(n), int(length)))
@@ -121,15 +123,15 @@ def get_sequence_toy(name: str, length: int | None = None, coeffs=None,
                      std: float | None = None) -> ToySequence:
     """The toy `name` (one of `SEQUENCE_TOYS`); None picks the defaults (std is σ)."""
     if name not in SEQUENCE_TOYS:
-        raise ValueError(f"unknown toy sequence {name!r}; valid: {', '.join(SEQUENCE_TOYS)}")
+        raise UserError(f"unknown toy sequence {name!r}; valid: {', '.join(SEQUENCE_TOYS)}")
     length = DEFAULT_LENGTH if length is None else int(length)
     a1, a2 = (float(c) for c in (DEFAULT_COEFFS if coeffs is None or len(coeffs) == 0
                                  else coeffs))
     sigma = DEFAULT_SIGMA if std is None else float(std)
     if not sigma > 0:
-        raise ValueError(f"the innovation std must be > 0, got {sigma}")
+        raise UserError(f"the innovation std must be > 0, got {sigma}")
     if length < 2:
-        raise ValueError(f"data.length must be >= 2, got {length}")
+        raise UserError(f"data.length must be >= 2, got {length}")
     check_stationary(a1, a2)
     return ToySequence(
         name=name,

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.core.errors import UserError
+
 # z = SCALE * (x + u) / 256 + SHIFT for 8-bit images.
 IMAGE_SCALE = 2.0
 IMAGE_SHIFT = -1.0
@@ -34,12 +36,12 @@ def preprocess(kind: str, x, rng=None, dequantize: bool = True):
         x = jnp.asarray(x, jnp.float32)
         if dequantize:
             if rng is None:
-                raise ValueError("Dequantising images needs an rng.")
+                raise UserError("Dequantising images needs an rng.")
             u = jax.random.uniform(rng, x.shape, jnp.float32)
         else:
             u = 0.5
         return IMAGE_SCALE * (x + u) / 256.0 + IMAGE_SHIFT
-    raise ValueError(f"Unknown data kind {kind!r}; expected 'points', 'images' or 'tokens'.")
+    raise UserError(f"Unknown data kind {kind!r}; expected 'points', 'images' or 'tokens'.")
 
 
 def postprocess(kind: str, z) -> np.ndarray:

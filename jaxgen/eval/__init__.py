@@ -10,8 +10,12 @@ its exact binomial p-value), the lecture's "learned test statistic".
 of a Gaussian mixture (VEEGAN/PacGAN's mode-collapse protocol).
 """
 
-from jaxgen.eval.frechet import (frechet_distance, frechet_from_features, gaussian_stats,
-                                 precision_recall)
+from jaxgen.eval.frechet import (
+                                 frechet_distance,
+                                 frechet_from_features,
+                                 gaussian_stats,
+                                 precision_recall,
+)
 from jaxgen.eval.mmd import mmd2, mmd_test
 from jaxgen.eval.modes import mode_metrics
 from jaxgen.eval.two_sample import c2st

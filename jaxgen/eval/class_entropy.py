@@ -66,10 +66,10 @@ def ambiguity(params, x) -> dict:
 
 
 def main(argv=None) -> int:
+    from jaxgen.core.config import from_json_file
+    from jaxgen.core.experiment import Experiment, read_run_info
+    from jaxgen.core.logging import format_table
     from jaxgen.data import get_dataset, transforms
-    from jaxgen.experiment import Experiment, read_run_info
-    from jaxgen.config import from_json_file
-    from jaxgen.train.logging import format_table
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("workdirs", nargs="+")
     p.add_argument("--num", type=int, default=2000)

@@ -4,9 +4,8 @@ sample-quality metrics in place of Inception-v3.
 FID (Heusel et al., 2017) measures samples in the pool features of an ImageNet Inception-v3,
 a network that has never seen 28x28 grey clothes. Here the judge is a small CNN trained on the
 Fashion-MNIST training split (conv 3x3/2 32 -> conv 3x3/2 64 -> dense 128 "features" ->
-dense 10; 4000 Adam steps of 128 images, ~8.5 epochs: 0.916 test accuracy after ~100 s of
-training, ~2 minutes in all, on 2 busy CPU cores), and its 128-d penultimate ReLU activations
-are the features that `jaxgen.eval.frechet` compares:
+dense 10; Adam on cross-entropy, 4000 steps of 128 images by default), and its 128-d
+penultimate ReLU activations are the features that `jaxgen.eval.frechet` compares:
 
     FD   = |mu_g - mu_r|^2 + Tr(S_g + S_r - 2 (S_g S_r)^{1/2})   (Gaussians fitted to features)
     P, R = improved precision / recall (Kynkäänniemi et al., 2019), k-NN balls in feature space
@@ -16,14 +15,20 @@ noise adds to FD: roughly +c/n for a fixed pair of distributions), so FD values 
 comparable only at the same n, computed against the same reference statistics with the same
 classifier. That is why `sample_quality` returns `fd_n` and `fd_ref_n` and every caller must
 print them beside the score. Precision/recall likewise depend on n and k (`pr_n`, `pr_k`).
-With this judge, uniform noise gets FD ~650 (real images ~4, blurred ones ~90, n = 1000) and
-recall 0, but k-NN precision ~0.4, not 0: the judge maps all noise into one tight cluster
-(it calls them "Bag"), and the k-NN balls of a few outlying real images cover it. The balls
-shrink as n grows (0.2 at n = 5000), but precision alone does not flag collapsed junk; read it
-with recall and FD.
+With this judge (fmnist-cnn-2), uniform noise gets FD ~590 (real images ~4.5, blurred ones
+~85, n = 1000) and recall 0, but k-NN precision ~0.5, not 0 (still ~0.5 at n = 5000): the
+judge maps most noise into one tight cluster (it calls them "Bag"), and the k-NN balls of a
+few outlying real images cover it. Precision alone does not flag collapsed junk; read it with
+recall and FD.
 
 Images enter in model space, z = 2 (x + 0.5) / 256 - 1 for uint8 pixels x fed as bin centres
 (`transforms.preprocess("images", x, None, dequantize=False)`).
+
+Training (`train_classifier`) goes through the one trainer, `jaxgen.core.loop.
+train_and_evaluate`: this module registers the network "fmnist_cnn" (`FmnistCNN`) and the
+objective "classifier" (softmax cross-entropy on the labels; no sample, no likelihood), and
+trains a config built on `base_config()` whose data are the training images written to an
+.npz in a temporary run folder and read back as data.name=array.
 
 Caching (`load_or_train`): params go to `<cache_dir>/params.npz` (flattened leaves, keys
 "conv0/kernel", ...) and the record to `<cache_dir>/info.json`; the default cache_dir is
@@ -43,6 +48,7 @@ import functools
 import hashlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +58,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgen.core.contract import BuildContext, Objective, Player
+from jaxgen.core.errors import UserError
+from jaxgen.core.registry import ModelSpec, ObjectiveSpec, register_model, register_objective
 from jaxgen.eval.frechet import frechet_distance, gaussian_stats, precision_recall
 
 __all__ = [
@@ -61,7 +70,7 @@ __all__ = [
 
 # Bump when anything that changes what a trained classifier is changes (layout, training,
 # preprocessing): every cache made by another version is then retrained, never used.
-VERSION = "fmnist-cnn-1"
+VERSION = "fmnist-cnn-2"
 KIND = "jaxgen.eval.classifier"  # marks the files this module writes (ownership)
 LAYOUT = ("z=2(x+0.5)/256-1; conv3x3/s2 SAME relu per width; flatten; "
           "dense relu (features); dense (logits)")
@@ -95,11 +104,48 @@ class FmnistCNN(nn.Module):
         return f, nn.Dense(self.num_classes, name="head")(f)
 
 
+register_model("fmnist_cnn", ModelSpec("jaxgen.eval.classifier:FmnistCNN", ("images",)))
+
+
+# ------------------------------------------------------------------------------- objective
+
+
+def classifier_loss(params, batch, rng, *, model):
+    """Mean softmax cross-entropy of the logits vs batch["label"] (nats), with the batch's
+    accuracy beside it."""
+    del rng  # deterministic; images arrive as bin centres (dequantize=False)
+    _, lg = model.apply({"params": params["model"]}, batch["x"])
+    xent = optax.softmax_cross_entropy_with_integer_labels(lg, batch["label"]).mean()
+    accuracy = jnp.mean((jnp.argmax(lg, -1) == batch["label"]).astype(jnp.float32))
+    return xent, {"xent": xent, "accuracy": accuracy}
+
+
+def classifier_init(rng, batch, *, model):
+    return {"model": model.init(rng, batch["x"])["params"]}
+
+
+def make_objective(ctx: BuildContext) -> Objective:
+    """The "classifier" objective: one player, "model", trained on cross-entropy."""
+    if not ctx.data.num_classes:
+        raise UserError(f"objective classifier needs labelled data; {ctx.data.name} has no "
+                        "labels.")
+    return Objective(
+        name="classifier",
+        players=(Player("model", functools.partial(classifier_loss, model=ctx.model)),),
+        init=functools.partial(classifier_init, model=ctx.model),
+        dequantize=False,
+    )
+
+
+register_objective(ObjectiveSpec("classifier", make_objective, kinds=("images",),
+                                 summary="a supervised classifier (cross-entropy on the labels)"))
+
+
 def _arch(arch: dict | None) -> dict:
     a = {**DEFAULT_ARCH, **(arch or {})}
     unknown = set(a) - set(DEFAULT_ARCH)
     if unknown:
-        raise ValueError(f"unknown arch keys {sorted(unknown)}; expected {sorted(DEFAULT_ARCH)}")
+        raise UserError(f"unknown arch keys {sorted(unknown)}; expected {sorted(DEFAULT_ARCH)}")
     return {"widths": [int(w) for w in a["widths"]], "feature_dim": int(a["feature_dim"])}
 
 
@@ -179,7 +225,7 @@ def embed(params, images_uint8, which: str = "features") -> np.ndarray:
         f, lg = _apply(module, params, _to_model_space(chunk))
         out.append(np.asarray(f if which == "features" else lg)[:m])
     if not out:
-        raise ValueError("no images")
+        raise UserError("no images")
     return np.concatenate(out)
 
 
@@ -212,15 +258,15 @@ def _load_split(data_config, split: str, num: int | None) -> tuple[np.ndarray, n
     src = get_dataset(data_config or DEFAULT_DATA, split).source
     n = len(src) if num is None else int(num)
     if not 0 < n <= len(src):
-        raise ValueError(f"asked for {n} {split} images; the split has {len(src)}")
+        raise UserError(f"asked for {n} {split} images; the split has {len(src)}")
     b = src.get(np.arange(n))
     if "label" not in b:
-        raise ValueError(f"the {split} split has no labels; the classifier needs them")
+        raise UserError(f"the {split} split has no labels; the classifier needs them")
     x = np.asarray(b["x"])
     if x.ndim == 3:
         x = x[..., None]
     if x.dtype != np.uint8 or x.shape[1:] != (28, 28, 1):
-        raise ValueError(f"expected uint8 (N, 28, 28, 1) images, got {x.dtype} {x.shape}")
+        raise UserError(f"expected uint8 (N, 28, 28, 1) images, got {x.dtype} {x.shape}")
     return x, np.asarray(b["label"], np.int32)
 
 
@@ -235,17 +281,43 @@ def _recipe(steps: int, batch_size: int, seed: int, lr: float, arch: dict | None
             "num_test": None if num_test is None else int(num_test)}
 
 
+def _train_config(npz_path: Path, *, steps: int, batch_size: int, seed: int, lr: float,
+                  arch: dict, progress: bool):
+    """The resolved trainer config of one classifier run on the images in `npz_path`."""
+    from jaxgen.core import config as config_lib
+    cfg = config_lib.base_config()
+    cfg.seed = int(seed)
+    cfg.data.name = "array"
+    cfg.data.path = str(npz_path)
+    cfg.model.name = "fmnist_cnn"
+    with cfg.model.unlocked():
+        cfg.model.widths = tuple(arch["widths"])
+        cfg.model.feature_dim = int(arch["feature_dim"])
+    cfg.objective.name = "classifier"
+    o = cfg.optim
+    o.name, o.learning_rate, o.schedule = "adam", float(lr), "cosine"
+    o.end_lr_factor, o.warmup_steps, o.grad_clip = 0.05, 0, 0.0
+    t = cfg.train
+    t.steps, t.batch_size, t.log_every = int(steps), int(batch_size), 1
+    t.checkpoint_every, t.sample_every, t.ema_decay = int(steps), 0, 0.0
+    t.progress = bool(progress)
+    return config_lib.resolve(cfg)
+
+
 def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH_SIZE,
                      seed: int = 0, lr: float = DEFAULT_LR, arch: dict | None = None,
                      data_config=None, num_train: int | None = None,
                      num_test: int | None = None, progress: bool = True) -> tuple[dict, dict]:
-    """Trains `FmnistCNN` with Adam on cross-entropy, then scores it on the test split.
+    """Trains `FmnistCNN` with Adam on cross-entropy through the one trainer, then scores it
+    on the test split.
 
-    Minibatches of `batch_size` are drawn without replacement from successive random
-    permutations of the first `num_train` training images (all if None); the learning rate
-    follows a cosine decay from `lr` to `lr / 20` over `steps`. Deterministic given `seed`
-    (init key `jax.random.key(seed)`, permutations `np.random.default_rng(seed)`). Test
-    accuracy is over the first `num_test` test images (all 10 000 if None).
+    The first `num_train` training images (all if None) and their labels are written to an
+    .npz in a temporary run folder and trained on as data.name=array by
+    `jaxgen.core.loop.train_and_evaluate` (objective "classifier", model "fmnist_cnn"): the
+    trainer's init, its data order (a fresh permutation per epoch) and Adam with a cosine
+    decay from `lr` to `lr / 20` over `steps`, no warmup, no gradient clipping, no EMA (the
+    raw params are returned). Deterministic given `seed` (the config's seed). Test accuracy
+    is over the first `num_test` test images (all 10 000 if None).
 
     Args:
       data_config: a `get_dataset` config (default: Fashion-MNIST); "train" and "test"
@@ -254,48 +326,33 @@ def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BA
 
     Returns:
       (params, info); info = {"test_accuracy", "steps", "batch_size", "seed",
-      "train_seconds" (training loop incl. compile), "feature_dim", "lr", "arch",
+      "train_seconds" (the trainer's run incl. compile), "feature_dim", "lr", "arch",
       "num_train", "num_test", "data", "loss_first", "loss_last" (mean loss over the first
-      and last 10 % of steps)}.
+      and last 10 % of steps, from the run's metrics.jsonl)}.
     """
+    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.core.logging import read_metrics
+    from jaxgen.core.loop import train_and_evaluate
+    from jaxgen.data import get_dataset
+
     recipe = _recipe(steps, batch_size, seed, lr, arch, data_config, num_train, num_test)
     a = recipe["arch"]
-    from jaxgen.data import transforms
-    from jaxgen.train.logging import progress_bar
-
     x_train, y_train = _load_split(data_config, "train", num_train)
-    module = FmnistCNN(tuple(a["widths"]), a["feature_dim"], NUM_CLASSES)
-    params = module.init(jax.random.key(seed), jnp.zeros((1, 28, 28, 1)))["params"]
-    schedule = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.05)
-    tx = optax.adam(schedule)
-    opt_state = tx.init(params)
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def step(params, opt_state, x, y):
-        def loss_fn(p):
-            z = transforms.preprocess("images", x, None, dequantize=False)
-            _, lg = module.apply({"params": p}, z)
-            return optax.softmax_cross_entropy_with_integer_labels(lg, y).mean()
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    rng = np.random.default_rng(seed)
-    n = len(x_train)
-    order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * batch_size // n))])
-    losses = []
-    t0 = time.perf_counter()
-    with progress_bar(steps, 0, progress) as bar:
-        bar.set_description("classifier")
-        for i in range(steps):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx])
-            losses.append(loss)
-            if (i + 1) % 100 == 0 or i + 1 == steps:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-                bar.update((i + 1) - bar.n)
-    losses = np.asarray(jax.device_get(losses), np.float64)
-    train_seconds = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="jaxgen_classifier_") as tmp:
+        npz = Path(tmp) / "train.npz"
+        np.savez(npz, x=x_train, label=y_train)
+        cfg = _train_config(npz, steps=steps, batch_size=batch_size, seed=seed, lr=lr, arch=a,
+                            progress=progress)
+        workdir = Path(tmp) / "run"
+        t0 = time.perf_counter()
+        train_and_evaluate(cfg, workdir)
+        train_seconds = time.perf_counter() - t0
+        exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+        state, _ = exp.restore(workdir)
+        params = state.params["model"]
+        losses = np.asarray([m["loss"] for m in read_metrics(workdir)], np.float64)
+    if len(losses) != steps:
+        raise RuntimeError(f"the classifier run logged {len(losses)} losses for {steps} steps")
 
     x_test, y_test = _load_split(data_config, "test", num_test)
     pred = np.argmax(embed(params, x_test, "logits"), -1)
@@ -523,11 +580,11 @@ def sample_quality(params, images_uint8, *, ref: dict | None = None, real_for_pr
     if ref is None:
         ref = reference_stats(params)
     if "fingerprint" in ref and ref["fingerprint"] != params_fingerprint(params):
-        raise ValueError("ref was computed with another classifier; FD would mix feature "
+        raise UserError("ref was computed with another classifier; FD would mix feature "
                          "spaces. Recompute it with reference_stats(params).")
     feats = embed(params, images_uint8)
     if len(feats) < 2:
-        raise ValueError(f"need at least 2 images for FD, got {len(feats)}")
+        raise UserError(f"need at least 2 images for FD, got {len(feats)}")
     fd = frechet_distance(*gaussian_stats(feats), ref["mu"], ref["sigma"])
     out = {"fd": fd, "fd_n": len(feats), "fd_ref_n": int(ref["n"]), "precision": None,
            "recall": None, "pr_n": 0, "pr_k": int(k)}
@@ -552,7 +609,7 @@ def box_blur(images_uint8, size: int = 3) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from jaxgen.train.logging import format_table
+    from jaxgen.core.logging import format_table
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cache-dir", default=None,
                    help=f"default {default_cache_dir()} (root from $JAXGEN_CACHE)")

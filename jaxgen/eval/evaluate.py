@@ -18,13 +18,13 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxgen.core import distributed
+from jaxgen.core.experiment import DatasetInfo, Experiment
+from jaxgen.core.logging import format_table
 from jaxgen.data import get_dataset
 from jaxgen.eval import likelihood
 from jaxgen.eval.mmd import mmd2
 from jaxgen.eval.modes import mode_metrics
-from jaxgen.experiment import DatasetInfo, Experiment
-from jaxgen.train import distributed
-from jaxgen.train.logging import format_table
 
 
 def _feature_metrics(exp, params, dataset, num: int, rng) -> dict:
@@ -112,7 +112,7 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         for name in names[1:]:
             out[f"{name}/nll_gap_nats"] = out[f"{name}/nll_nats"] - out["true_nll_nats"]
 
-    stats = exp.objective.info.get("held_out_stats")
+    stats = exp.objective.held_out_stats
     if stats is not None:  # the family's own held-out diagnostics (e.g. active units)
         arrays = {}
         for i, lo in enumerate(tqdm(range(0, n, bs), desc="held-out statistics", leave=False,
@@ -137,11 +137,11 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         out["mmd2"] = float(mmd2(samples, held))
         out["mmd_num"] = m
     if (toy is not None and toy.modes is not None and exp.objective.sample is not None
-            and e.get("mode_samples", 0) > 0):  # mode collapse (VEEGAN/PacGAN protocol)
+            and e.mode_samples > 0):  # mode collapse (VEEGAN/PacGAN protocol)
         samples = exp.sample(params, jax.random.fold_in(rng, 7), int(e.mode_samples))
         out.update(mode_metrics(samples, toy.modes, toy.std))
     if (info.kind == "images" and info.name == "fashion_mnist"
-            and exp.objective.sample is not None and e.get("fd_num", 0) > 0):
+            and exp.objective.sample is not None and e.fd_num > 0):
         out.update(_feature_metrics(exp, params, dataset, int(e.fd_num),
                                     jax.random.fold_in(rng, 11)))
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)

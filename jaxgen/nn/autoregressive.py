@@ -54,7 +54,7 @@ instead of a full pass over the sequence. The cache is kept heads-major so the
 per-step attention needs no transpose of it (2.4x faster sampling on a CPU).
 
 Networks only: the likelihoods and samplers live in
-`jaxgen.objectives.autoregressive`.
+`jaxgen.families.autoregressive.objective`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.embeddings import sinusoidal_embedding
 
 __all__ = ["FiniteMemoryMLP", "RNN", "WaveNet", "PixelCNN", "CausalTransformer",
@@ -96,7 +97,7 @@ def _flat(x):
 
 def _check_length(length: int, max_len: int, name: str):
     if length > max_len:
-        raise ValueError(f"{name}: sequence length {length} exceeds model.max_len={max_len} "
+        raise UserError(f"{name}: sequence length {length} exceeds model.max_len={max_len} "
                          "(the registry sets it to the data's dimension).")
 
 
@@ -190,7 +191,7 @@ class RNN(nn.Module):
 
     def setup(self):
         if self.cell not in ("gru", "lstm"):
-            raise ValueError(f"model.cell must be gru or lstm, got {self.cell!r}.")
+            raise UserError(f"model.cell must be gru or lstm, got {self.cell!r}.")
         self.core = _RNNCore(self.hidden, self.num_layers, self.cell, self.num_outputs)
 
     def initial_state(self, batch_size: int, length: int | None = None):
@@ -292,7 +293,7 @@ def raster_mask(kh: int, kw: int, mask_type: str) -> np.ndarray:
     the centre itself only for mask "B"; everything after is zeroed.
     """
     if mask_type not in ("A", "B"):
-        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}.")
+        raise UserError(f"mask_type must be 'A' or 'B', got {mask_type!r}.")
     m = np.ones((kh, kw), np.float32)
     cy, cx = kh // 2, kw // 2
     m[cy, cx + (mask_type == "B"):] = 0.0
@@ -386,7 +387,7 @@ class PixelCNN(nn.Module):
         if x.ndim == 3:  # (B, H, W) maps, e.g. a VQ-VAE's codes
             x = x[..., None]
         if x.ndim != 4 or x.shape[-1] != 1:
-            raise ValueError("PixelCNN models (H, W, 1) images (one channel: no channel "
+            raise UserError("PixelCNN models (H, W, 1) images (one channel: no channel "
                              f"masks); got a batch of shape {x.shape}.")
         xin = jnp.concatenate([x, jnp.ones_like(x)], -1)
         if self.gated:
@@ -425,7 +426,7 @@ class _Block(nn.Module):
 
     def setup(self):
         if self.d_model % self.num_heads:
-            raise ValueError(f"model.d_model={self.d_model} must be divisible by "
+            raise UserError(f"model.d_model={self.d_model} must be divisible by "
                              f"model.num_heads={self.num_heads}.")
         self.ln1 = nn.LayerNorm(name="ln1")
         self.qkv = nn.Dense(3 * self.d_model, name="qkv")
@@ -487,7 +488,7 @@ class CausalTransformer(nn.Module):
 
     def setup(self):
         if self.positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"model.positions must be learned or sinusoidal, got "
+            raise UserError(f"model.positions must be learned or sinusoidal, got "
                              f"{self.positions!r}.")
         self.embed = nn.Dense(self.d_model, name="embed")
         if self.positions == "learned":

@@ -22,6 +22,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
+from jaxgen.core.errors import UserError
+
 __all__ = ["MLPConditioner", "ConvConditioner"]
 
 
@@ -62,7 +64,7 @@ class ConvConditioner(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.ndim != 4:
-            raise ValueError(f"ConvConditioner expects NHWC input, got shape {x.shape}.")
+            raise UserError(f"ConvConditioner expects NHWC input, got shape {x.shape}.")
         h = nn.Conv(self.hidden, (3, 3), name="conv_in")(x)
         for i in range(self.num_blocks):
             r = nn.Conv(self.hidden, (3, 3), name=f"block_{i}_conv3")(nn.relu(h))

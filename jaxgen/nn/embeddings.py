@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
+
 __all__ = ["sinusoidal_embedding", "TimeEmbedding", "broadcast_time", "ClassEmbedding"]
 
 
@@ -31,7 +33,7 @@ def broadcast_time(t: jax.Array, batch_size: int) -> jax.Array:
     if t.ndim == 0:
         return jnp.broadcast_to(t, (batch_size,))
     if t.shape != (batch_size,):
-        raise ValueError(f"t must be a scalar or have shape ({batch_size},), got {t.shape}.")
+        raise UserError(f"t must be a scalar or have shape ({batch_size},), got {t.shape}.")
     return t
 
 
@@ -51,7 +53,7 @@ def sinusoidal_embedding(
       ``(B, dim)`` float32 features (``(1, dim)`` for a scalar ``t``).
     """
     if dim < 2:
-        raise ValueError(f"dim must be >= 2, got {dim}.")
+        raise UserError(f"dim must be >= 2, got {dim}.")
     t = jnp.asarray(t, jnp.float32).reshape(-1)
     half = dim // 2
     freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
@@ -100,5 +102,5 @@ class ClassEmbedding(nn.Module):
             label = jnp.full((batch_size,), self.num_classes, jnp.int32)
         label = jnp.asarray(label, jnp.int32).reshape(-1)
         if label.shape != (batch_size,):
-            raise ValueError(f"label must have shape ({batch_size},), got {label.shape}.")
+            raise UserError(f"label must have shape ({batch_size},), got {label.shape}.")
         return nn.Embed(self.num_classes + 1, self.dim, name="embed")(label)

@@ -23,8 +23,17 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from jaxgen.bijectors import (ActNorm, AffineCoupling, Bijector, Chain, Conv1x1LU, LogitTransform,
-                              Squeeze, multi_scale)
+from jaxgen.bijectors import (
+    ActNorm,
+    AffineCoupling,
+    Bijector,
+    Chain,
+    Conv1x1LU,
+    LogitTransform,
+    Squeeze,
+    multi_scale,
+)
+from jaxgen.core.errors import UserError
 from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
 
 __all__ = ["RealNVP", "Glow"]
@@ -72,7 +81,7 @@ class RealNVP(Bijector):
         hidden = self.hidden if isinstance(self.hidden, int) else int(self.hidden[0])
         c = shape[-1]
         levels = []
-        for s in range(self.num_scales):
+        for _ in range(self.num_scales):
             level = [_conv_coupling(c, hidden, self.num_blocks, "checkerboard", i % 2)
                      for i in range(3)]
             level.append(Squeeze())
@@ -149,7 +158,7 @@ def _check_shape(name: str, shape, num_scales: int) -> None:
         h, w = shape[1:3]
         f = 2 ** num_scales
         if h % f or w % f:
-            raise ValueError(f"{name}: images of {h}×{w} cannot be squeezed {num_scales} times "
+            raise UserError(f"{name}: images of {h}×{w} cannot be squeezed {num_scales} times "
                              f"(needs H and W divisible by {f}); lower model.num_scales.")
     elif len(shape) != 2:
-        raise ValueError(f"{name} takes vectors (B, D) or images (B, H, W, C); got {shape}.")
+        raise UserError(f"{name} takes vectors (B, D) or images (B, H, W, C); got {shape}.")

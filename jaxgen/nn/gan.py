@@ -37,6 +37,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["MLPGAN", "DCGAN"]
@@ -45,11 +46,11 @@ __all__ = ["MLPGAN", "DCGAN"]
 def _one_hot(label, num_classes: int | None, batch: int):
     if num_classes is None:
         if label is not None:
-            raise ValueError("label given but the model has no num_classes; set "
+            raise UserError("label given but the model has no num_classes; set "
                              "model.num_classes for a conditional GAN.")
         return None
     if label is None:
-        raise ValueError(f"this conditional model (num_classes={num_classes}) needs labels.")
+        raise UserError(f"this conditional model (num_classes={num_classes}) needs labels.")
     return jax.nn.one_hot(jnp.broadcast_to(label, (batch,)), num_classes)
 
 
@@ -200,7 +201,7 @@ class DCGAN(nn.Module):
     def setup(self):
         shape = tuple(self.event_shape)
         if len(shape) != 3 or shape[0] % 4 or shape[1] % 4:
-            raise ValueError(f"model.name=dcgan expects (H, W, C) images with H and W divisible "
+            raise UserError(f"model.name=dcgan expects (H, W, C) images with H and W divisible "
                              f"by 4; got event shape {shape}.")
         self.generator = DCGANGenerator(shape, self.g_channels, self.num_classes,
                                         groups=min(8, self.g_channels))

@@ -37,6 +37,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["UNetGenerator", "PatchDiscriminator", "Pix2Pix", "CycleGAN", "network"]
@@ -47,7 +48,7 @@ CYCLEGAN_NETWORKS = ("g_xy", "g_yx", "d_x", "d_y")
 def _check_images(event_shape, model_name: str) -> tuple:
     shape = tuple(event_shape)
     if len(shape) != 3 or shape[0] % 4 or shape[1] % 4:
-        raise ValueError(f"model.name={model_name} expects (H, W, C) images with H and W "
+        raise UserError(f"model.name={model_name} expects (H, W, C) images with H and W "
                          f"divisible by 4; got event shape {shape}.")
     return shape
 
@@ -166,7 +167,7 @@ class CycleGAN(nn.Module):
 def network(name: str):
     """`method=` for `CycleGAN.apply` running the submodule `name` (g_xy, g_yx, d_x or d_y)."""
     if name not in CYCLEGAN_NETWORKS:
-        raise ValueError(f"unknown CycleGAN network {name!r}; expected one of "
+        raise UserError(f"unknown CycleGAN network {name!r}; expected one of "
                          f"{', '.join(CYCLEGAN_NETWORKS)}.")
 
     def run(module, x):

@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.embeddings import ClassEmbedding, TimeEmbedding, broadcast_time
 
 __all__ = ["TimeMLP"]
@@ -39,13 +40,14 @@ class TimeMLP(nn.Module):
     def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
         """Args: ``x`` (B, D); ``t`` (B,) or scalar; ``label`` (B,) ints or None."""
         if x.ndim != 2:
-            raise ValueError(f"TimeMLP expects x of shape (B, D), got {x.shape}.")
+            raise UserError(f"TimeMLP expects x of shape (B, D), got {x.shape}.")
         batch = x.shape[0]
         temb = TimeEmbedding(self.time_dim, name="time_embedding")(broadcast_time(t, batch))
         if self.num_classes is not None:
-            temb = temb + ClassEmbedding(self.num_classes, self.time_dim, name="class_embedding")(label, batch)
+            temb = temb + ClassEmbedding(
+                self.num_classes, self.time_dim, name="class_embedding")(label, batch)
         elif label is not None:
-            raise ValueError("label given but TimeMLP.num_classes is None.")
+            raise UserError("label given but TimeMLP.num_classes is None.")
         h = jnp.concatenate([x, temb.astype(x.dtype)], axis=-1)
         for i, width in enumerate(self.features):
             h = nn.silu(nn.Dense(width, name=f"dense_{i}")(h))

@@ -22,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
+
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
@@ -74,7 +76,7 @@ class MixedPrecisionModel:
 def with_compute_dtype(model, dtype: str):
     """`model` itself for float32; a `MixedPrecisionModel` for bfloat16 / float16."""
     if dtype not in DTYPES:
-        raise ValueError(f"train.compute_dtype={dtype!r}: choose one of {', '.join(DTYPES)}.")
+        raise UserError(f"train.compute_dtype={dtype!r}: choose one of {', '.join(DTYPES)}.")
     if dtype == "float32":
         return model
     return MixedPrecisionModel(model, DTYPES[dtype])

@@ -32,6 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.embeddings import ClassEmbedding, TimeEmbedding, broadcast_time
 
 __all__ = ["UNet", "ResBlock", "AttentionBlock"]
@@ -109,11 +110,11 @@ class UNet(nn.Module):
         Returns ``(B, H, W, out_channels or C)``.
         """
         if x.ndim != 4:
-            raise ValueError(f"UNet expects NHWC input (B, H, W, C), got shape {x.shape}.")
+            raise UserError(f"UNet expects NHWC input (B, H, W, C), got shape {x.shape}.")
         batch, height, width, in_channels = x.shape
         factor = 2 ** (len(self.channels) - 1)
         if height % factor or width % factor:
-            raise ValueError(
+            raise UserError(
                 f"Spatial size {height}x{width} must be divisible by {factor} "
                 f"for {len(self.channels)} resolution levels."
             )
@@ -121,9 +122,10 @@ class UNet(nn.Module):
 
         temb = TimeEmbedding(self.time_dim, name="time_embedding")(broadcast_time(t, batch))
         if self.num_classes is not None:
-            temb = temb + ClassEmbedding(self.num_classes, self.time_dim, name="class_embedding")(label, batch)
+            temb = temb + ClassEmbedding(
+                self.num_classes, self.time_dim, name="class_embedding")(label, batch)
         elif label is not None:
-            raise ValueError("label given but UNet.num_classes is None.")
+            raise UserError("label given but UNet.num_classes is None.")
 
         h = nn.Conv(self.channels[0], (3, 3), name="conv_in")(x)
 

@@ -23,7 +23,7 @@ for the discretised logistic). ``decoder_outputs`` is set by the objective
 configs; ``event_shape`` is filled in from the data by the registry.
 
 Networks only: the likelihoods, the codebook and the losses live in
-`jaxgen.objectives.vae` / `jaxgen.objectives.vqvae`.
+`jaxgen.families.vae.vae` / `jaxgen.families.vae.vqvae`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Sequence
 
 import flax.linen as nn
 
+from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["MLPVAE", "ConvVAE", "VQVAEConv"]
@@ -40,7 +41,7 @@ __all__ = ["MLPVAE", "ConvVAE", "VQVAEConv"]
 
 def _check_spatial(event_shape, name: str):
     if len(event_shape) != 3 or event_shape[0] % 4 or event_shape[1] % 4:
-        raise ValueError(f"{name} expects (H, W, C) images with H and W divisible by 4 "
+        raise UserError(f"{name} expects (H, W, C) images with H and W divisible by 4 "
                          f"(28x28x1: 28 -> 14 -> 7); got event shape {tuple(event_shape)}.")
 
 
@@ -137,7 +138,7 @@ class ConvVAE(nn.Module):
     def setup(self):
         _check_spatial(self.event_shape, "model.name=vae_conv")
         if len(self.channels) != 2:
-            raise ValueError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
+            raise UserError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
                              f"got {tuple(self.channels)}.")
         h, w, c = self.event_shape
         self.down = _ConvDown(tuple(self.channels))
@@ -185,7 +186,7 @@ class VQVAEConv(nn.Module):
     def setup(self):
         _check_spatial(self.event_shape, "model.name=vqvae_conv")
         if len(self.channels) != 2:
-            raise ValueError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
+            raise UserError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
                              f"got {tuple(self.channels)}.")
         c_top = self.channels[-1]
         self.down = _ConvDown(tuple(self.channels))

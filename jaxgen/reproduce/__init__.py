@@ -22,12 +22,12 @@ report quotes), `--fast` runs it end to end at tiny size (the tests do).
 from __future__ import annotations
 
 import importlib
-import time
 from pathlib import Path
 
+from jaxgen.core.errors import UnknownNameError
 from jaxgen.reproduce.report import Budget, Report, fresh_folder
 
-__all__ = ["REPRODUCTIONS", "run", "run_all", "Budget", "Report"]
+__all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer")
@@ -35,7 +35,7 @@ REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusio
 
 def _module(name: str):
     if name not in REPRODUCTIONS:
-        raise ValueError(f"unknown reproduction {name!r}; choose one of "
+        raise UnknownNameError(f"unknown reproduction {name!r}; choose one of "
                          f"{', '.join(REPRODUCTIONS)} or all.")
     return importlib.import_module(f"jaxgen.reproduce.{name.replace('-', '_')}")
 
@@ -58,13 +58,3 @@ def run(name: str, out_root="reports", *, budget: Budget | None = None, force: b
     mod.run(report, budget)
     report.write()
     return report
-
-
-def run_all(out_root="reports", *, budget: Budget | None = None, force: bool = False):
-    """Every reproduction in turn; returns [(name, Report, seconds)]."""
-    done = []
-    for name in REPRODUCTIONS:
-        t0 = time.perf_counter()
-        done.append((name, run(name, out_root, budget=budget, force=force),
-                     time.perf_counter() - t0))
-    return done

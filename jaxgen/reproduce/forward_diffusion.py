@@ -25,7 +25,7 @@ import numpy as np
 from jaxgen import viz
 from jaxgen.data.toy2d import get_toy
 from jaxgen.eval.mmd import mmd_test
-from jaxgen.objectives import diffusion_process as dp
+from jaxgen.processes import diffusion as dp
 
 TITLE = "Forward diffusion: the closed form q(x_t | x_0) equals iterating the chain"
 CLAIM = ("Iterating x_t = √α_t x_{t−1} + √(1−α_t) ε_t gives q(x_t | x_0) = "

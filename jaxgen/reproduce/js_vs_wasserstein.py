@@ -11,7 +11,7 @@ Wasserstein critic gives a generator moving θ a useful gradient.
 Measured: for each θ of a grid, two discriminators of the same architecture
 (MLPDiscriminator, 3 x 64) are trained from scratch with Adam against fresh
 samples of both laws, using the objective's own pure losses
-(`jaxgen.objectives.gan`): a WGAN-GP critic (critic_loss_wgan +
+(`jaxgen.families.gan.gan`): a WGAN-GP critic (critic_loss_wgan +
 λ·gradient_penalty) and a JS discriminator (d_loss_minimax). Then
 
   * the critic's estimate Ŵ = E_{P_0} f − E_{P_θ} f, against |θ|;
@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgen.families.gan import gan
 from jaxgen.nn.gan import MLPDiscriminator
-from jaxgen.objectives import gan
 
 TITLE = "JS versus Wasserstein on the parallel lines"
 CLAIM = ("For P_0 = (0, Z), P_θ = (θ, Z), Z ~ U[0, 1]: W_1 = |θ| while JS = log 2, KL = ∞ "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 
@@ -26,15 +25,15 @@ CLAIM = ("GANs collapse modes: on mixtures of Gaussians the GAN covers on averag
          "(ring) and 17.3 of 25 (grid) modes (PacGAN, Lin et al., 2018, Table 1, GAN row), "
          "and the lecture's \"mode collapse\" slide.")
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "gan"
+
 GAMES = ("minimax", "ns", "wgan_gp")
 DATA = ("ring8", "grid25")
 
 
 def run(report, budget):
-    from jaxgen import config as config_lib
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.eval.evaluate import evaluate
-    from jaxgen.train.loop import train_and_evaluate
     steps = budget.steps(10000, 20)
     seeds = budget.pick(3, 1)
     root = report.path("runs")
@@ -47,7 +46,7 @@ def run(report, budget):
         for game in games:
             for seed in range(seeds):
                 wd = root / data / game / f"seed{seed}"
-                cfg = config_lib.load_config(CONFIGS / f"{game}_toy2d.py", [
+                cfg = config_lib.load_config(f"gan/{game}_toy2d", [
                     f"data.name={data}", f"seed={budget.seed + seed}", f"train.steps={steps}",
                     "train.progress=false", f"train.checkpoint_every={steps}",
                     f"train.sample_every={steps}", *fast])

@@ -21,20 +21,19 @@ closed form (p_data = the 8-Gaussians toy, p_g = N(μ, s² I)):
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data.toy2d import get_toy
-from jaxgen.objectives import gan
+from jaxgen.families.gan import gan
 
 TITLE = "The optimal discriminator and the value of the game"
 CLAIM = ("For fixed G, D*(x) = p_data(x)/(p_data(x) + p_g(x)) (Goodfellow et al., 2014, "
          "Prop. 1), and max_D V(G, D) = 2·JSD(p_data ‖ p_g) − log 4 (Thm. 1).")
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "gan" / "minimax_toy2d.py"
+CONFIG = "gan/minimax_toy2d"  # a shipped config (jaxgen.configs)
 
 
 def _gauss(mu, s):
@@ -43,8 +42,8 @@ def _gauss(mu, s):
 
 
 def _experiment(steps: int, seed: int):
-    from jaxgen import config as config_lib
-    from jaxgen.experiment import DatasetInfo, Experiment
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(CONFIG, [
         "model.g_features=()", "model.d_features=(64, 64, 64)", "optim.learning_rate=3e-3",
         "optim.b1=0.9", "optim.players.generator.learning_rate=0.0", "data.name=8gaussians",
@@ -72,7 +71,7 @@ def run(report, budget):
     step = exp.train_step()
     for _ in range(steps):
         state, _ = step(state, {"x": toy.sample(rng, batch).astype(np.float32)})
-    discriminate = jax.jit(lambda p, x: jax.nn.sigmoid(exp.objective.info["discriminate"](p, x)[0]))
+    discriminate = jax.jit(lambda p, x: jax.nn.sigmoid(exp.objective.tools.discriminate(p, x)[0]))
     n = budget.pick(8000, 500)
     xd, xg = toy.sample(rng, n), mu + s * rng.normal(size=(n, 2))
     xs = np.concatenate([xd, xg])

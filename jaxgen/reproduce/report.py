@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jax
 
+from jaxgen.core.errors import UsageError
+
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
@@ -114,7 +116,7 @@ def fresh_folder(folder: Path, force: bool, keep: tuple = ()) -> Path:
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         if not force:
-            raise FileExistsError(f"{folder} is not empty; pass --force to regenerate it there "
+            raise UsageError(f"{folder} is not empty; pass --force to regenerate it there "
                                   "or choose another --out.")
         for entry in folder.iterdir():
             if entry.name in keep:

@@ -8,12 +8,9 @@ trainer and the config files, so a report's numbers can be traced to a run
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # Fashion-MNIST families at a matched budget (the same steps x batch for each);
 # `fast` shrinks the nets so the tests can run every reproduction end to end.
@@ -31,12 +28,12 @@ FAMILIES = {
 def train_run(report, name: str, config: str, overrides, *, steps: int, batch: int,
               seed: int = 0, fast_overrides=(), fast: bool = False):
     """Train (or resume) CONFIG in REPORT/runs/NAME; returns (exp, ema params, summary)."""
-    from jaxgen import config as config_lib
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.data import get_dataset
-    from jaxgen.experiment import DatasetInfo, Experiment
-    from jaxgen.train.loop import train_and_evaluate
     wd = report.path("runs") / name.replace(" ", "_").replace("(", "").replace(")", "")
-    cfg = config_lib.load_config(CONFIGS / config, [
+    cfg = config_lib.load_config(config, [
         f"train.steps={steps}", f"train.batch_size={batch}", f"seed={seed}",
         "train.progress=false", f"train.checkpoint_every={steps}", f"train.sample_every={steps}",
         "optim.warmup_steps=" + str(min(100, max(1, steps // 10))),

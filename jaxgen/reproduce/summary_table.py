@@ -72,17 +72,7 @@ def _final_loss(workdir) -> float:
 
 
 def _representation(exp) -> str:
-    info, name = exp.objective.info, exp.config.objective.name
-    if "latent" in info:
-        return "yes: encoder x -> z and decoder z -> x (latent interpolation of real images)"
-    if "latents" in info:
-        return "z -> x only; x -> z by optimisation (`jaxgen invert`)"
-    if name == "flow_nll":
-        return "yes: the flow is an exact bijection x <-> z (same dimension as x)"
-    if name in ("ddpm", "flow_matching") and "ode" in exp.objective.likelihoods:
-        return ("yes, deterministic: x <-> z by the probability-flow ODE (DDIM inversion); "
-                "no amortised encoder")
-    return "no encoder: p(x) factorises over pixels, no latent"
+    return exp.objective.representation or "no encoder: no latent representation"
 
 
 def run(report, budget):
@@ -115,12 +105,12 @@ def run(report, budget):
         if exp.objective.likelihoods:
             cfg = exp.config.copy_and_resolve_references()
             cfg.eval.num_examples, cfg.eval.batch_size = n_lik, min(n_lik, 50)
-            if "iwae_k" in cfg.eval:
+            if "iwae_k" in cfg.eval:  # the VAE's estimator
                 cfg.eval.iwae_k, cfg.eval.iwae_chunk = budget.pick(100, 4), budget.pick(25, 4)
             lik = evaluate(cfg, wd, write=False, progress=False)
         comp = "-"
         test = get_dataset(exp.config.data, "test").source
-        if exp.objective.info.get("coder") is not None:
+        if exp.objective.coder is not None:
             raw = test.get(np.arange(n_comp))["x"]
             data, st = codec.compress(exp.objective, params, raw, batch_size=n_comp)
             back, _ = codec.decompress(exp.objective, params, data)

@@ -60,7 +60,7 @@ def run(report, budget):
     from jaxgen.eval import classifier as clf
     cached = clf.load_cached()
     ref = clf.reference_stats(cached[0]) if cached else None
-    for name, (exp, params, summary, _) in models.items():
+    for name, (exp, params, _summary, _) in models.items():
         x, per_s = timed_samples(exp, params, n, budget.seed)
         hf = high_frequency_energy(x)
         hf_means[name] = hf.mean()

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.objectives import diffusion_process as dp
+from jaxgen.core.errors import UserError
+from jaxgen.processes import diffusion as dp
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -60,7 +61,7 @@ def ancestral(eps_fn: EpsFn, s: dp.Schedule, x_T, rng, *, variance: str = "beta"
 def ddim_timesteps(num_steps: int, T: int) -> np.ndarray:
     """S evenly spaced steps τ_S = T > … > τ_1 ≥ 1 (Song et al.'s "uniform" subset)."""
     if not 1 <= num_steps <= T:
-        raise ValueError(f"DDIM steps must be in 1..{T}, got {num_steps}.")
+        raise UserError(f"DDIM steps must be in 1..{T}, got {num_steps}.")
     taus = np.unique(np.round(np.linspace(0, T, num_steps + 1)[1:]).astype(np.int32))
     return taus[::-1]
 

@@ -40,29 +40,12 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
+from jaxgen.processes.noise import geometric_sigmas  # the ladder, for callers of the sampler
+
 __all__ = ["geometric_sigmas", "langevin", "annealed_langevin"]
 
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-def geometric_sigmas(sigma_max: float, sigma_min: float, num: int) -> jax.Array:
-    """The decreasing geometric ladder ``σ_1 = sigma_max > … > σ_num = sigma_min``.
-
-    Consecutive ratios ``σ_{i} / σ_{i+1}`` are all equal to
-    ``(sigma_max / sigma_min) ** (1 / (num − 1))`` (Song & Ermon, 2019).
-    ``num = 1`` gives ``[sigma_max]``. Returns float32 ``(num,)``.
-    """
-    num = int(num)
-    if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}.")
-    if not (sigma_max > 0 and sigma_min > 0):
-        raise ValueError(f"sigmas must be positive, got sigma_max={sigma_max}, sigma_min={sigma_min}.")
-    if num > 1 and not sigma_max > sigma_min:
-        raise ValueError(f"sigma_max={sigma_max} must exceed sigma_min={sigma_min}.")
-    if num == 1:
-        return jnp.asarray([sigma_max], jnp.float32)
-    return jnp.exp(jnp.linspace(jnp.log(float(sigma_max)), jnp.log(float(sigma_min)), num)
-                   ).astype(jnp.float32)
 
 
 def langevin(score_fn: Callable[[jax.Array], jax.Array], x: jax.Array, rng: jax.Array,
@@ -107,7 +90,7 @@ def annealed_langevin(score_fn: ScoreFn, x_init: jax.Array, rng: jax.Array, sigm
     num_levels = sigmas.shape[0]
     steps = int(steps_per_sigma)
     if steps < 1:
-        raise ValueError(f"steps_per_sigma must be >= 1, got {steps}.")
+        raise UserError(f"steps_per_sigma must be >= 1, got {steps}.")
     last = sigmas[-1]
     alphas = jnp.asarray(step_lr, x_init.dtype) * jnp.square(sigmas / last)
 

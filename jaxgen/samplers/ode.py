@@ -40,6 +40,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxgen.core.errors import UserError
+from jaxgen.distributions import standard_normal_log_prob, sum_event
+
 __all__ = [
     "METHODS",
     "odeint",
@@ -52,6 +55,10 @@ __all__ = [
 
 PyTree = Any
 VectorField = Callable[[PyTree, jax.Array], PyTree]
+
+#: What a model sampled by integrating an ODE offers as a representation (reports quote it).
+ODE_REPRESENTATION = ("yes, deterministic: x <-> z by the probability-flow ODE (DDIM "
+                      "inversion); no amortised encoder")
 
 #: Fixed-step schemes known to :func:`odeint`, with their global order.
 METHODS = {"euler": 1, "heun": 2, "rk4": 4}
@@ -110,7 +117,7 @@ _STEPS = {"euler": _euler_step, "heun": _heun_step, "rk4": _rk4_step}
 
 def _check_method(method: str) -> None:
     if method not in _STEPS:
-        raise ValueError(f"Unknown ODE method {method!r}; valid methods are {sorted(_STEPS)}.")
+        raise UserError(f"Unknown ODE method {method!r}; valid methods are {sorted(_STEPS)}.")
 
 
 def odeint(
@@ -147,9 +154,9 @@ def odeint(
     try:
         num_steps = operator.index(num_steps)  # a Python/numpy int, not a tracer
     except TypeError:
-        raise ValueError(f"num_steps must be a static positive int, got {num_steps!r}.") from None
+        raise UserError(f"num_steps must be a static positive int, got {num_steps!r}.") from None
     if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
+        raise UserError(f"num_steps must be a positive int, got {num_steps!r}.")
     step = _STEPS[method]
     t0 = jnp.asarray(t0, jnp.float32)
     t1 = jnp.asarray(t1, jnp.float32)
@@ -186,7 +193,9 @@ def _event_size(x: jax.Array) -> int:
     return math.prod(x.shape[1:])
 
 
-def _value_and_divergence_exact(f: VectorField, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _value_and_divergence_exact(
+    f: VectorField, x: jax.Array, t: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """``(f(x, t), exact divergence)``, sharing the forward pass (see below)."""
     event_shape = x.shape[1:]
     d = _event_size(x)
@@ -232,7 +241,7 @@ def _value_and_divergence_hutchinson(
 ) -> tuple[jax.Array, jax.Array]:
     """``(f(x, t), eps^T (df/dx) eps)`` from a single JVP."""
     if eps.shape != x.shape:
-        raise ValueError(f"eps must have the shape of x {x.shape}, got {eps.shape}.")
+        raise UserError(f"eps must have the shape of x {x.shape}, got {eps.shape}.")
     value, jvp = jax.jvp(lambda y: f(y, t), (x,), (eps.astype(x.dtype),))
     return value, jnp.sum((eps * jvp).reshape(x.shape[0], -1), axis=1)
 
@@ -262,9 +271,7 @@ def divergence_hutchinson(f: VectorField, x: jax.Array, t: jax.Array, eps: jax.A
 # --------------------------------------------------------------------------
 def standard_normal_logpdf(x: jax.Array) -> jax.Array:
     """``log N(x; 0, I)`` per example, summed over all but the leading axis."""
-    d = _event_size(x)
-    sq = jnp.sum(jnp.square(x).reshape(x.shape[0], -1), axis=1)
-    return -0.5 * sq - 0.5 * d * math.log(2 * math.pi)
+    return sum_event(standard_normal_log_prob(x))
 
 
 def log_likelihood(
@@ -307,20 +314,20 @@ def log_likelihood(
     """
     _check_method(method)
     if divergence not in _DIVERGENCES:
-        raise ValueError(f"Unknown divergence {divergence!r}; valid ones are {list(_DIVERGENCES)}.")
+        raise UserError(f"Unknown divergence {divergence!r}; valid ones are {list(_DIVERGENCES)}.")
 
     # Each returns (u, div u) from one pass over the field.
     if divergence == "exact":
         value_and_div = lambda x, t: _value_and_divergence_exact(velocity, x, t)  # noqa: E731
     else:
         if rng is None:
-            raise ValueError("divergence='hutchinson' needs a PRNG key `rng`.")
+            raise UserError("divergence='hutchinson' needs a PRNG key `rng`.")
         if probe == "rademacher":
             eps = jax.random.rademacher(rng, x1.shape, dtype=x1.dtype)
         elif probe == "gaussian":
             eps = jax.random.normal(rng, x1.shape, dtype=x1.dtype)
         else:
-            raise ValueError(f"Unknown probe {probe!r}; valid ones are {list(_PROBES)}.")
+            raise UserError(f"Unknown probe {probe!r}; valid ones are {list(_PROBES)}.")
         value_and_div = lambda x, t: _value_and_divergence_hutchinson(velocity, x, t, eps)  # noqa: E731
 
     def augmented(state, t):

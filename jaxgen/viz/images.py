@@ -96,7 +96,8 @@ def _pad_fill(pad_value: Any, channels: int) -> np.ndarray:
     if v.ndim == 0:
         v = np.full((channels,), v)
     if v.shape != (channels,):
-        raise ValueError(f"pad_value must be a scalar or have {channels} entries, got {pad_value!r}")
+        raise ValueError(
+            f"pad_value must be a scalar or have {channels} entries, got {pad_value!r}")
     if v.min() < 0 or v.max() > 255:
         raise ValueError(f"pad_value must lie in [0, 255], got {pad_value!r}")
     return v.astype(np.uint8)
@@ -107,7 +108,9 @@ def _pad_fill(pad_value: Any, channels: int) -> np.ndarray:
 # ----------------------------------------------------------------------------
 
 
-def make_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value: Any = 255) -> np.ndarray:
+def make_grid(
+    images: Any, nrow: int | None = None, padding: int = 2, pad_value: Any = 255
+) -> np.ndarray:
     """Tile a batch of images into one image.
 
     Args:
@@ -232,7 +235,8 @@ def save_image_rows(
         top -= h
         ax = fig.add_axes((0.0, top / height_px, w / width_px, h / height_px))
         if strip.shape[-1] == 1:
-            ax.imshow(strip[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
+            ax.imshow(strip[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest",
+                      aspect="auto")
         else:
             ax.imshow(strip, interpolation="nearest", aspect="auto")
         ax.set_axis_off()

@@ -89,7 +89,8 @@ def _scatter_panel(ax, points: np.ndarray, extent: Extent, title: str | None, co
     """Draw a small-marker scatter of ``points`` with fixed limits and equal aspect."""
     pts = _finite_rows(points)
     ax.scatter(
-        pts[:, 0], pts[:, 1], s=2, c=color, alpha=_scatter_alpha(len(pts)), linewidths=0, rasterized=True
+        pts[:, 0], pts[:, 1], s=2, c=color, alpha=_scatter_alpha(len(pts)), linewidths=0,
+        rasterized=True,
     )
     _style_axes(ax, extent, title)
 
@@ -142,7 +143,9 @@ def _density_panel(ax, logp_grid: Any, extent: Extent, title: str | None) -> Non
 # ----------------------------------------------------------------------------
 
 
-def auto_lim(*point_sets: Any, lower: float = 0.5, upper: float = 99.5, margin: float = 0.1) -> Extent:
+def auto_lim(
+    *point_sets: Any, lower: float = 0.5, upper: float = 99.5, margin: float = 0.1
+) -> Extent:
     """Axis limits ``(xmin, xmax, ymin, ymax)`` covering the pooled point sets.
 
     Per axis, the ``lower``/``upper`` percentiles of all finite points (``None``
@@ -159,7 +162,8 @@ def auto_lim(*point_sets: Any, lower: float = 0.5, upper: float = 99.5, margin: 
     # Degenerate (constant) coordinates still get a visible window.
     span = np.where(span > 0, span, np.maximum(np.abs(lo), 1.0))
     pad = margin * span
-    return (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0]),
+            float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
 class DensityGrid(NamedTuple):
@@ -264,7 +268,8 @@ def save_scatter(
     extent = _as_extent(lim) if lim is not None else auto_lim(samples, data)
 
     k = len(panels)
-    fig = _new_figure((_PANEL_INCHES * k, _PANEL_INCHES + (0.4 if title else 0.1)), layout="constrained")
+    fig = _new_figure((_PANEL_INCHES * k, _PANEL_INCHES + (0.4 if title else 0.1)),
+                      layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)[0]
     for ax, (name, pts, color) in zip(axes, panels):
         _scatter_panel(ax, pts, extent, name if k > 1 else None, color)
@@ -369,7 +374,8 @@ def save_density(
             raise ValueError(f"got {len(panel_titles)} titles for {len(panels)} panels")
 
     k = len(panels)
-    fig = _new_figure((_PANEL_INCHES * k, _PANEL_INCHES + (0.4 if title else 0.1)), layout="constrained")
+    fig = _new_figure((_PANEL_INCHES * k, _PANEL_INCHES + (0.4 if title else 0.1)),
+                      layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)[0]
     for ax, (key, payload), panel_title in zip(axes, panels, panel_titles):
         if key in ("model", "true"):
@@ -421,7 +427,8 @@ def save_trajectories(
     if n_lines > 0 and traj.shape[0] > 1:
         idx = np.unique(np.linspace(0, n - 1, n_lines).round().astype(int))
         segments = np.transpose(traj[:, idx, :], (1, 0, 2))  # (K, T + 1, 2)
-        ax.add_collection(LineCollection(segments, colors="0.3", linewidths=0.5, alpha=0.25, rasterized=True))
+        ax.add_collection(LineCollection(segments, colors="0.3", linewidths=0.5, alpha=0.25,
+                                         rasterized=True))
     for pts, color, label in ((start, _DATA_COLOR, "start"), (end, _SAMPLE_COLOR, "end")):
         pts = _finite_rows(pts)
         ax.scatter(

@@ -1,0 +1,151 @@
+"""`jaxgen bench`: compile time and median ms/step of a config's real train step.
+
+The step, state, shardings and batch are exactly the trainer's (one batch of
+the config's data, repeated). Timing blocks on the result of every call.
+
+Beside the time: the step's FLOPs from XLA's cost analysis of the compiled
+program, the GFLOP/s they imply, and that rate as a fraction of a matmul peak
+measured in the same process (an n x n x n float32 product, the best a dense
+kernel reaches here: a fair ceiling for what a step can achieve); the compiled
+step's memory (arguments + outputs + temporaries - donated aliases, XLA's
+static estimate) and, where the backend keeps it (GPU, TPU), the device's
+peak bytes in use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen.core import distributed
+from jaxgen.core.experiment import DatasetInfo, Experiment
+from jaxgen.core.logging import format_table
+from jaxgen.core.state import param_count
+from jaxgen.data import get_dataset
+from jaxgen.data.pipeline import BatchPipeline
+
+
+def matmul_peak(n: int = 2048, reps: int = 5, dtype=jnp.float32) -> float:
+    """GFLOP/s of a jitted n x n @ n x n product (median of `reps` after a warm-up)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+    f = jax.jit(jnp.dot).lower(a, b).compile()
+    jax.block_until_ready(f(a, b))
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(a, b))
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def _memory(compiled) -> dict:
+    out = {}
+    try:
+        m = compiled.memory_analysis()
+        total = (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+                 - m.alias_size_in_bytes)
+        out["step_memory_mb"] = round(total / 2 ** 20, 2)
+        out["step_temp_mb"] = round(m.temp_size_in_bytes / 2 ** 20, 2)
+    except Exception:  # not every backend reports it
+        pass
+    stats = jax.local_devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        out["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2 ** 20, 2)
+    return out
+
+
+def sample_throughput(exp, params, num: int, reps: int = 3) -> dict:
+    """The objective's sampler for `num` samples in one call: compile seconds (ahead of
+    time, once) and samples/s (median of up to `reps` calls; one if a call takes > 20 s)."""
+    compile_s = exp.compile_sample(params, num, chunk=num)
+    times = []
+    for r in range(reps):
+        t0 = time.perf_counter()
+        exp.sample(params, jax.random.key(r), num, chunk=num)
+        times.append(time.perf_counter() - t0)
+        if times[-1] > 20:
+            break
+    return {"sample_batch": num, "sample_compile_s": round(compile_s, 2),
+            "samples_per_s": round(num / float(np.median(times)), 2), "sample_calls": len(times)}
+
+
+def setup(config):
+    """(Experiment, initial state, first global batch) exactly as the trainer makes them."""
+    dataset = get_dataset(config.data, "train")
+    exp = Experiment(config, DatasetInfo.of(dataset))
+    t = config.train
+    pipe = BatchPipeline(dataset.source, t.batch_size, config.seed,
+                         process_index=jax.process_index(), process_count=jax.process_count(),
+                         steps_per_call=t.steps_per_call)
+    local = pipe.local_batch(0)
+    batch = distributed.to_global(local, exp.mesh, t.batch_size, t.steps_per_call)
+    first = local if t.steps_per_call == 1 else {k: v[0] for k, v in local.items()}
+    return exp, exp.init_state(distributed.to_global(first, exp.mesh, t.batch_size)), batch
+
+
+def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
+          peak: bool = True, sample_num: int = 0) -> dict:
+    exp, state, batch = setup(config)
+    info, t = exp.info, config.train
+    step_fn = exp.train_step()
+
+    t0 = time.perf_counter()
+    compiled = step_fn.lower(state, batch).compile()
+    compile_s = time.perf_counter() - t0
+    flops = None
+    try:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        flops = float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best-effort on some backends
+        flops = None
+
+    for _ in range(warmup):
+        state, m = compiled(state, batch)
+    jax.block_until_ready(m)
+    times = []
+    for _ in range(steps):
+        t1 = time.perf_counter()
+        state, m = compiled(state, batch)
+        jax.block_until_ready((state, m))
+        times.append(time.perf_counter() - t1)
+    k = t.steps_per_call
+    ms = 1000 * float(np.median(times)) / k
+    result = {
+        "objective": exp.objective.name,
+        "model": config.model.name,
+        "params": param_count(state.params),
+        "data": info.name,
+        "global_batch": t.batch_size,
+        "devices": jax.device_count(),
+        "backend": jax.default_backend(),
+        "compile_s": round(compile_s, 2),
+        "ms_per_step_median": round(ms, 2),
+        "ms_per_step_p10_p90": [round(1000 * float(np.percentile(times, q)) / k, 2)
+                                for q in (10, 90)],
+        "examples_per_s": round(t.batch_size / (ms / 1000), 1),
+        "timed_steps": steps * k,
+    }
+    if flops:
+        result["gflop_per_step"] = round(flops / k / 1e9, 3)
+        result["achieved_gflop_s"] = round(flops / k / 1e9 / (ms / 1000), 2)
+    if peak:
+        result["matmul_peak_gflop_s"] = round(matmul_peak(), 1)
+        if flops:
+            result["fraction_of_peak"] = round(
+                result["achieved_gflop_s"] / result["matmul_peak_gflop_s"], 4)
+    result.update(_memory(compiled))
+    if sample_num:
+        result.update(sample_throughput(exp, state.ema_params, sample_num))
+    if distributed.is_main():
+        print(format_table(list(result.items()), title="jaxgen bench"), flush=True)
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(result, indent=2))
+    return result

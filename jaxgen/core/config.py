@@ -1,0 +1,620 @@
+"""Configs: declared settings, config files, `--config.KEY=VALUE` overrides, resolution.
+
+A config file defines `get_config() -> ml_collections.ConfigDict`, built on
+`base_config()`. Every key has one declaration with a default and a one-line doc:
+
+    seed, data.*, optim.*, train.*        the groups below (`DataSettings`, ...)
+    sample.num, eval.* (generic part)     `SampleSettings`, `EvalSettings`
+    model.*                               the fields of the Flax module model.name names
+    objective.*, and the objective's      the family's frozen dataclasses, registered with
+      own sample.* and eval.* keys          its name (`jaxgen.core.registry.ObjectiveSpec`)
+
+`resolve` merges the declared defaults of the groups a config uses into it, so every
+key exists, shows in config.json and can be overridden; a key nobody declares, in the
+file or on the command line, is one `ConfigError` listing the valid keys. Overrides are
+parsed with the declared type by ml_collections' and absl's parsers.
+`jaxgen config CFG` prints the resolved config with each key's doc (`describe`).
+
+Shipped configs are the package `jaxgen.configs` (the folder configs/ of the checkout),
+so `--config flow_matching/toy2d` works from any folder and any install. A config
+builds on another in one line:
+
+    from jaxgen.configs.gan.ns_toy2d import get_config as base   # then c = base()
+
+(or `load_config_file(PATH)` for a file of your own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import ml_collections
+
+from jaxgen.core import registry, settings
+from jaxgen.core.errors import ConfigError, UnknownNameError
+from jaxgen.core.settings import non_negative, setting
+
+__all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "resolve",
+           "apply_overrides", "from_json_file", "to_json", "describe", "find_configs"]
+
+
+# ------------------------------------------------------------ the generic groups
+def _learning_rate(v):
+    return None if v >= 0 else "must be > 0"
+
+
+def _positive_int(v):
+    return None if v >= 1 else "must be a positive integer"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    name: str = setting("8gaussians", "the dataset (jaxgen list shows the names)")
+    path: str = setting("", ".npy/.npz for array/codes; the tfds data_dir for "
+                            "fashion_mnist and tfds:*")
+    eval_path: str = setting("", "held-out .npy/.npz for array/codes")
+    num_train: int = setting(200_000, "toy data: size of the (fixed) training set")
+    num_eval: int = setting(20_000, "toy data: size of the held-out set")
+    seed: int = setting(0, "which toy sample is drawn (independent of seed)")
+    classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
+    std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
+                                      "gaussian_ar2: the innovation std")
+    length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)")
+    ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")
+    source_dir: str = setting("/usr/share/datasets/fashion-mnist",
+                              "fashion_mnist: the folder of the IDX files (Debian's package)")
+    decoder_workdir: str = setting("", "codes: the VQ-VAE run that decodes samples "
+                                       "('': the one the .npz names)")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimSettings:
+    name: str = setting("adam", "the optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
+    learning_rate: float = setting(1e-3, "peak learning rate (after warmup); a player's "
+                                         "may be 0 (held fixed)", check=_learning_rate)
+    b1: float = setting(0.9, "Adam's beta1")
+    b2: float = setting(0.999, "Adam's beta2; rmsprop's decay")
+    eps: float = setting(1e-8, "Adam's / rmsprop's epsilon")
+    weight_decay: float = setting(0.0, "adamw only: decoupled weight decay")
+    momentum: float = setting(0.0, "sgd and rmsprop momentum (0: none)")
+    schedule: str = setting("cosine", "learning rate after the linear warmup",
+                            choices=("cosine", "constant"))
+    warmup_steps: int = setting(100, "linear warmup from 0", check=non_negative)
+    end_lr_factor: float = setting(0.0, "cosine: decays to learning_rate * end_lr_factor")
+    decay_steps: int = setting(0, "steps the cosine spans (0: train.steps); set it to extend "
+                                  "train.steps on resume without changing the schedule",
+                               check=non_negative)
+    grad_clip: float = setting(1.0, "global-norm gradient clipping (0: off)",
+                               check=non_negative)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    steps: int = setting(2000, "optimizer steps in all", check=_positive_int)
+    batch_size: int = setting(256, "global batch, over all devices and processes",
+                              check=_positive_int)
+    log_every: int = setting(100, "steps between metrics.jsonl / TensorBoard lines",
+                             check=_positive_int)
+    checkpoint_every: int = setting(1000, "steps between checkpoints", check=_positive_int)
+    sample_every: int = setting(1000, "steps between sample pictures (0: only at the end)",
+                                check=non_negative)
+    max_to_keep: int = setting(3, "checkpoints kept", check=_positive_int)
+    ema_decay: float = setting(0.999, "EMA of the params (warm-up min(d, (1+s)/(10+s)))")
+    steps_per_call: int = setting(1, "k > 1 runs k steps per device call (lax.scan)",
+                                  check=_positive_int)
+    grad_accum: int = setting(1, "micro-batches per update, gradients averaged (1/k the "
+                                 "activation memory, the same update)", check=_positive_int)
+    compute_dtype: str = setting("float32", "the model's arithmetic (params, optimizer state "
+                                            "and EMA stay float32)",
+                                 choices=("float32", "bfloat16"))
+    xla_options: str = setting("", "XLA options of the train step: '' jaxgen's (image data "
+                                   "on CPU: YNNPACK off), 'none' XLA's, or 'key=value,...'")
+    progress: bool = setting(True, "show a progress bar")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleSettings:
+    num: int = setting(2000, "samples drawn for the pictures written during training "
+                             "(2-D scatters; image grids show 64)", check=_positive_int)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    num_examples: int = setting(5000, "held-out examples scored", check=_positive_int)
+    batch_size: int = setting(1000, "examples per likelihood call", check=_positive_int)
+    ode_steps: int = setting(100, "ODE likelihoods: solver steps", check=_positive_int)
+    ode_method: str = setting("rk4", "ODE likelihoods: the solver",
+                              choices=("euler", "heun", "rk4"))
+    divergence: str = setting("auto", "ODE likelihoods: exact trace, Hutchinson's estimate, "
+                                      "or auto (exact when dim <= 64)",
+                              choices=("exact", "hutchinson", "auto"))
+    likelihood: str = setting("", "estimators to report, a comma list (e.g. 'vlb,ode'); "
+                                  "'' = all the objective has")
+    mmd_num: int = setting(2000, "2-D data: model samples vs held-out points for MMD "
+                                 "(0: skip)", check=non_negative)
+    mode_samples: int = setting(0, "> 0: mode metrics of this many samples (ring8, grid25)",
+                                check=non_negative)
+    fd_num: int = setting(0, "> 0 (Fashion-MNIST): Frechet distance, precision/recall and "
+                             "two-sample tests of this many samples in the feature space of "
+                             "jaxgen's classifier (`jaxgen classifier` first)",
+                          check=non_negative)
+    use_ema: bool = setting(True, "score the EMA params (else the raw ones)")
+
+
+GROUPS = {"data": DataSettings, "optim": OptimSettings, "train": TrainSettings,
+          "sample": SampleSettings, "eval": EvalSettings}
+GENERIC_SAMPLE_KEYS = tuple(settings.names(SampleSettings))
+GENERIC_EVAL_KEYS = tuple(settings.names(EvalSettings))
+TOP_LEVEL = ("seed", "data", "model", "objective", "optim", "train", "sample", "eval")
+SEED_DOC = "model init, per-step noise and the data order all derive from it"
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The generic keys every config has, with their declared defaults.
+
+    Config files start from this and set what differs; `resolve` adds the keys of the
+    objective they name (objective.*, and its own sample.* / eval.* keys).
+    """
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    for group, schema in GROUPS.items():
+        c[group] = ml_collections.ConfigDict(settings.defaults(schema))
+    c.model = ml_collections.ConfigDict({"name": "mlp"})
+    c.objective = ml_collections.ConfigDict({"name": "flow_matching"})
+    with c.optim.unlocked():
+        # Multi-player objectives (GANs) may override any optim.* per player:
+        # optim.players.<player>.<key> = value.
+        c.optim.players = ml_collections.ConfigDict()
+    return c
+
+
+REQUIRED_KEYS = (
+    "seed", "data.name", "data.path", "data.eval_path", "train.steps",
+    "train.batch_size", "train.log_every", "train.checkpoint_every",
+    "optim.learning_rate", "model.name", "objective.name",
+)
+
+
+# ------------------------------------------------------------ config files
+def configs_root() -> Path:
+    """The folder of the shipped configs (package `jaxgen.configs`)."""
+    return Path(str(importlib.resources.files("jaxgen.configs")))
+
+
+def find_config(name: str | Path) -> Path:
+    """A config file: a path, or a shipped config's name ("flow_matching/toy2d", with or
+    without .py or a leading configs/)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    rel = Path(*[p for p in Path(str(name)).parts if p not in ("configs",)][-2:])
+    shipped = configs_root() / rel.with_suffix(".py")
+    if len(rel.parts) == 2 and shipped.is_file():
+        return shipped
+    listing = "\n  ".join(shown_configs())
+    raise ConfigError(f"Config file {path} does not exist (nor is it a shipped config)."
+                      f"\nShipped configs (--config PATH, or NAME such as flow_matching/toy2d):"
+                      f"\n  {listing}")
+
+
+def shipped_names() -> list[str]:
+    """The shipped configs' names ("flow_matching/toy2d")."""
+    root = configs_root()
+    return [str(p.relative_to(root).with_suffix("")) for p in find_configs()]
+
+
+def shown_configs() -> list[str]:
+    """The shipped config files as a user can pass them from here: relative to the working
+    folder when under it (configs/... in the checkout), else absolute."""
+    out = []
+    for p in find_configs():
+        try:
+            out.append(str(p.relative_to(Path.cwd())))
+        except ValueError:
+            out.append(str(p))
+    return out
+
+
+def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
+    """Imports a config file (or a shipped config by name) and calls its `get_config()`."""
+    path = find_config(path)
+    spec = importlib.util.spec_from_file_location(f"jaxgen_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(
+            f"{path} must define get_config() returning an ml_collections.ConfigDict.")
+    cfg = module.get_config()
+    if not isinstance(cfg, ml_collections.ConfigDict):
+        raise ConfigError(
+            f"{path}: get_config() returned {type(cfg).__name__}, expected ConfigDict.")
+    return cfg
+
+
+def find_configs() -> list[Path]:
+    """The shipped config files (configs/<family>/<name>.py)."""
+    root = configs_root()
+    return sorted(p for p in root.glob("*/*.py") if not p.name.startswith("_"))
+
+
+def repo_root() -> Path:
+    """The checkout (the folder above the jaxgen package)."""
+    return Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------- resolution
+def _all_keys(cfg, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in cfg.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, (ml_collections.ConfigDict, dict)):
+            out.extend(_all_keys(v, name + "."))
+        else:
+            out.append(name)
+    return out
+
+
+def _schemas(cfg) -> dict:
+    """group -> [(schema, keys it owns)] for the config's objective."""
+    spec = registry.objective_spec(cfg.objective.name)
+    for group, schema, generic in (("sample", spec.sample, GENERIC_SAMPLE_KEYS),
+                                   ("eval", spec.eval, GENERIC_EVAL_KEYS)):
+        clash = sorted(set(settings.names(schema)) & set(generic))
+        if clash:
+            raise ConfigError(f"objective {spec.name} declares {group}.{clash[0]}, a generic "
+                              "setting; give the family's setting another name.")
+    return {"data": [DataSettings], "optim": [OptimSettings], "train": [TrainSettings],
+            "sample": [SampleSettings, spec.sample], "eval": [EvalSettings, spec.eval],
+            "objective": [spec.settings]}
+
+
+def _group_keys(valid: list[str], key: str) -> list[str]:
+    """The valid keys of `key`'s group (all of them if the group is unknown)."""
+    group = key.split(".")[0] + "."
+    own = [k for k in valid if k.startswith(group)]
+    return own or valid
+
+
+def _valid_keys(cfg, schemas) -> list[str]:
+    keys = ["seed", "model.name", "objective.name"]
+    for group, parts in schemas.items():
+        keys += [f"{group}.{n}" for s in parts for n in settings.names(s)]
+    return keys
+
+
+def _declared(schemas, group: str, name: str):
+    for s in schemas.get(group, []):
+        if name in settings.names(s):
+            return s
+    return None
+
+
+def _model_keys(cfg) -> list[str]:
+    try:
+        return registry.model_fields(cfg.model.name)
+    except UnknownNameError:  # build_model says so, with the choices
+        return []
+
+
+def _check_keys(cfg, schemas) -> None:
+    """Every key of cfg is declared (model.* against the module's fields)."""
+    valid = _valid_keys(cfg, schemas)
+    for top in cfg.keys():
+        if top not in TOP_LEVEL:
+            raise settings.unknown_key_error(top, valid)
+    for group, parts in schemas.items():
+        names = [n for s in parts for n in settings.names(s)]
+        for k in cfg[group].keys():
+            if group == "objective" and k == "name":
+                continue
+            if group == "optim" and k == "players":
+                _check_players(cfg.optim.players)
+                continue
+            if k not in names:
+                what = f" (objective {cfg.objective.name})" if group in (
+                    "objective", "sample", "eval") else ""
+                raise settings.unknown_key_error(f"{group}.{k}",
+                                                 _group_keys(valid, f"{group}.{k}"), what)
+
+
+def check_model_keys(cfg) -> None:
+    """Every model.* key of `cfg` is a field of its network (the Experiment checks this too,
+    after the network's data kind)."""
+    model_keys = _model_keys(cfg)
+    for k in cfg.model.keys():
+        if model_keys and k != "name" and k not in model_keys:
+            raise _model_key_error(cfg.model.name, k, model_keys)
+
+
+def _model_key_error(model: str, key: str, model_keys: list[str]) -> ConfigError:
+    return settings.unknown_key_error(f"model.{key}", ["model.name"] + [
+        f"model.{k}" for k in model_keys], f" (model {model}: a field of its network)")
+
+
+def _check_players(players) -> None:
+    valid = settings.names(OptimSettings)
+    for player, node in (players or {}).items():
+        for k in dict(node):
+            if k not in valid:
+                raise ConfigError(f"Unknown optimizer setting 'optim.players.{player}.{k}'. "
+                                  f"A player's optimizer takes optim.players.{player}.KEY with "
+                                  f"KEY one of: {', '.join(valid)}.")
+
+
+def _fill_defaults(cfg, schemas) -> None:
+    for group, parts in schemas.items():
+        node = cfg[group]
+        with node.unlocked():
+            for s in parts:
+                for name, default in settings.defaults(s).items():
+                    if name not in node:
+                        node[name] = default
+
+
+def _set(node, key: str, value) -> None:
+    """node[key] = value, also when the declared type differs from the one a file gave the
+    key (ConfigDict keeps the type of a key's first value)."""
+    with node.unlocked():
+        try:
+            node[key] = value
+        except TypeError:
+            del node[key]
+            node[key] = value
+
+
+def _apply_one(cfg, schemas, item: str) -> None:
+    if "=" not in item:
+        raise ConfigError(f"Override '{item}' must look like --config.KEY=VALUE.")
+    key, text = item.split("=", 1)
+    parts = key.split(".")
+    valid = _valid_keys(cfg, schemas)
+    if parts[:2] == ["optim", "players"] and len(parts) == 4:
+        player, leaf = parts[2], parts[3]
+        if leaf not in settings.names(OptimSettings):
+            _check_players({player: {leaf: None}})
+        with cfg.optim.unlocked():
+            if cfg.optim.get("players") is None:
+                cfg.optim.players = ml_collections.ConfigDict()
+        with cfg.optim.players.unlocked():
+            if player not in cfg.optim.players:
+                cfg.optim.players[player] = ml_collections.ConfigDict()
+        value = settings.parse(text, settings.field_type(OptimSettings, leaf), key)
+        _set(cfg.optim.players[player], leaf, value)
+        return
+    if len(parts) == 1:
+        if key == "seed":
+            cfg.seed = settings.parse(text, int, key)
+            return
+        if key in TOP_LEVEL:
+            raise ConfigError(f"'{key}' is a group of keys; set one of its keys instead.")
+        raise settings.unknown_key_error(key, valid)
+    group, leaf = parts[0], ".".join(parts[1:])
+    if len(parts) > 2 or group not in TOP_LEVEL or group == "seed":
+        raise settings.unknown_key_error(key, valid)
+    if group == "model":
+        model_keys = _model_keys(cfg)
+        if leaf != "name" and model_keys and leaf not in model_keys and leaf not in cfg.model:
+            # a key of the file's model.* is left to build_model, which checks the data kind
+            # first (--config.model.name=unet on points: "expects images")
+            raise _model_key_error(cfg.model.name, leaf, model_keys)
+        current = cfg.model.get(leaf)
+        t = str if leaf == "name" else _model_field_type(cfg.model.name, leaf, current)
+        _set(cfg.model, leaf, settings.parse(text, t, key))
+        return
+    if group == "objective" and leaf == "name":
+        _set(cfg.objective, "name", text)
+        return
+    schema = _declared(schemas, group, leaf)
+    if schema is None:
+        what = f" (objective {cfg.objective.name})" if group in (
+            "objective", "sample", "eval") else ""
+        raise settings.unknown_key_error(key, _group_keys(valid, key), what)
+    _set(cfg[group], leaf, settings.parse(text, settings.field_type(schema, leaf), key))
+
+
+def _model_field_type(model_name: str, field: str, current):
+    """The declared type of a model field, when simple; else by the current value."""
+    import typing
+    cls = registry.resolve(registry.model_spec(model_name).module)
+    hints = typing.get_type_hints(cls)
+    t = hints.get(field)
+    origin = typing.get_origin(t)
+    if t in (int, float, bool, str):
+        return t
+    if t is not None and (origin in (tuple, list) or str(origin).endswith("Sequence")
+                          or "Sequence" in str(t)):
+        return tuple
+    if t is not None and "None" in str(t):
+        inner = [a for a in typing.get_args(t) if a is not type(None)]
+        if len(inner) == 1 and inner[0] in (int, float, bool, str):
+            return inner[0] | None
+    if current is not None:
+        return type(current) if not isinstance(current, (list, tuple)) else tuple
+    return Any
+
+
+def _validate_values(cfg, schemas) -> None:
+    """Every declared value has its type, lies in its choices and passes its check."""
+    for group, parts in schemas.items():
+        node = cfg[group]
+        for s in parts:
+            for name in settings.names(s):
+                value = settings.validate_value(s, name, node[name], f"{group}.{name}")
+                if value != node[name] or type(value) is not type(node[name]):
+                    _set(node, name, value)
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise ConfigError(f"seed must be an integer, got {cfg.seed!r}.")
+    for player, node in (cfg.optim.get("players") or {}).items():
+        for k in list(node.keys()):
+            _set(node, k, settings.validate_value(OptimSettings, k, node[k],
+                                                  f"optim.players.{player}.{k}"))
+    if not cfg.optim.learning_rate > 0:
+        raise ConfigError(f"optim.learning_rate must be > 0, got {cfg.optim.learning_rate}.")
+    t = cfg.train
+    for key in ("log_every", "checkpoint_every"):
+        if t[key] % t.steps_per_call:
+            raise ConfigError(
+                f"train.{key}={t[key]} must be a multiple of "
+                f"train.steps_per_call={t.steps_per_call}.")
+    if t.steps % t.steps_per_call:
+        raise ConfigError(
+            f"train.steps={t.steps} must be a multiple of train.steps_per_call={t.steps_per_call}.")
+    if t.batch_size % t.grad_accum:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of "
+                          f"train.grad_accum={t.grad_accum} (equal micro-batches).")
+
+
+def resolve(cfg: ml_collections.ConfigDict,
+            overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """`cfg` with every declared default merged in and `overrides` applied, validated.
+
+    objective.name and model.name overrides are applied first (they decide which keys
+    exist); an undeclared key anywhere is a ConfigError listing the valid ones.
+    Idempotent: resolving a resolved config changes nothing.
+    """
+    overrides = list(overrides)
+    for top in ("model", "objective"):
+        if top not in cfg or not isinstance(cfg[top], ml_collections.ConfigDict):
+            raise ConfigError(f"Config has no {top}.* group. Build configs on "
+                              "jaxgen.core.config.base_config().")
+    firsts = [o for o in overrides if o.split("=", 1)[0] in ("objective.name", "model.name")]
+    for item in firsts:
+        key, _, text = item.partition("=")
+        _set(cfg[key.split(".")[0]], "name", text)
+    missing = [k for k in REQUIRED_KEYS if k not in set(_all_keys(cfg))]
+    if missing:
+        raise ConfigError(
+            f"Config is missing required keys: {', '.join(missing)}. "
+            "Build configs on jaxgen.core.config.base_config().")
+    schemas = _schemas(cfg)
+    for group in schemas:
+        if group not in cfg:
+            _set(cfg, group, ml_collections.ConfigDict())
+    _check_keys(cfg, schemas)
+    _fill_defaults(cfg, schemas)
+    for item in overrides:
+        if item not in firsts:
+            _apply_one(cfg, schemas, item)
+    _validate_values(cfg, schemas)
+    return cfg
+
+
+def apply_overrides(cfg: ml_collections.ConfigDict,
+                    overrides: Iterable[str]) -> ml_collections.ConfigDict:
+    """Applies `key=value` strings (dotted keys, without the `--config.` prefix)."""
+    return resolve(cfg, overrides)
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+    """Checks a config (raises ConfigError); resolve() does this and fills defaults."""
+    resolve(cfg)
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """The resolved config of a file (or a shipped config's name), with overrides."""
+    return resolve(load_config_file(path), overrides)
+
+
+def to_json(cfg: ml_collections.ConfigDict) -> str:
+    return json.dumps(cfg.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def _merge(cfg: ml_collections.ConfigDict, data: dict) -> None:
+    with cfg.unlocked():
+        for k, v in data.items():
+            if isinstance(v, dict) and isinstance(cfg.get(k), ml_collections.ConfigDict):
+                _merge(cfg[k], v)
+            elif isinstance(v, dict):
+                cfg[k] = ml_collections.ConfigDict(v)
+            else:
+                cfg[k] = tuple(v) if isinstance(v, list) else v
+
+
+# sample.* keys every config had before the families declared their own (2026-12): a run
+# written then still opens; a family that does not declare one never used it.
+LEGACY_SAMPLE_KEYS = ("steps", "method", "temperature")
+
+
+def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
+    """Reads a resolved config written by `jaxgen train` back, resolved again.
+
+    Keys declared since that run was made get their defaults, so old workdirs stay
+    readable.
+    """
+    data = json.loads(Path(path).read_text())
+    cfg = base_config()
+    _merge(cfg, data)
+    spec = registry.objective_spec(cfg.objective.name)
+    own = set(settings.names(spec.sample))
+    with cfg.sample.unlocked():
+        for k in LEGACY_SAMPLE_KEYS:
+            if k in cfg.sample and k not in own:
+                del cfg.sample[k]
+    return resolve(cfg)
+
+
+# Keys that may change between a run and its resumption (they do not change
+# what is computed at each step).
+RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
+                     "train.sample_every", "train.progress", "train.max_to_keep",
+                     "train.xla_options")
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}{key}"
+        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs.extend(config_differences(a, b, name + "."))
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                             and list(a) == list(b)):
+            if not (name in RESUMABLE_CHANGES or name.startswith(("sample.", "eval."))):
+                diffs.append(f"{name}: {a!r} -> {b!r}")
+    return diffs
+
+
+# ----------------------------------------------------------------- describe
+def describe(cfg: ml_collections.ConfigDict) -> list[tuple[str, str, str]]:
+    """(key, value, doc) of every key of a resolved config, in group order."""
+    schemas = _schemas(cfg)
+    spec = registry.objective_spec(cfg.objective.name)
+    rows = [("seed", repr(cfg.seed), SEED_DOC)]
+
+    def group_rows(group, parts):
+        out = []
+        for s in parts:
+            for name, _, tname, d in settings.describe(s):
+                out.append((f"{group}.{name}", repr(cfg[group][name]), f"[{tname}] {d}"))
+        return out
+
+    rows += group_rows("data", schemas["data"])
+    model_cls = registry.resolve(registry.model_spec(cfg.model.name).module)
+    rows.append(("model.name", repr(cfg.model.name),
+                 f"the network: {model_cls.__module__}.{model_cls.__name__}"))
+    for k in sorted(cfg.model.keys()):
+        if k != "name":
+            rows.append((f"model.{k}", repr(cfg.model[k]), f"a field of {model_cls.__name__}"))
+    rows.append(("objective.name", repr(cfg.objective.name),
+                 spec.summary or "the objective"))
+    rows += group_rows("objective", schemas["objective"])
+    rows += group_rows("optim", schemas["optim"])
+    for player, node in (cfg.optim.get("players") or {}).items():
+        for k in node.keys():
+            rows.append((f"optim.players.{player}.{k}", repr(node[k]),
+                         f"player {player}: {settings.doc(OptimSettings, k)}"))
+    for group in ("train", "sample", "eval"):
+        rows += group_rows(group, schemas[group])
+    return rows
+
+
+def typed(cfg: ml_collections.ConfigDict, group: str) -> Any:
+    """A generic group of a resolved config as its frozen dataclass (e.g. `TrainSettings`)."""
+    schema = GROUPS[group]
+    own = set(settings.names(schema))
+    return schema(**{k: v for k, v in dict(cfg[group]).items() if k in own})

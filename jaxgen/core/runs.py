@@ -1,0 +1,57 @@
+"""A trained run in a workdir, for the commands that use one (sample, eval, pictures and the
+families' own): its config, its restored params, and the checks every command makes
+before it writes a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jaxgen.core import config as config_lib
+from jaxgen.core.errors import MissingError, UsageError
+
+
+def workdir_config(workdir, overrides=()):
+    """The resolved config of the run in `workdir`, with `--config` overrides."""
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise MissingError(
+            f"{workdir} holds no jaxgen run (no config.json). Train first: "
+            f"jaxgen train --config CFG.py --workdir {workdir}")
+    return config_lib.resolve(config_lib.from_json_file(path), overrides)
+
+
+def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = False,
+            check=None):
+    """(Experiment, params) of the run in `workdir`: EMA params unless `raw_params`;
+    `check(exp)` runs before the (slower) restore."""
+    from jaxgen.core.experiment import Experiment, read_run_info
+    exp = Experiment(workdir_config(workdir, overrides), read_run_info(Path(workdir)))
+    if check is not None:
+        check(exp)
+    state, _ = exp.restore(workdir, step)
+    return exp, (state.params if raw_params else state.ema_params)
+
+
+def checkpoint_step(workdir, step: int | None = None) -> int:
+    """`step`, or the run's latest checkpoint step."""
+    from jaxgen.core.checkpoint import Checkpointer
+    if step is not None:
+        return int(step)
+    ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)
+    try:
+        return int(ckpt.latest_step())
+    finally:
+        ckpt.close()
+
+
+def refuse_existing(path, force: bool) -> None:
+    """Never overwrite a user's file unless --force."""
+    if Path(path).exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it or choose another --out.")
+
+
+def refuse_overwrite(folder: Path, names, force: bool) -> None:
+    """As `refuse_existing`, for the files `names` a command writes into `folder`."""
+    for n in names:
+        refuse_existing(Path(folder) / n, force)

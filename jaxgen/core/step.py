@@ -1,0 +1,148 @@
+"""The one train step, for every objective: jitted over a data-parallel mesh.
+
+Params, EMA params and optimizer state are replicated (`P()`), the batch is
+sharded along the mesh's data axis (`P("data")`), and the loss is written on
+the *global* batch: XLA partitions it and inserts the all-reduce that averages
+gradients across devices and processes. Randomness is drawn on the global
+shape from `fold_in(rng, step)`; with JAX's partitionable threefry (the
+default) every example gets the same numbers whatever the device count. The
+state buffers are donated.
+
+Per step: preprocess the raw batch (e.g. dequantise images), then update
+each player in order, `updates_per_step` times each (on its own part of the
+batch if the player splits it), differentiating its loss only w.r.t. its own
+params (then projecting them, if the player has a projection); then the objective's
+non-gradient state update; then the EMA.
+
+Gradient accumulation (`grad_accum` = a > 1) splits each update's batch into a
+strided micro-batches (`microbatch`: every device keeps its share), sums their
+gradients in a `lax.scan` and takes one optimizer step on the mean: the update
+of the whole batch (up to float rounding, and with the randomness of micro-batch
+i drawn from `fold_in(key, i)`) with the activations of one micro-batch alive.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgen.core.contract import Objective, microbatch
+from jaxgen.core.state import TrainState
+from jaxgen.data import transforms
+
+# fold_in tags separating the uses of a step's key.
+_TAG_DATA, _TAG_PLAYERS, _TAG_STATE = 0, 1, 2
+
+
+def init_state(objective: Objective, txs: dict, seed: int, batch: dict) -> TrainState:
+    """Builds the initial state. `batch` is a model-space example batch.
+
+    Initial weights are drawn with the "rbg" PRNG (XLA's RngBitGenerator):
+    threefry initialisers of a conv net take tens of seconds to compile on CPU,
+    rbg a few. Everything drawn during training uses the threefry base key
+    `fold_in(key(seed), 1)`, whose values do not depend on the sharding.
+    """
+    params = objective.init(jax.random.key(seed, impl="rbg"), batch)
+    opt_state = {p.name: txs[p.name].init(params[p.name]) for p in objective.players}
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      ema_params=jax.tree.map(jnp.copy, params), opt_state=opt_state,
+                      rng=jax.random.fold_in(jax.random.key(seed), 1))
+
+
+def ema_decay_at(step, decay: float):
+    """EMA decay with the usual warm-up, min(decay, (1+s)/(10+s))."""
+    s = step.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + s) / (10.0 + s))
+
+
+def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
+                    dequantize: bool = True, grad_accum: int = 1
+                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
+    multi = len(objective.players) > 1
+    player_names = {p.name for p in objective.players}
+
+    def one_step(state: TrainState, raw_batch: dict):
+        key = jax.random.fold_in(state.rng, state.step)
+        batch = dict(raw_batch)
+        batch["x"] = transforms.preprocess(data_kind, raw_batch["x"],
+                                           jax.random.fold_in(key, _TAG_DATA), dequantize)
+        params, opt_state = state.params, dict(state.opt_state)
+        metrics, total = {}, 0.0
+        player_key = jax.random.fold_in(key, _TAG_PLAYERS)
+        for i, player in enumerate(objective.players):
+            tx = txs[player.name]
+
+            def update(carry, j, player=player, tx=tx, i=i):
+                params, opt = carry
+                k = jax.random.fold_in(jax.random.fold_in(player_key, i), j)
+
+                own_batch = (microbatch(batch, j, player.updates_per_step)
+                             if player.split_batch else batch)
+
+                def own_loss(p_own, b, k):
+                    return player.loss({**params, player.name: p_own}, b, k)
+
+                grad_fn = jax.value_and_grad(own_loss, has_aux=True)
+                if grad_accum == 1:
+                    (loss, m), grads = grad_fn(params[player.name], own_batch, k)
+                else:
+                    def micro(acc, a):
+                        (loss, m), g = grad_fn(params[player.name],
+                                               microbatch(own_batch, a, grad_accum),
+                                               jax.random.fold_in(k, a))
+                        return jax.tree.map(jnp.add, acc, g), (loss, m)
+
+                    zeros = jax.tree.map(jnp.zeros_like, params[player.name])
+                    grads, (loss, m) = jax.lax.scan(micro, zeros, jnp.arange(grad_accum))
+                    grads = jax.tree.map(lambda g: g / grad_accum, grads)
+                    loss, m = jnp.mean(loss), jax.tree.map(lambda a: jnp.mean(a, axis=0), m)
+                updates, opt = tx.update(grads, opt, params[player.name])
+                new_own = optax.apply_updates(params[player.name], updates)
+                if player.project is not None:
+                    new_own = player.project(new_own)
+                m = {**m, "loss": loss, "grad_norm": optax.tree.norm(grads)}
+                return ({**params, player.name: new_own}, opt), m
+
+            carry = (params, opt_state[player.name])
+            if player.updates_per_step == 1:
+                carry, m = update(carry, 0)
+            else:
+                # XLA:CPU runs loop bodies without its usual conv fast paths, so
+                # only players that update several times per step use a loop.
+                carry, m = jax.lax.scan(update, carry, jnp.arange(player.updates_per_step))
+                m = jax.tree.map(lambda v: v[-1], m)
+            params, opt_state[player.name] = carry
+            total = total + m["loss"]
+            if multi:
+                metrics.update({f"{player.name}/{k}": v for k, v in m.items()})
+            else:
+                metrics.update(m)
+        if multi:
+            metrics["loss"] = total
+        if objective.update_state is not None:
+            params = objective.update_state(params, batch, jax.random.fold_in(key, _TAG_STATE))
+        d = ema_decay_at(state.step, ema_decay)
+        # Players' params are averaged; non-gradient state (a VQ codebook kept by EMA,
+        # counters) is already what the objective wants and is copied as it is.
+        ema = {k: (jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params[k], v)
+                   if k in player_names else v) for k, v in params.items()}
+        new_state = state.replace(step=state.step + 1, params=params, ema_params=ema,
+                                  opt_state=opt_state)
+        return new_state, metrics
+
+    return one_step
+
+
+def make_multi_step(one_step, steps_per_call: int):
+    """k steps per device call with `lax.scan`; the batch has a leading k axis."""
+    if steps_per_call == 1:
+        return one_step
+
+    def multi(state, batches):
+        return jax.lax.scan(one_step, state, batches)
+
+    return multi

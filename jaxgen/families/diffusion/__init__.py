@@ -1,0 +1,19 @@
+"""Diffusion and score matching: DDPM (Ho et al., 2020) with its bound, DDIM, the
+probability-flow ODE and classifier-free guidance; NCSN (Song & Ermon, 2019) with
+denoising / sliced score matching and annealed Langevin sampling."""
+
+from jaxgen.core.registry import ObjectiveSpec, register_objective
+from jaxgen.families.diffusion.config import (
+                                              DDPMEval,
+                                              DDPMSample,
+                                              DDPMSettings,
+                                              NCSNSample,
+                                              NCSNSettings,
+)
+
+register_objective(ObjectiveSpec(
+    "ddpm", "jaxgen.families.diffusion.ddpm:make", settings=DDPMSettings, sample=DDPMSample,
+    eval=DDPMEval, summary="a DDPM (VLB bound and probability-flow ODE likelihood)"))
+register_objective(ObjectiveSpec(
+    "ncsn", "jaxgen.families.diffusion.ncsn:make", settings=NCSNSettings, sample=NCSNSample,
+    summary="a noise-conditional score network (no likelihood)"))

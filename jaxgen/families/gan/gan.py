@@ -1,0 +1,330 @@
+"""Generative adversarial networks: two players, each with its own pure loss.
+
+The lecture's game (Goodfellow et al., 2014), D = σ(logit):
+
+    min_G max_D V(G, D) = E_x[log D(x)] + E_z[log(1 − D(G(z)))].
+
+The trainer updates the "discriminator" player (objective.n_critic times per
+step) and then the "generator" player, each differentiating only its own loss
+w.r.t. its own params, with its own optimizer (optim.players.<name>.*).
+Losses (objective.loss), each written on logits l = D's pre-sigmoid output:
+
+  "minimax"  D: −E log σ(l_real) − E log(1 − σ(l_fake)) = E softplus(−l_real) + E softplus(l_fake)
+             G: E log(1 − σ(l_fake)) = −E softplus(l_fake)     (saturating: the game itself)
+  "ns"       D as minimax; G: −E log σ(l_fake) = E softplus(−l_fake)   (the "trick")
+  "wgan"     critic f (no sigmoid), Arjovsky et al. (2017):
+             f: E f(G(z)) − E f(x), then every weight clipped to [−c, c]
+             (objective.clip, a projection after each critic update);
+             G: −E f(G(z))
+  "wgan_gp"  Gulrajani et al. (2017), Algorithm 1:
+             f: E f(G(z)) − E f(x) + λ E (‖∇_x̂ f(x̂)‖₂ − 1)², x̂ = ε x + (1 − ε) G(z),
+             ε ~ U[0, 1] drawn per example, the norm taken per example
+             (objective.gp_weight = λ = 10); G as wgan
+  "hinge"    D: E relu(1 − l_real) + E relu(1 + l_fake); G: −E l_fake  (an extra)
+
+With n_critic > 1 each critic update sees its own 1/n_critic of the batch
+(Algorithm 1 samples fresh real data per critic iteration), so train.batch_size
+= n_critic × m, and the generator's update draws m latents.
+
+Conditional GAN (model.num_classes = C; Mirza & Osindero, 2014): G(z, y) and
+D(x, y); fakes are drawn with the labels of the real batch.
+CAN (objective.style_weight > 0, model.class_head; Elgammal et al., 2017): D
+has a second, K-way class ("style") head D_c trained on the real labels,
+D loss += class_weight · CE(D_c(x), y); G is pushed toward class ambiguity,
+G loss += style_weight · E_z[−Σ_k (1/K log D_c(k|G(z)) + (1 − 1/K) log(1 − D_c(k|G(z))))],
+the paper's style-ambiguity term (D_c(k|·) the softmax class posterior).
+
+Metrics (per player, prefixed by the trainer): discriminator: `d_real`,
+`d_fake` (mean D on real / fake; for critics the mean critic value), for
+critics `w_estimate` = E f(x) − E f(G(z)) (the critic's Wasserstein-1 estimate)
+and `grad_penalty`, `grad_norm_interp`; CAN: `class_acc`, `class_loss`;
+generator: `d_fake` and, for CAN, `style_entropy` (entropy of D_c(·|G(z)),
+log K at full ambiguity).
+
+No likelihood (GANs are implicit models): `jaxgen eval` reports sample
+metrics (MMD, and for ring8/grid25 the mode metrics of `jaxgen.eval.modes`).
+Sampling: z ~ N(0, T² I), or the truncation trick (sample.truncation = ψ > 0:
+z from N(0, I) truncated to [−ψ, ψ]); conditional models take labels
+(default: 0, 1, ..., C − 1 repeated).
+Inversion and editing tools: `jaxgen.families.gan.tools`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen.core.contract import BuildContext, FamilyTools, Objective, Player, microbatch
+from jaxgen.core.errors import UserError
+from jaxgen.families.gan import pictures
+from jaxgen.families.gan.config import LOSSES  # noqa: F401 (the losses objective.loss names)
+
+
+# ----------------------------------------------------------------- the losses
+def d_loss_minimax(real_logits, fake_logits):
+    """−E log D(x) − E log(1 − D(G(z))), D = σ(logit)."""
+    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def g_loss_saturating(fake_logits):
+    """E log(1 − D(G(z))) (to minimise): the minimax game's own generator loss."""
+    return -jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def g_loss_nonsaturating(fake_logits):
+    """−E log D(G(z)): the non-saturating generator loss."""
+    return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+def critic_loss_wgan(real_scores, fake_scores):
+    """E f(G(z)) − E f(x): minus the critic's Wasserstein-1 estimate."""
+    return jnp.mean(fake_scores) - jnp.mean(real_scores)
+
+
+def g_loss_wgan(fake_scores):
+    return -jnp.mean(fake_scores)
+
+
+def d_loss_hinge(real_logits, fake_logits):
+    return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def interpolate(real, fake, rng):
+    """x̂ = ε x + (1 − ε) x̃ with ε ~ U[0, 1] drawn once per example; returns (x̂, ε (B,))."""
+    eps = jax.random.uniform(rng, (real.shape[0],), real.dtype)
+    e = eps.reshape(-1, *([1] * (real.ndim - 1)))
+    return e * real + (1.0 - e) * fake, eps
+
+
+def gradient_penalty(critic, real, fake, rng):
+    """Per-example (‖∇_x̂ f(x̂)‖₂ − 1)² and ‖∇_x̂ f(x̂)‖₂, each (B,).
+
+    critic: x (B, ...) -> (B,) scores, each depending only on its own example
+    (no batch statistics), so ∇ of Σ_i f(x̂_i) w.r.t. x̂ holds the per-example
+    gradients row by row.
+    """
+    x_hat, _ = interpolate(real, fake, rng)
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), -1) + 1e-12)
+    return jnp.square(norms - 1.0), norms
+
+
+def clip_weights(params, c: float):
+    """Every weight of the critic clipped to [−c, c] (WGAN's Lipschitz projection)."""
+    return jax.tree.map(lambda w: jnp.clip(w, -c, c), params)
+
+
+def style_ambiguity(class_logits):
+    """CAN's generator term per example: −Σ_k [1/K log p_k + (1 − 1/K) log(1 − p_k)],
+    p = softmax(class_logits); minimal (for each p_k alone) at p_k = 1/K."""
+    k = class_logits.shape[-1]
+    log_p = jax.nn.log_softmax(class_logits)
+    log_not_p = jnp.log1p(-jnp.exp(log_p) + 1e-7)  # log(1 − p_k), safe as p_k -> 1
+    return -jnp.sum(log_p / k + (1.0 - 1.0 / k) * log_not_p, -1)
+
+
+def entropy(logits):
+    log_p = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(log_p) * log_p, -1)
+
+
+# ------------------------------------------------- closed forms (the lecture's)
+def optimal_discriminator(p_data, p_g):
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al., 2014, Prop. 1)."""
+    return p_data / (p_data + p_g)
+
+
+def jsd(p, q):
+    """Jensen-Shannon divergence (nats) of two discrete distributions (arrays summing to 1)."""
+    m = 0.5 * (p + q)
+
+    def kl(a, b):
+        return jnp.sum(jnp.where(a > 0, a * (jnp.log(jnp.where(a > 0, a, 1.0)) - jnp.log(b)),
+                                 0.0))
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+# ------------------------------------------------------------------ objective
+def _split_heads(out):
+    return out if isinstance(out, tuple) else (out, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class GANModel:
+    """The generator / discriminator network: pure functions of the objective's params."""
+
+    net: object
+    latent_dim: int
+    conditional: bool
+
+    def generate(self, params, z, label=None):
+        return self.net.apply({"params": {"generator": params["generator"]}}, z,
+                              label if self.conditional else None, method=self.net.generate)
+
+    def discriminate(self, params, x, label=None):
+        """(D's output, its class head's logits or None)."""
+        return _split_heads(self.net.apply(
+            {"params": {"discriminator": params["discriminator"]}}, x,
+            label if self.conditional else None, method=self.net.discriminate))
+
+    def draw_fakes(self, params, rng, n, label):
+        z = jax.random.normal(rng, (n, self.latent_dim), jnp.float32)
+        return self.generate(params, z, label)
+
+
+@dataclasses.dataclass(frozen=True)
+class GANTools(FamilyTools):
+    """A GAN's pieces for inversion, editing and pictures.
+
+    generate(params, z, label=None) -> model-space x; discriminate(params, x, label=None)
+    -> (scores, class logits or None); latents(rng, num, temperature=1.0, truncation=0.0)
+    -> z of the prior; loss: objective.loss; critic: scores are a critic's (no sigmoid).
+    """
+
+    generate: Callable
+    discriminate: Callable
+    latents: Callable
+    latent_dim: int
+    loss: str
+    critic: bool
+    conditional: bool
+    class_head: bool
+    provides: ClassVar[str] = "generator"
+    needed_for: ClassVar[str] = "GAN runs (objective.name=gan)"
+
+
+def discriminator_loss(params, batch, rng, *, gm: GANModel, kind: str, gp_weight: float,
+                       class_head: bool, class_weight: float):
+    """The discriminator's (or critic's) loss of objective.loss `kind` (module doc)."""
+    kz, kg = jax.random.split(rng)
+    x, label = batch["x"], batch.get("label")
+    fake = gm.draw_fakes(params, kz, x.shape[0], label)
+    real_out, real_cls = gm.discriminate(params, x, label)
+    fake_out, _ = gm.discriminate(params, fake, label)
+    m = {}
+    if kind in ("minimax", "ns"):
+        loss = d_loss_minimax(real_out, fake_out)
+        m.update(d_real=jnp.mean(jax.nn.sigmoid(real_out)),
+                 d_fake=jnp.mean(jax.nn.sigmoid(fake_out)))
+    elif kind == "hinge":
+        loss = d_loss_hinge(real_out, fake_out)
+        m.update(d_real=jnp.mean(real_out), d_fake=jnp.mean(fake_out))
+    else:
+        loss = critic_loss_wgan(real_out, fake_out)
+        m.update(d_real=jnp.mean(real_out), d_fake=jnp.mean(fake_out), w_estimate=-loss)
+        if kind == "wgan_gp":
+            pen, norms = gradient_penalty(lambda xx: gm.discriminate(params, xx, label)[0],
+                                          x, fake, kg)
+            loss = loss + gp_weight * jnp.mean(pen)
+            m.update(grad_penalty=jnp.mean(pen), grad_norm_interp=jnp.mean(norms))
+    if class_head:
+        ce = jnp.mean(-jnp.take_along_axis(jax.nn.log_softmax(real_cls),
+                                           batch["label"][:, None], -1))
+        loss = loss + class_weight * ce
+        m.update(class_loss=ce, class_acc=jnp.mean(jnp.argmax(real_cls, -1) == batch["label"]))
+    return loss, m
+
+
+def generator_loss(params, batch, rng, *, gm: GANModel, kind: str, split: bool, n_critic: int,
+                   class_head: bool, style_weight: float):
+    """The generator's loss of objective.loss `kind`, plus CAN's style ambiguity."""
+    if split:  # the generator draws m = B / n_critic latents, like each critic update
+        batch = microbatch(batch, 0, n_critic)
+    label = batch.get("label")
+    fake = gm.draw_fakes(params, rng, batch["x"].shape[0], label)
+    out, cls = gm.discriminate(params, fake, label)
+    if kind == "minimax":
+        loss = g_loss_saturating(out)
+    elif kind == "ns":
+        loss = g_loss_nonsaturating(out)
+    else:
+        loss = g_loss_wgan(out)
+    m = {"d_fake": jnp.mean(jax.nn.sigmoid(out)) if kind in ("minimax", "ns")
+         else jnp.mean(out)}
+    if class_head:
+        amb = jnp.mean(style_ambiguity(cls))
+        if style_weight > 0:
+            loss = loss + style_weight * amb
+        m.update(style_ambiguity=amb, style_entropy=jnp.mean(entropy(cls)))
+    return loss, m
+
+
+def latents(rng, num, temperature=1.0, truncation=0.0, *, latent_dim: int):
+    """z ~ N(0, T² I), or N(0, I) truncated to [−ψ, ψ] (the truncation trick, ψ > 0)."""
+    psi = float(truncation or 0.0)
+    if psi > 0:
+        return jax.random.truncated_normal(rng, -psi, psi, (num, latent_dim), jnp.float32)
+    return temperature * jax.random.normal(rng, (num, latent_dim), jnp.float32)
+
+
+def sample(params, rng, num, settings, labels=None, *, gm: GANModel, num_classes):
+    """G(z) for z of the prior (settings.temperature, settings.truncation); conditional
+    models default to labels 0, 1, ..., C − 1 repeated."""
+    if labels is not None and not gm.conditional:
+        raise UserError("this GAN is unconditional; drop the labels (or set "
+                         "model.num_classes for a conditional GAN).")
+    if gm.conditional and labels is None:
+        labels = jnp.arange(num) % int(num_classes)
+    z = latents(rng, num, settings.temperature, settings.truncation, latent_dim=gm.latent_dim)
+    return gm.generate(params, z, labels)
+
+
+def make(ctx: BuildContext) -> Objective:
+    o, model, data = ctx.settings, ctx.model, ctx.data
+    kind = o.loss
+    if not hasattr(model, "generate") or not hasattr(model, "discriminate"):
+        raise UserError("objective.name=gan needs a GAN model: model.name=gan_mlp or dcgan.")
+    n_critic = int(o.n_critic)
+    split = bool(o.split_batch) and n_critic > 1
+    clip = float(o.clip)
+    latent_dim = int(model.latent_dim)
+    conditional = getattr(model, "num_classes", None) is not None
+    two_heads = bool(getattr(model, "class_head", False))
+    if o.style_weight > 0 and not two_heads:
+        raise UserError("objective.style_weight > 0 (CAN) needs a discriminator class head: "
+                         "set model.class_head=True and model.num_styles to the class count.")
+    if (conditional or two_heads) and not data.num_classes:
+        raise UserError(f"{'model.num_classes' if conditional else 'model.class_head'} needs "
+                         f"labelled data; {data.name} has no labels.")
+    if two_heads and int(model.num_styles) != data.num_classes:
+        raise UserError(f"model.num_styles={model.num_styles} but {data.name} has "
+                         f"{data.num_classes} classes; set model.num_styles="
+                         f"{data.num_classes}.")
+    if conditional and int(model.num_classes) != data.num_classes:
+        raise UserError(f"model.num_classes={model.num_classes} but {data.name} has "
+                         f"{data.num_classes} classes.")
+    gm = GANModel(model, latent_dim, conditional)
+
+    def init(rng, batch):
+        x = batch["x"]
+        label = batch.get("label") if conditional else None
+        z = jnp.zeros((x.shape[0], latent_dim), jnp.float32)
+        p = model.init(rng, z, label)["params"]
+        d = p["discriminator"]
+        return {"generator": p["generator"],
+                "discriminator": clip_weights(d, clip) if kind == "wgan" else d}
+
+    d_loss = functools.partial(discriminator_loss, gm=gm, kind=kind,
+                               gp_weight=float(o.gp_weight), class_head=two_heads,
+                               class_weight=float(o.class_weight))
+    g_loss = functools.partial(generator_loss, gm=gm, kind=kind, split=split,
+                               n_critic=n_critic, class_head=two_heads,
+                               style_weight=float(o.style_weight))
+    players = (Player("discriminator", d_loss, updates_per_step=n_critic, split_batch=split,
+                      project=functools.partial(clip_weights, c=clip) if kind == "wgan" else None),
+               Player("generator", g_loss))
+    return Objective(
+        name="gan",
+        players=players,
+        init=init,
+        sample=functools.partial(sample, gm=gm, num_classes=getattr(model, "num_classes", None)),
+        pictures=pictures.write_all,
+        representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
+        tools=GANTools(gm.generate, gm.discriminate,
+                       functools.partial(latents, latent_dim=latent_dim), latent_dim, kind,
+                       kind in ("wgan", "wgan_gp"), conditional, two_heads),
+    )

@@ -1,0 +1,57 @@
+"""`jaxgen codes`: export a VQ-VAE's code maps (to train an autoregressive prior on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def configure_codes(p) -> None:
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--out", required=True, help=".npz: codes (N, h, w) int, label (N,) if any")
+    p.add_argument("--split", default="train")
+    p.add_argument("--num", type=int, default=None, help="first N examples (default: all)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--step", type=int, default=None)
+    p.add_argument("--raw-params", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+
+def codes(args, overrides) -> None:
+    import jax
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from jaxgen.core import runs
+    from jaxgen.core.contract import require_tools
+    from jaxgen.core.errors import UsageError
+    from jaxgen.data import get_dataset, transforms
+    from jaxgen.families.vae.vqvae import CodeTools
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {out}: use a .npz file name.")
+    runs.refuse_existing(out, args.force)
+    exp, params = runs.restore(args.workdir, overrides, args.step, args.raw_params,
+                               check=lambda e: require_tools(e.objective, CodeTools,
+                                                             "jaxgen codes"))
+    tools = exp.objective.tools
+    source = get_dataset(exp.config.data, args.split).source
+    n = len(source) if args.num is None else min(args.num, len(source))
+    fn = jax.jit(lambda p, x: tools.encode_codes(p, transforms.preprocess(
+        exp.info.kind, x, None, dequantize=False)))
+    maps, labels = [], []
+    bs = max(1, args.batch_size)
+    for lo in tqdm(range(0, n, bs), desc=f"encoding {args.split}"):
+        batch = source.get(np.arange(lo, min(lo + bs, n)))
+        maps.append(np.asarray(fn(params, batch["x"])))
+        if "label" in batch:
+            labels.append(np.asarray(batch["label"]))
+    maps = np.concatenate(maps).astype(np.int32)
+    arrays = {"codes": maps, "num_codes": np.int32(tools.num_codes),
+              "vqvae_workdir": np.array(str(Path(args.workdir).resolve()))}
+    if labels:
+        arrays["label"] = np.concatenate(labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    used = len(np.unique(maps))
+    print(f"Wrote {out}: codes {maps.shape} over {arrays['num_codes']} codes "
+          f"({used} used){', label ' + str(arrays['label'].shape) if labels else ''}")

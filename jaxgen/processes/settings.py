@@ -1,0 +1,5 @@
+"""The choices the noise processes offer, for the families' declared settings (no jax)."""
+
+SCHEDULE_NAMES = ("linear", "cosine")  # the keys of diffusion.SCHEDULES
+PREDICTIONS = ("eps", "x0", "v")
+VARIANCES = ("beta", "beta_tilde")

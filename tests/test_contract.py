@@ -1,0 +1,131 @@
+"""The objective contract (`jaxgen.core.contract`), checked on every registered objective.
+
+Each objective runs, on the tiny shapes of the golden traces, through init -> one train
+step -> sample -> every likelihood it offers -> its held-out statistics, autoencoder and
+coder where it has them; every check is on a typed field of `Objective`. The declared
+settings of every registered objective are frozen dataclasses whose every field has a
+default and a one-line doc.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from test_golden import CASES, ROOT, _batches
+
+
+def _classifier_config():
+    """The feature classifier's own trainer config (jaxgen.eval.classifier), tiny."""
+    from jaxgen.eval import classifier
+    return classifier._train_config(ROOT / "unused.npz", steps=1, batch_size=8, seed=0,
+                                    lr=2e-3, arch={"widths": (4,), "feature_dim": 8},
+                                    progress=False)
+
+
+# case -> (config, data kind, event shape, num_classes): the golden runs, and the objectives
+# registered outside the families (the feature classifier)
+def _cases() -> dict:
+    from jaxgen.core import config as config_lib
+    out = {name: (lambda c=c: config_lib.load_config(ROOT / "configs" / c[0], c[1]),
+                  c[2], c[3], c[4]) for name, c in CASES.items()}
+    out["classifier"] = (_classifier_config, "images", (8, 8, 1), 10)
+    return out
+
+
+CONTRACT_CASES = _cases()
+
+
+def test_every_registered_objective_has_a_contract_case():
+    from jaxgen.core import registry
+    from jaxgen.eval import classifier  # noqa: F401 (registers "classifier")
+    names = {make()["objective"]["name"] for make, *_ in CONTRACT_CASES.values()}
+    assert set(registry.objective_names()) <= names
+
+
+def test_declared_settings_are_frozen_with_a_default_and_a_doc():
+    from jaxgen.core import registry, settings
+    from jaxgen.core.config import GROUPS
+    schemas = list(GROUPS.values())
+    for spec in registry.objective_specs():
+        schemas += [spec.settings, spec.sample, spec.eval]
+    for schema in schemas:
+        assert dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen, schema
+        for name, default, _, doc in settings.describe(schema):
+            assert default is not dataclasses.MISSING, (schema, name)
+            assert doc and "\n" not in doc, (schema, name)
+        schema()  # the defaults alone are valid
+
+
+@pytest.mark.parametrize("case", sorted(CONTRACT_CASES))
+def test_objective_contract(case):
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import distributed
+    from jaxgen.core.contract import Autoencoder, FamilyTools, Likelihood, Objective
+    from jaxgen.core.errors import UserError
+    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.data import transforms
+
+    make, kind, shape, num_classes = CONTRACT_CASES[case]
+    # no warmup: the first step's learning rate is not 0
+    cfg = config_lib.resolve(make(), ["optim.warmup_steps=0"])
+    info = DatasetInfo("array", kind, tuple(shape), num_classes)
+    exp = Experiment(cfg, info)
+    obj = exp.objective
+    assert isinstance(obj, Objective) and obj.players
+    assert obj.tools is None or isinstance(obj.tools, FamilyTools)
+    bs = cfg.train.batch_size
+    raw = _batches(kind, shape, num_classes, bs, 1)[0]
+
+    # init -> one train step: finite scalar metrics, every player's params move
+    state = exp.init_state(distributed.to_global(raw, exp.mesh, bs))
+    before = jax.tree.map(np.asarray, state.params)
+    state, metrics = exp.train_step()(state, distributed.to_global(raw, exp.mesh, bs))
+    metrics = distributed.to_host(metrics)
+    assert all(np.ndim(v) == 0 and np.isfinite(v) for v in metrics.values()), metrics
+    for p in obj.players:
+        moved = jax.tree.map(lambda a, b: np.any(a != np.asarray(b)), before[p.name],
+                             state.params[p.name])
+        assert any(jax.tree.leaves(moved)), p.name
+    params = state.ema_params
+    key = jax.random.key(3)
+
+    # sampling: data-space samples of the data's shape, or a clear error
+    if obj.sample is not None:
+        x = exp.sample(params, key, 4, chunk=4)
+        assert x.shape == (4, *shape)
+        assert x.dtype == (np.uint8 if kind == "images" else np.float32)
+    else:
+        with pytest.raises(UserError, match="cannot sample"):
+            exp.sample(params, key, 4)
+
+    # every likelihood: per-example finite log p in nats
+    for name, lik in obj.likelihoods.items():
+        assert isinstance(lik, Likelihood)
+        logp = exp.log_likelihood(params, raw["x"][:4], key, steps=2, name=name)
+        assert logp.shape == (4,) and np.all(np.isfinite(logp)), (name, logp)
+
+    # held-out statistics: per-example arrays, reduced on the host
+    if obj.held_out_stats is not None:
+        got = exp.held_out_stats_batch(params, raw["x"], key, raw.get("label"))
+        assert all(np.shape(v)[0] == bs for v in got.values())
+        assert isinstance(obj.held_out_stats.reduce(got), dict)
+
+    x_model = transforms.preprocess(kind, raw["x"], None, dequantize=False)
+    if obj.autoencoder is not None:  # x -> z -> x keeps the data's shape
+        ae = obj.autoencoder
+        assert isinstance(ae, Autoencoder)
+        z = jax.jit(ae.encode)(params, x_model)
+        assert z.shape == (bs, *ae.latent_shape)
+        assert jax.jit(ae.decode)(params, z).shape == x_model.shape
+
+    if obj.coder is not None:  # one coding step gives a distribution over the K symbols
+        coder = obj.coder
+        s = coder.to_symbols(raw["x"])
+        assert s.shape == (bs, coder.dim)
+        np.testing.assert_array_equal(coder.from_symbols(s), raw["x"])
+        state0 = coder.init(2)
+        _, logits = coder.step(params, state0, jax.numpy.zeros((2,), jax.numpy.int32), 0)
+        assert logits.shape == (2, coder.num_bins)
