@@ -129,11 +129,6 @@ class ArithmeticEncoder:
             self._done = True
         return np.packbits(np.asarray(self.bits, np.uint8)).tobytes()
 
-    @property
-    def num_bits(self) -> int:
-        """Bits written so far (before finish: not counting the pending ones)."""
-        return len(self.bits)
-
 
 class ArithmeticDecoder:
     """Decode what `ArithmeticEncoder` wrote, given the same tables in the same order."""

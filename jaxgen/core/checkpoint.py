@@ -48,9 +48,6 @@ class Checkpointer:
                                           meta=ocp.args.JsonRestore()))
         return out["state"], out["meta"]
 
-    def wait(self) -> None:
-        self.manager.wait_until_finished()
-
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()

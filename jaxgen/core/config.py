@@ -40,7 +40,8 @@ from jaxgen.core.errors import ConfigError, UnknownNameError
 from jaxgen.core.settings import non_negative, setting
 
 __all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "resolve",
-           "apply_overrides", "from_json_file", "to_json", "describe", "find_configs"]
+           "apply_overrides", "from_json_file", "to_json", "describe", "find_configs",
+           "check_model_keys"]
 
 
 # ------------------------------------------------------------ the generic groups
@@ -200,12 +201,6 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"Config file {path} does not exist (nor is it a shipped config)."
                       f"\nShipped configs (--config PATH, or NAME such as flow_matching/toy2d):"
                       f"\n  {listing}")
-
-
-def shipped_names() -> list[str]:
-    """The shipped configs' names ("flow_matching/toy2d")."""
-    root = configs_root()
-    return [str(p.relative_to(root).with_suffix("")) for p in find_configs()]
 
 
 def shown_configs() -> list[str]:
@@ -510,11 +505,6 @@ def apply_overrides(cfg: ml_collections.ConfigDict,
     return resolve(cfg, overrides)
 
 
-def validate(cfg: ml_collections.ConfigDict) -> None:
-    """Checks a config (raises ConfigError); resolve() does this and fills defaults."""
-    resolve(cfg)
-
-
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
     """The resolved config of a file (or a shipped config's name), with overrides."""
     return resolve(load_config_file(path), overrides)
@@ -611,10 +601,3 @@ def describe(cfg: ml_collections.ConfigDict) -> list[tuple[str, str, str]]:
     for group in ("train", "sample", "eval"):
         rows += group_rows(group, schemas[group])
     return rows
-
-
-def typed(cfg: ml_collections.ConfigDict, group: str) -> Any:
-    """A generic group of a resolved config as its frozen dataclass (e.g. `TrainSettings`)."""
-    schema = GROUPS[group]
-    own = set(settings.names(schema))
-    return schema(**{k: v for k, v in dict(cfg[group]).items() if k in own})

@@ -212,7 +212,3 @@ def build(schema, values: Mapping, prefix: str, *, ignore: tuple = ()):
                                     [f"{prefix}.{n}" for n in [*ignore, *valid]])
         kwargs[k] = validate_value(schema, k, v, f"{prefix}.{k}")
     return schema(**kwargs)
-
-
-def as_dict(obj) -> dict:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
