@@ -61,7 +61,6 @@ def test_declared_settings_are_frozen_with_a_default_and_a_doc():
 
 @pytest.mark.parametrize("case", sorted(CONTRACT_CASES))
 def test_objective_contract(case):
-    from jaxgen.core import config as config_lib
     from jaxgen.core import distributed
     from jaxgen.core.contract import Autoencoder, FamilyTools, Likelihood, Objective
     from jaxgen.core.errors import UserError

@@ -10,9 +10,9 @@ so both bounds are on log P(x) of the 8-bit image itself and are comparable
 with every family's bits/dim; images are fed as bin centres. `jaxgen eval`
 reports the IWAE bound (Burda et al., 2016) with eval.iwae_k = 1000 samples per
 image, drawn eval.iwae_chunk at a time (memory does not grow with k): k decoder
-passes per image. Measured on 2 busy CPU cores: 100 images at k = 100 in ~10 s,
-so the default 1000 images at k = 1000 take ~100x that (~15-20 min; seconds on a
-GPU). Quick check: --config.eval.iwae_k=100 --config.eval.num_examples=200.
+passes per image, so the time grows as num_examples x iwae_k (the README's VAE
+section has a measured time). Quick check: --config.eval.iwae_k=100
+--config.eval.num_examples=200.
 The ELBO (eval "elbo", with its recon and kl terms) is the k = 1 bound.
 Samples are the decoder's mean image at z ~ N(0, I) (sample.mode=draw: x ~ p(x|z)).
 """

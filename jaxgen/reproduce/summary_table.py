@@ -83,7 +83,8 @@ def run(report, budget):
     fast = budget.fast
     steps, batch = budget.steps(2000, 2), budget.pick(64, 8)
     seeds = budget.pick(3, 2)
-    # 200 samples per run: the PixelCNN draws ~0.5 images/s on a CPU, the slowest cell
+    # 200 samples per run: the PixelCNN's sampler, the slowest cell on a CPU (its
+    # samples/s are in the report), sets the budget
     n_fd, n_lik, n_comp = budget.pick(200, 16), budget.pick(200, 8), budget.pick(50, 3)
     cparams, cinfo = _classifier(report, fast)
     ref = clf.reference_stats(cparams, report.path("runs") / "classifier" if fast else None)
