@@ -284,3 +284,37 @@ def test_mode_table_averages_seeds_and_prints_the_published_row(tmp_path):
     table = summarize(tmp_path)
     assert "| ring8 | ns | 2 | 7.00 ± 1.00 / 8 | 85.00 ± 5.00 | 0.10 ± 0.00 |" in table
     assert "6.3 (published)" in table
+
+
+# --------------------------------------------------------------- the loss table
+def test_the_loss_table_names_every_game_and_lsgan_reads_like_the_paper():
+    from jaxgen.families.gan.config import LOSS_NAMES
+    assert tuple(gan.LOSSES) == LOSS_NAMES
+    assert {n: g.output for n, g in gan.LOSSES.items()} == {
+        "minimax": "logit", "ns": "logit", "wgan": "critic", "wgan_gp": "critic",
+        "hinge": "score", "lsgan": "score"}
+    ls = gan.LOSSES["lsgan"]
+    real, fake = jnp.asarray([0.3, 1.7]), jnp.asarray([-0.4, 0.9])
+    np.testing.assert_allclose(ls.d(real, fake),
+                               0.5 * np.mean((np.asarray(real) - 1) ** 2)
+                               + 0.5 * np.mean(np.asarray(fake) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(ls.g(None, fake), 0.5 * np.mean((np.asarray(fake) - 1) ** 2),
+                               rtol=1e-6)
+    # LSGAN's optimal D for densities p (real), q (fake) is p / (p + q) (Mao et al., eq. 4
+    # with a = 0, b = 1): the pointwise minimiser of p (D − 1)² + q D²
+    p, q = jnp.asarray(0.7), jnp.asarray(0.2)
+    grid = jnp.linspace(-1, 2, 30001)
+    best = grid[jnp.argmin(p * (grid - 1) ** 2 + q * grid**2)]
+    np.testing.assert_allclose(best, p / (p + q), atol=1e-4)
+
+
+def test_an_lsgan_step_trains_and_reports_raw_scores():
+    exp = _experiment("ns_toy2d.py", TINY_2D + ["objective.loss=lsgan", "train.batch_size=32"])
+    obj = exp.objective
+    assert obj.tools.game is gan.LOSSES["lsgan"] and obj.tools.game.label == "D score s(x)"
+    x = jax.random.normal(jax.random.key(0), (32, 2))
+    params = obj.init(jax.random.key(1), {"x": x})
+    loss, m = obj.players[0].loss(params, {"x": x}, jax.random.key(2))
+    out_real, _ = obj.tools.discriminate(params, x)
+    assert np.isfinite(float(loss)) and float(m["d_real"]) == pytest.approx(
+        float(jnp.mean(out_real)), rel=1e-6)  # raw scores, no sigmoid

@@ -3,3 +3,5 @@
 SCHEDULE_NAMES = ("linear", "cosine")  # the keys of diffusion.SCHEDULES
 PREDICTIONS = ("eps", "x0", "v")
 VARIANCES = ("beta", "beta_tilde")
+PATHS = ("straight", "ot", "cosine")  # flow-matching paths (paths.make_path)
+FM_PREDICTIONS = ("velocity", "x1", "x0")  # what a flow-matching network may predict

@@ -16,6 +16,10 @@ class DDPMSettings:
     prediction: str = setting("eps", "what the network predicts (eps: the lecture's)",
                               choices=PREDICTIONS)
     variance: str = setting("beta", "sigma_t^2 of p(x_{t-1} | x_t)", choices=VARIANCES)
+    weighting: str = setting("none", "the loss's weighting over t: none (the lecture's) or "
+                                     "min_snr (Hang et al., 2023)", choices=("none", "min_snr"))
+    min_snr_gamma: float = setting(5.0, "weighting=min_snr: gamma, the SNR the weight is "
+                                        "capped at", check=positive)
     label_dropout: float | None = setting(
         None, "classifier-free guidance: P(label -> null) in training (None: 0.1 with "
               "model.num_classes, else 0)", check=unit_interval)

@@ -96,10 +96,13 @@ def make_net(model, prediction: str, num_classes: int | None):
     return eps
 
 
-def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
-              num_classes: int | None, label_dropout: float, model_var, decoder,
-              event_dim: int, image: bool):
-    """Algorithm 1, plus the one-sample VLB estimate as metrics."""
+def ddpm_terms(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
+               num_classes: int | None, label_dropout: float, model_var, decoder):
+    """One training draw of Algorithm 1, as per-example terms (no reduction):
+
+    sq (B, ...) the squared error of the prediction, t (B,) the steps drawn, and the
+    one-sample VLB pieces prior (B,) = L_T and ell (B,) = L_{t−1} (t ≥ 2) or L_0 (t = 1).
+    """
     x0 = batch["x"]
     b = x0.shape[0]
     T = s.num_steps
@@ -115,7 +118,7 @@ def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
         drop = jax.random.uniform(kl, (b,)) < label_dropout
         labels = jnp.where(drop, num_classes, labels)
     out = net.raw(params["model"], xt, t.astype(jnp.float32) / T, labels)
-    mse = jnp.mean(jnp.square(out - dp.target(prediction, s, x0, t, eps)))
+    sq = jnp.square(out - dp.target(prediction, s, x0, t, eps))
 
     # One-sample VLB estimate, L_T + T·ℓ_t (no gradient, no extra network call).
     ab = s.at(s.alpha_bars, t, x0)
@@ -125,8 +128,41 @@ def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
     q_mean, q_var = dp.q_posterior(s, x0, xt, t)
     kl_t = dp.sum_event(dp.normal_kl(q_mean, jnp.maximum(q_var, 1e-30), mean, var))
     l0_t = -dp.sum_event(decoder(x0, mean, var))
-    ell = jnp.where(t == 1, l0_t, kl_t)
-    prior = prior_term(s, x0)
+    return {"sq": sq, "t": t, "prior": prior_term(s, x0), "ell": jnp.where(t == 1, l0_t, kl_t)}
+
+
+def min_snr_weight(s: dp.Schedule, t, prediction: str, gamma: float = 5.0):
+    """Min-SNR-γ (Hang et al., 2023): the x_0-loss weight min(SNR_t, γ), SNR_t = ᾱ_t/(1 − ᾱ_t),
+    expressed for the loss of `prediction`: ÷ SNR_t for ε, ÷ (SNR_t + 1) for v. (B,)"""
+    ab = s.alpha_bars[t]
+    snr = ab / (1.0 - ab)
+    w = jnp.minimum(snr, gamma)
+    if prediction == "eps":
+        return w / snr
+    if prediction == "v":
+        return w / (snr + 1.0)
+    return w
+
+
+def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
+              num_classes: int | None, label_dropout: float, model_var, decoder,
+              event_dim: int, image: bool, weight=None):
+    """Algorithm 1, plus the one-sample VLB estimate as metrics.
+
+    `weight`: an optional `(s, t, prediction) -> (B,)` weighting of the per-example squared
+    error (e.g. `min_snr_weight`); None: the lecture's plain mean. The VLB metrics do not
+    depend on it.
+    """
+    T = s.num_steps
+    terms = ddpm_terms(params, batch, rng, net=net, s=s, prediction=prediction,
+                       num_classes=num_classes, label_dropout=label_dropout,
+                       model_var=model_var, decoder=decoder)
+    sq, t, prior, ell = terms["sq"], terms["t"], terms["prior"], terms["ell"]
+    mse = jnp.mean(sq)
+    loss = mse
+    if weight is not None:
+        per_example = jnp.mean(sq.reshape(sq.shape[0], -1), -1)
+        loss = jnp.mean(weight(s, t, prediction) * per_example)
     vlb = prior + T * ell
     unit, scale = ("bpd", 1.0 / (event_dim * math.log(2.0))) if image else ("nats", 1.0)
     # L_0 and Σ L_{t-1} separately: T·ℓ_t where t = 1 (resp. t ≥ 2), else 0 — each unbiased.
@@ -134,7 +170,9 @@ def ddpm_loss(params, batch, rng, *, net, s: dp.Schedule, prediction: str,
                f"prior_{unit}": jnp.mean(prior) * scale,
                f"recon_{unit}": T * jnp.mean(jnp.where(t == 1, ell, 0.0)) * scale,
                f"diffusion_{unit}": T * jnp.mean(jnp.where(t == 1, 0.0, ell)) * scale}
-    return mse, metrics
+    if weight is not None:
+        metrics["weighted_mse"] = loss
+    return loss, metrics
 
 
 def prior_term(s: dp.Schedule, x0):
@@ -265,8 +303,16 @@ def ode_loglik(params, x, rng, *, net, s, num_classes, steps=100, method="rk4",
     return logp
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss=None, weight=None) -> Objective:
+    """The DDPM objective. `weight`: a `(s, t, prediction) -> (B,)` weighting of the loss
+    (objective.weighting=min_snr gives `min_snr_weight`); `loss`: a replacement for
+    `ddpm_loss`, called with the same keyword arguments. Either way the samplers, bounds and
+    pictures stay the family's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
+    if o.weighting == "min_snr":
+        if weight is not None:
+            raise ValueError("objective.weighting=min_snr and a weight hook: give one.")
+        weight = functools.partial(min_snr_weight, gamma=o.min_snr_gamma)
     T = o.num_steps
     s = dp.make_schedule(o.schedule, T)
     model_var = dp.model_variance(s, o.variance)
@@ -290,10 +336,10 @@ def make(ctx: BuildContext) -> Objective:
     drawer = functools.partial(draw, net=net, s=s, num_classes=num_classes,
                                variance=o.variance, event_shape=tuple(data.event_shape),
                                image=image)
-    loss = functools.partial(ddpm_loss, net=net, s=s, prediction=o.prediction,
+    loss = functools.partial(loss or ddpm_loss, net=net, s=s, prediction=o.prediction,
                              num_classes=num_classes, label_dropout=float(label_dropout),
                              model_var=model_var, decoder=decoder,
-                             event_dim=math.prod(data.event_shape), image=image)
+                             event_dim=math.prod(data.event_shape), image=image, weight=weight)
     return Objective(
         name="ddpm",
         players=(Player("model", loss),),

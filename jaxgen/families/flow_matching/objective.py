@@ -6,9 +6,11 @@ The lecture's loss, with x0 ~ N(0, I) noise, x1 ~ data, t ~ U[0, 1]:
 
 The straight path's velocity d x_t / dt = x1 − x0 is the regression target;
 its conditional expectation given x_t is the marginal velocity field that
-carries N(0, I) at t=0 to the data at t=1. With `sigma_min > 0` the path is
-Lipman et al.'s OT path x_t = t·x1 + (1 − (1 − σ_min)·t)·x0 (target
-x1 − (1 − σ_min)·x0); σ_min = 0 (the default) is exactly the lecture's.
+carries N(0, I) at t=0 to the data at t=1. The path is a hook
+(`objective.path`, `jaxgen.processes.paths`): x_t = α_t x1 + σ_t x0 with the target
+α'_t x1 + σ'_t x0 ("ot": Lipman et al.'s σ_min path; "cosine": the VP path). The network
+may instead predict x1 or x0 (`objective.prediction`): the loss then regresses that, and
+sampling and the likelihood use the velocity the path converts it to.
 
 We average the squared error over dimensions as well as examples (‖·‖²/D):
 the same minimiser, and a learning rate that does not depend on resolution.
@@ -20,28 +22,48 @@ the divergence term (`jaxgen.samplers.ode.log_likelihood`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.contract import BuildContext, Likelihood, Objective, Player
-from jaxgen.core.errors import UserError
-from jaxgen.processes.paths import ot_path
+from jaxgen.core.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.processes.paths import AffinePath, StraightPath, make_path
 from jaxgen.samplers import ode
 
 
-def cfm_loss(params, batch, rng, *, apply_fn, sigma_min: float = 0.0):
-    """The conditional flow matching loss. `apply_fn(params, x, t) -> u`."""
+@dataclasses.dataclass(frozen=True)
+class FlowMatchingTools(FamilyTools):
+    """A flow-matching run's path, prediction type and network: apply_fn(params_model, x, t)
+    -> the raw output; velocity(params) -> the field u(x, t) the ODE integrates."""
+
+    path: AffinePath
+    prediction: str
+    apply_fn: Callable
+    velocity: Callable
+    provides: ClassVar[str] = "velocity field"
+    needed_for: ClassVar[str] = "flow-matching runs (objective.name=flow_matching)"
+
+
+STRAIGHT = StraightPath()  # the lecture's path, the default
+
+
+def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
+             prediction: str = "velocity"):
+    """The conditional flow matching loss. `apply_fn(params, x, t) -> the prediction`."""
     x1 = batch["x"]
     k0, kt = jax.random.split(rng)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
     t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
-    xt, target = ot_path(x0, x1, t, sigma_min)
+    xt, dxt = path.sample(x0, x1, t)
     u = apply_fn(params["model"], xt, t)
-    sq = jnp.square(u - target).reshape(x1.shape[0], -1)
+    sq = jnp.square(u - path.target(prediction, x0, x1, dxt)).reshape(x1.shape[0], -1)
     loss = jnp.mean(sq)
-    return loss, {"fm_mse": loss, "velocity_norm": jnp.mean(jnp.sqrt(jnp.sum(sq, -1)))}
+    name = "fm_mse" if prediction == "velocity" else f"{prediction}_mse"
+    return loss, {name: loss, "velocity_norm" if prediction == "velocity"
+                  else f"{prediction}_error_norm": jnp.mean(jnp.sqrt(jnp.sum(sq, -1)))}
 
 
 def apply_model(model, p, x, t):
@@ -49,47 +71,56 @@ def apply_model(model, p, x, t):
     return model.apply({"params": p}, x, t)
 
 
-def velocity(apply_fn, params):
+def velocity(apply_fn, params, *, path: AffinePath = STRAIGHT,
+             prediction: str = "velocity"):
     """The learned field `u(x, t)` for the ODE solvers (a scalar t is broadcast)."""
     def u(x, t):
         tb = jnp.broadcast_to(jnp.asarray(t, x.dtype), (x.shape[0],))
-        return apply_fn(params["model"], x, tb)
+        return path.velocity(prediction, x, apply_fn(params["model"], x, tb), tb)
     return u
 
 
-def sample(params, rng, num, settings, labels=None, *, apply_fn, event_shape):
-    """x(1) of dx/dt = u(x, t) from x(0) = T·z, z ~ N(0, I)."""
+def sample(params, rng, num, settings, labels=None, *, field, event_shape):
+    """x(1) of dx/dt = u(x, t) from x(0) = T·z, z ~ N(0, I); `field(params)` is u."""
     if labels is not None:
-        raise UserError("flow_matching models are unconditional; drop the labels.")
+        raise ValueError("flow_matching models are unconditional; drop the labels.")
     z = settings.temperature * jax.random.normal(rng, (num, *event_shape), jnp.float32)
-    return ode.odeint(velocity(apply_fn, params), z, 0.0, 1.0, settings.steps, settings.method)
+    return ode.odeint(field(params), z, 0.0, 1.0, settings.steps, settings.method)
 
 
-def log_likelihood(params, x, rng, *, apply_fn, steps=100, method="rk4", divergence="exact"):
+def log_likelihood(params, x, rng, *, field, steps=100, method="rk4", divergence="exact"):
     """log p_1(x) by the instantaneous change of variables (`ode.log_likelihood`)."""
-    logp, _ = ode.log_likelihood(velocity(apply_fn, params), x, num_steps=steps,
-                                 method=method, divergence=divergence, rng=rng)
+    logp, _ = ode.log_likelihood(field(params), x, num_steps=steps, method=method,
+                                 divergence=divergence, rng=rng)
     return logp
 
 
-def make(ctx: BuildContext) -> Objective:
-    """The flow-matching objective for a Flax `model(x, t)`."""
-    model = ctx.model
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The flow-matching objective for a Flax `model(x, t)`. `loss`: a replacement
+    `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
+    `cfm_loss`); sampling, the likelihood and the pictures stay the family's."""
+    o, model = ctx.settings, ctx.model
+    if o.path != "ot" and o.sigma_min:
+        raise ValueError(f"objective.sigma_min={o.sigma_min} is the width of path=ot; "
+                         f"objective.path={o.path} has none: set objective.path=ot.")
+    path = make_path(o.path, o.sigma_min)
     apply_fn = functools.partial(apply_model, model)
+    field = functools.partial(velocity, apply_fn, path=path, prediction=o.prediction)
 
     def init(rng, batch):
         x = batch["x"]
         t = jnp.zeros((x.shape[0],), x.dtype)
         return {"model": model.init(rng, x, t)["params"]}
 
-    loss = functools.partial(cfm_loss, apply_fn=apply_fn, sigma_min=ctx.settings.sigma_min)
+    loss = functools.partial(loss or cfm_loss, apply_fn=apply_fn, path=path,
+                             prediction=o.prediction)
     return Objective(
         name="flow_matching",
         players=(Player("model", loss),),
         init=init,
-        sample=functools.partial(sample, apply_fn=apply_fn,
-                                 event_shape=tuple(ctx.data.event_shape)),
-        likelihoods={"ode": Likelihood(functools.partial(log_likelihood, apply_fn=apply_fn),
+        sample=functools.partial(sample, field=field, event_shape=tuple(ctx.data.event_shape)),
+        likelihoods={"ode": Likelihood(functools.partial(log_likelihood, field=field),
                                        "exact", ode=True)},
         representation=ode.ODE_REPRESENTATION,
+        tools=FlowMatchingTools(path, o.prediction, apply_fn, field),
     )

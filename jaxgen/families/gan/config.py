@@ -8,13 +8,14 @@ import dataclasses
 from jaxgen.core.settings import non_negative, positive, setting
 from jaxgen.samplers.settings import PriorTemperature
 
-LOSSES = ("minimax", "ns", "wgan", "wgan_gp", "hinge")
+# the names of gan.LOSSES, the table of games (kept equal there)
+LOSS_NAMES = ("minimax", "ns", "wgan", "wgan_gp", "hinge", "lsgan")
 
 
 @dataclasses.dataclass(frozen=True)
 class GANSettings:
     loss: str = setting("ns", "the game (module doc of jaxgen.families.gan.gan)",
-                        choices=LOSSES)
+                        choices=LOSS_NAMES)
     n_critic: int = setting(1, "discriminator updates per generator update", check=positive)
     split_batch: bool = setting(True, "n_critic > 1: each critic update gets its own "
                                       "batch_size / n_critic examples")

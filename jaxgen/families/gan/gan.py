@@ -21,6 +21,13 @@ Losses (objective.loss), each written on logits l = D's pre-sigmoid output:
              ε ~ U[0, 1] drawn per example, the norm taken per example
              (objective.gp_weight = λ = 10); G as wgan
   "hinge"    D: E relu(1 − l_real) + E relu(1 + l_fake); G: −E l_fake  (an extra)
+  "lsgan"    least squares (Mao et al., 2017), raw scores s: D: ½E (s_real − 1)² + ½E s_fake²;
+             G: ½E (s_fake − 1)²
+
+The losses are the table `LOSSES`: name -> `GANLoss` (D's loss, G's loss, and whether D's
+output is the logit of a probability, a Wasserstein critic's value or another score). A
+new game is one `GANLoss` (`make(ctx, loss=GANLoss(...))`): the players, sampling and
+pictures stay the family's.
 
 With n_critic > 1 each critic update sees its own 1/n_critic of the batch
 (Algorithm 1 samples fresh real data per critic iteration), so train.batch_size
@@ -61,7 +68,6 @@ import jax.numpy as jnp
 from jaxgen.core.contract import BuildContext, FamilyTools, Objective, Player, microbatch
 from jaxgen.core.errors import UserError
 from jaxgen.families.gan import pictures
-from jaxgen.families.gan.config import LOSSES  # noqa: F401 (the losses objective.loss names)
 
 
 # ----------------------------------------------------------------- the losses
@@ -91,6 +97,63 @@ def g_loss_wgan(fake_scores):
 
 def d_loss_hinge(real_logits, fake_logits):
     return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def d_loss_least_squares(real_scores, fake_scores):
+    """½E (s_real − 1)² + ½E s_fake² (LSGAN's a = 0, b = 1)."""
+    return 0.5 * jnp.mean(jnp.square(real_scores - 1.0)) + 0.5 * jnp.mean(jnp.square(fake_scores))
+
+
+def g_loss_least_squares(fake_scores):
+    """½E (s_fake − 1)² (LSGAN's c = 1)."""
+    return 0.5 * jnp.mean(jnp.square(fake_scores - 1.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class GANLoss:
+    """One game, written on D's raw outputs.
+
+    d(real_out, fake_out) -> D's loss; g(real_out, fake_out) -> G's loss (real_out is None
+    unless `g_needs_real`: then D also runs on the real batch in G's update).
+    output: what D's output is: "logit" (of the probability D(x) = σ(l)), "critic" (a
+    Wasserstein critic's value f(x)) or "score" (any other real score). It decides the
+    d_real / d_fake metrics and what the pictures call D.
+    clip: the critic's weights are clipped to [−c, c] after each update (WGAN).
+    gradient_penalty: + gp_weight · E (‖∇ f(x̂)‖ − 1)² (WGAN-GP).
+    """
+
+    d: Callable
+    g: Callable
+    output: str = "logit"
+    g_needs_real: bool = False
+    clip: bool = False
+    gradient_penalty: bool = False
+
+    def __post_init__(self):
+        if self.output not in ("logit", "critic", "score"):
+            raise ValueError(f"GANLoss.output must be logit, critic or score, got "
+                             f"{self.output!r}.")
+
+    def show(self, out):
+        """What the metrics and pictures show of D's output: σ(l) for logits, else as is."""
+        return jax.nn.sigmoid(out) if self.output == "logit" else out
+
+    @property
+    def label(self) -> str:
+        return {"logit": "D(x)", "critic": "critic f(x)", "score": "D score s(x)"}[self.output]
+
+
+LOSSES = {
+    "minimax": GANLoss(d_loss_minimax, lambda real, fake: g_loss_saturating(fake)),
+    "ns": GANLoss(d_loss_minimax, lambda real, fake: g_loss_nonsaturating(fake)),
+    "wgan": GANLoss(critic_loss_wgan, lambda real, fake: g_loss_wgan(fake), "critic",
+                    clip=True),
+    "wgan_gp": GANLoss(critic_loss_wgan, lambda real, fake: g_loss_wgan(fake), "critic",
+                       gradient_penalty=True),
+    "hinge": GANLoss(d_loss_hinge, lambda real, fake: g_loss_wgan(fake), "score"),
+    "lsgan": GANLoss(d_loss_least_squares, lambda real, fake: g_loss_least_squares(fake),
+                     "score"),
+}
 
 
 def interpolate(real, fake, rng):
@@ -182,7 +245,7 @@ class GANTools(FamilyTools):
 
     generate(params, z, label=None) -> model-space x; discriminate(params, x, label=None)
     -> (scores, class logits or None); latents(rng, num, temperature=1.0, truncation=0.0)
-    -> z of the prior; loss: objective.loss; critic: scores are a critic's (no sigmoid).
+    -> z of the prior; loss: the game's name; game: its `GANLoss` (what D's output is).
     """
 
     generate: Callable
@@ -190,37 +253,30 @@ class GANTools(FamilyTools):
     latents: Callable
     latent_dim: int
     loss: str
-    critic: bool
+    game: GANLoss
     conditional: bool
     class_head: bool
     provides: ClassVar[str] = "generator"
     needed_for: ClassVar[str] = "GAN runs (objective.name=gan)"
 
 
-def discriminator_loss(params, batch, rng, *, gm: GANModel, kind: str, gp_weight: float,
+def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_weight: float,
                        class_head: bool, class_weight: float):
-    """The discriminator's (or critic's) loss of objective.loss `kind` (module doc)."""
+    """The discriminator's (or critic's) loss of the game (module doc)."""
     kz, kg = jax.random.split(rng)
     x, label = batch["x"], batch.get("label")
     fake = gm.draw_fakes(params, kz, x.shape[0], label)
     real_out, real_cls = gm.discriminate(params, x, label)
     fake_out, _ = gm.discriminate(params, fake, label)
-    m = {}
-    if kind in ("minimax", "ns"):
-        loss = d_loss_minimax(real_out, fake_out)
-        m.update(d_real=jnp.mean(jax.nn.sigmoid(real_out)),
-                 d_fake=jnp.mean(jax.nn.sigmoid(fake_out)))
-    elif kind == "hinge":
-        loss = d_loss_hinge(real_out, fake_out)
-        m.update(d_real=jnp.mean(real_out), d_fake=jnp.mean(fake_out))
-    else:
-        loss = critic_loss_wgan(real_out, fake_out)
-        m.update(d_real=jnp.mean(real_out), d_fake=jnp.mean(fake_out), w_estimate=-loss)
-        if kind == "wgan_gp":
-            pen, norms = gradient_penalty(lambda xx: gm.discriminate(params, xx, label)[0],
-                                          x, fake, kg)
-            loss = loss + gp_weight * jnp.mean(pen)
-            m.update(grad_penalty=jnp.mean(pen), grad_norm_interp=jnp.mean(norms))
+    loss = game.d(real_out, fake_out)
+    m = {"d_real": jnp.mean(game.show(real_out)), "d_fake": jnp.mean(game.show(fake_out))}
+    if game.output == "critic":
+        m["w_estimate"] = jnp.mean(real_out) - jnp.mean(fake_out)
+    if game.gradient_penalty:
+        pen, norms = gradient_penalty(lambda xx: gm.discriminate(params, xx, label)[0],
+                                      x, fake, kg)
+        loss = loss + gp_weight * jnp.mean(pen)
+        m.update(grad_penalty=jnp.mean(pen), grad_norm_interp=jnp.mean(norms))
     if class_head:
         ce = jnp.mean(-jnp.take_along_axis(jax.nn.log_softmax(real_cls),
                                            batch["label"][:, None], -1))
@@ -229,22 +285,17 @@ def discriminator_loss(params, batch, rng, *, gm: GANModel, kind: str, gp_weight
     return loss, m
 
 
-def generator_loss(params, batch, rng, *, gm: GANModel, kind: str, split: bool, n_critic: int,
-                   class_head: bool, style_weight: float):
-    """The generator's loss of objective.loss `kind`, plus CAN's style ambiguity."""
+def generator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, split: bool,
+                   n_critic: int, class_head: bool, style_weight: float):
+    """The generator's loss of the game, plus CAN's style ambiguity."""
     if split:  # the generator draws m = B / n_critic latents, like each critic update
         batch = microbatch(batch, 0, n_critic)
     label = batch.get("label")
     fake = gm.draw_fakes(params, rng, batch["x"].shape[0], label)
     out, cls = gm.discriminate(params, fake, label)
-    if kind == "minimax":
-        loss = g_loss_saturating(out)
-    elif kind == "ns":
-        loss = g_loss_nonsaturating(out)
-    else:
-        loss = g_loss_wgan(out)
-    m = {"d_fake": jnp.mean(jax.nn.sigmoid(out)) if kind in ("minimax", "ns")
-         else jnp.mean(out)}
+    real = gm.discriminate(params, batch["x"], label)[0] if game.g_needs_real else None
+    loss = game.g(real, out)
+    m = {"d_fake": jnp.mean(game.show(out))}
     if class_head:
         amb = jnp.mean(style_ambiguity(cls))
         if style_weight > 0:
@@ -273,9 +324,11 @@ def sample(params, rng, num, settings, labels=None, *, gm: GANModel, num_classes
     return gm.generate(params, z, labels)
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
+    """The GAN objective; `loss`: a `GANLoss` to play instead of objective.loss's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
-    kind = o.loss
+    game = LOSSES[o.loss] if loss is None else loss
+    kind = o.loss if loss is None else "custom"
     if not hasattr(model, "generate") or not hasattr(model, "discriminate"):
         raise UserError("objective.name=gan needs a GAN model: model.name=gan_mlp or dcgan.")
     n_critic = int(o.n_critic)
@@ -306,16 +359,16 @@ def make(ctx: BuildContext) -> Objective:
         p = model.init(rng, z, label)["params"]
         d = p["discriminator"]
         return {"generator": p["generator"],
-                "discriminator": clip_weights(d, clip) if kind == "wgan" else d}
+                "discriminator": clip_weights(d, clip) if game.clip else d}
 
-    d_loss = functools.partial(discriminator_loss, gm=gm, kind=kind,
+    d_loss = functools.partial(discriminator_loss, gm=gm, game=game,
                                gp_weight=float(o.gp_weight), class_head=two_heads,
                                class_weight=float(o.class_weight))
-    g_loss = functools.partial(generator_loss, gm=gm, kind=kind, split=split,
+    g_loss = functools.partial(generator_loss, gm=gm, game=game, split=split,
                                n_critic=n_critic, class_head=two_heads,
                                style_weight=float(o.style_weight))
     players = (Player("discriminator", d_loss, updates_per_step=n_critic, split_batch=split,
-                      project=functools.partial(clip_weights, c=clip) if kind == "wgan" else None),
+                      project=functools.partial(clip_weights, c=clip) if game.clip else None),
                Player("generator", g_loss))
     return Objective(
         name="gan",
@@ -326,5 +379,5 @@ def make(ctx: BuildContext) -> Objective:
         representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
         tools=GANTools(gm.generate, gm.discriminate,
                        functools.partial(latents, latent_dim=latent_dim), latent_dim, kind,
-                       kind in ("wgan", "wgan_gp"), conditional, two_heads),
+                       game, conditional, two_heads),
     )

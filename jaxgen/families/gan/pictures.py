@@ -30,14 +30,14 @@ def write_discriminator_map(exp, params, rng, dataset, path: Path, main: bool = 
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
     out = np.asarray(jax.jit(lambda p, g: tools.discriminate(p, g)[0])(params, grid))
-    value = out if tools.critic else 1.0 / (1.0 + np.exp(-out))
+    value = np.asarray(tools.game.show(out))
     if main:
         from matplotlib.figure import Figure
         fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
         ax = fig.add_subplot()
         im = ax.imshow(value.reshape(n, n), origin="lower", extent=(x0, x1, y0, y1),
                        cmap="RdBu_r", aspect="auto")
-        fig.colorbar(im, ax=ax, label="critic f(x)" if tools.critic else "D(x)")
+        fig.colorbar(im, ax=ax, label=tools.game.label)
         ax.scatter(data[:, 0], data[:, 1], s=1, c="k", alpha=0.3, label="data")
         ax.scatter(samples[:, 0], samples[:, 1], s=1, c="yellow", alpha=0.5, label="G(z)")
         ax.legend(loc="upper right", markerscale=8)
