@@ -4,7 +4,7 @@
     jaxgen train  --config CFG --workdir DIR [--config.KEY=VALUE ...]
     jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params] [--classes] [--time]
                   [--truncation PSI]   (sample.truncation of a GAN)
-    jaxgen eval   --workdir DIR [--split test] [--config.KEY=VALUE ...]
+    jaxgen eval   --workdir DIR [--split test] [--out FILE.json] [--config.KEY=VALUE ...]
     jaxgen pictures --workdir DIR [--out FOLDER] [--step N] [--raw-params] [--force]
     jaxgen bench  --config CFG [--steps 20] [--sample N] [--json FILE] [--config.KEY=VALUE ...]
     jaxgen config CFG [--config.KEY=VALUE ...]   (the resolved config, each key with its doc)
@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", required=True)
     e.add_argument("--split", default="test")
     e.add_argument("--step", type=int, default=None)
+    e.add_argument("--out", default=None,
+                   help="write the results here (default: WORKDIR/eval.json)")
+    e.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
     pc = sub.add_parser("pictures", help="(re)draw a run's end-of-run pictures from a checkpoint")
     pc.add_argument("--workdir", required=True)
@@ -208,8 +211,10 @@ def cmd_sample(args, overrides):
 def cmd_eval(args, overrides):
     from jaxgen.core import runs
     from jaxgen.eval.evaluate import evaluate
+    if args.out:
+        runs.refuse_existing(args.out, args.force)
     evaluate(runs.workdir_config(args.workdir, overrides), args.workdir, split=args.split,
-             step=args.step)
+             step=args.step, out_path=args.out, overrides=overrides)
 
 
 def cmd_pictures(args, overrides):

@@ -16,6 +16,7 @@ Everything but the model comes from pixelcnn_fashion_mnist.py.
 """
 
 import ml_collections
+
 from jaxgen.configs.autoregressive.pixelcnn_fashion_mnist import (
     get_config as pixelcnn_fashion_mnist,
 )

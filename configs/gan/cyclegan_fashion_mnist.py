@@ -21,6 +21,7 @@ over the held-out images of each class.
 """
 
 import ml_collections
+
 from jaxgen.configs.gan.pix2pix_fashion_mnist import get_config as pix2pix_fashion_mnist
 
 

@@ -116,6 +116,9 @@ class TrainSettings:
     xla_options: str = setting("", "XLA options of the train step: '' jaxgen's (image data "
                                    "on CPU: YNNPACK off), 'none' XLA's, or 'key=value,...'")
     progress: bool = setting(True, "show a progress bar")
+    pictures: bool = setting(True, "write the end-of-run pictures and the final sample grid "
+                                   "(false: quick prototype runs; `jaxgen pictures` draws "
+                                   "them later)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -481,6 +484,9 @@ def resolve(cfg: ml_collections.ConfigDict,
     for item in firsts:
         key, _, text = item.partition("=")
         _set(cfg[key.split(".")[0]], "name", text)
+    for top in ("model", "objective"):  # plugin files: an absolute path in config.json
+        if "name" in cfg[top]:
+            _set(cfg[top], "name", registry.absolute_reference(cfg[top].name))
     missing = [k for k in REQUIRED_KEYS if k not in set(_all_keys(cfg))]
     if missing:
         raise ConfigError(
@@ -552,7 +558,7 @@ def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
 # what is computed at each step).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
                      "train.sample_every", "train.progress", "train.max_to_keep",
-                     "train.xla_options")
+                     "train.xla_options", "train.pictures")
 
 
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -30,6 +30,11 @@ class UsageError(UserError):
     """A command-line argument that does not fit the command."""
 
 
+class ContractError(UserError):
+    """A family's or a plugin's function broke the objective contract (a loss that returns a
+    bare scalar, per-example values, a vector metric, a reserved metric name, ...)."""
+
+
 class MissingError(JaxgenError, FileNotFoundError):
     """A file or run the command needs is not there (no run.json, no checkpoint, ...)."""
 

@@ -168,7 +168,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 bar.set_postfix(loss=f"{float(last['loss']):.4f}", refresh=False)
                 if step % t_cfg.checkpoint_every == 0 or step == total:
                     save(step)
-                if step == total or (t_cfg.sample_every and step % t_cfg.sample_every == 0):
+                periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
+                if periodic or (step == total and t_cfg.pictures):
                     sample_path = write_samples(step)
                 if sigterm.set:
                     save(step)
@@ -179,7 +180,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         ckpt.close()
         writer.close()
 
-    if step == total and start < total and not stopped_by:
+    if step == total and start < total and not stopped_by and t_cfg.pictures:
         for path, note in pictures.write_end_of_run(exp, state.ema_params, sample_rng, dataset,
                                                     workdir / "samples", main):
             if main:

@@ -3,8 +3,16 @@
 The core knows no family by name: each family registers itself from its own folder
 (`jaxgen/families/<family>/__init__.py`), the networks register from
 `jaxgen.nn.catalog`. The first lookup loads those two packages (by their import
-path, the way a plugin is loaded), so `registry.objective_spec("ddpm")` works without
-importing anything first.
+path, the way a plugin is loaded), and every entry point of the group "jaxgen.plugins"
+(an installed package's module whose import registers its names), so
+`registry.objective_spec("ddpm")` works without importing anything first.
+
+Plugins: `objective.name` and `model.name` may also be a reference to a builder outside
+jaxgen, an import path "pkg.module:make" or a file "path/to/file.py:make" (resolved to an
+absolute path when the config is resolved, so config.json rebuilds the run from anywhere).
+An objective reference names an `ObjectiveSpec`, or a builder `make(ctx)` (its declared
+settings attached with the `objective` decorator); a model reference names a Flax module
+class or a `ModelSpec`.
 
     register_objective(ObjectiveSpec("ddpm", "jaxgen.families.diffusion.ddpm:make",
                                      settings=DDPMSettings, sample=DDPMSample, ...))
@@ -18,16 +26,22 @@ objects themselves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import importlib.metadata
+import importlib.util
 import math
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from jaxgen.core import settings
-from jaxgen.core.errors import UnknownNameError, UserError, choices_error
+from jaxgen.core.errors import MissingError, UnknownNameError, UserError, choices_error
 from jaxgen.core.settings import NoSettings
 
 # The packages whose import registers the built-in names.
 BUILTIN_PACKAGES = ("jaxgen.nn.catalog", "jaxgen.families")
+PLUGIN_GROUP = "jaxgen.plugins"  # entry points whose import registers names
 
 
 def resolve(target):
@@ -72,6 +86,108 @@ def _load_builtins() -> None:
         _loaded = True
         for pkg in BUILTIN_PACKAGES:
             importlib.import_module(pkg)
+        for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+            ep.load()
+
+
+# ------------------------------------------------------------------- plugins
+def is_reference(name: str) -> bool:
+    """Whether a name is a plugin reference "module:attr" / "file.py:attr"."""
+    target, sep, attr = str(name).rpartition(":")
+    return bool(sep and target and attr)
+
+
+def _is_file(target: str) -> bool:
+    return target.endswith(".py")
+
+
+def absolute_reference(name: str) -> str:
+    """A file reference with a relative path made absolute (against the working folder)."""
+    if not is_reference(name):
+        return name
+    target, _, attr = name.rpartition(":")
+    if _is_file(target) and not Path(target).expanduser().is_absolute():
+        return f"{(Path.cwd() / Path(target).expanduser()).resolve()}:{attr}"
+    return name
+
+
+def _module_from_file(path: Path):
+    path = path.resolve()
+    name = f"jaxgen_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def _check_file(name: str, key: str) -> None:
+    """A MissingError if a file reference's file is not there (also for a cached one)."""
+    target, _, attr = name.rpartition(":")
+    if _is_file(target) and not Path(target).expanduser().is_file():
+        raise MissingError(
+            f"{key}={name}: {Path(target).expanduser()} does not exist (the file is gone or "
+            f"has moved). Put it back, or point to its new place: "
+            f"--config.{key}=NEW/PATH.py:{attr}")
+
+
+def load_reference(name: str, key: str):
+    """The object a plugin reference names; `key` (e.g. "objective.name") words the errors."""
+    target, _, attr = name.rpartition(":")
+    _check_file(name, key)
+    if _is_file(target):
+        module = _module_from_file(Path(target).expanduser())
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as e:
+            if e.name and (target == e.name or target.startswith(e.name + ".")):
+                raise UnknownNameError(f"{key}={name}: there is no module {target} (is its "
+                                       "package installed, or its folder on PYTHONPATH?)"
+                                       ) from None
+            raise
+    if not hasattr(module, attr):
+        raise UnknownNameError(f"{key}={name}: {target} defines no {attr}.")
+    return getattr(module, attr)
+
+
+def objective(settings: type = NoSettings, sample: type = NoSettings, eval: type = NoSettings,
+              kinds: tuple[str, ...] = ("points", "images"), summary: str = ""):
+    """Declares a plugin builder's settings: `@objective(settings=MySettings) def make(ctx)`;
+    a config then names it as "path/to/file.py:make" (or "pkg.module:make")."""
+    def mark(make):
+        make.jaxgen_spec = ObjectiveSpec(make.__name__, make, settings, sample, eval, kinds,
+                                         summary or (make.__doc__ or "").strip().split("\n")[0])
+        return make
+    return mark
+
+
+def _plugin_objective(name: str) -> ObjectiveSpec:
+    obj = load_reference(name, "objective.name")
+    if isinstance(obj, ObjectiveSpec):
+        spec = obj
+    elif callable(obj):
+        spec = getattr(obj, "jaxgen_spec", None) or ObjectiveSpec(name, obj)
+    else:
+        raise UserError(f"objective.name={name} is a {type(obj).__name__}; it must name an "
+                        "ObjectiveSpec or a builder make(ctx) -> Objective.")
+    return dataclasses.replace(spec, name=name)
+
+
+def _plugin_model(name: str) -> ModelSpec:
+    obj = load_reference(name, "model.name")
+    if isinstance(obj, ModelSpec):
+        return obj
+    import flax.linen as nn
+    if isinstance(obj, type) and issubclass(obj, nn.Module):
+        return ModelSpec(obj, ("points", "images", "tokens"))
+    raise UserError(f"model.name={name} is a {type(obj).__name__}; it must name a Flax "
+                    "module class or a ModelSpec.")
 
 
 def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
@@ -82,19 +198,24 @@ def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
 
 def objective_spec(name: str) -> ObjectiveSpec:
     _load_builtins()
+    if is_reference(name):
+        _check_file(name, "objective.name")
     if name not in _OBJECTIVES:
-        raise choices_error("objective (objective.name)", name, _OBJECTIVES)
+        if not is_reference(name):
+            raise choices_error("objective (objective.name)", name, _OBJECTIVES)
+        _OBJECTIVES[name] = _plugin_objective(name)
     return _OBJECTIVES[name]
 
 
 def objective_names() -> list[str]:
+    """The registered names (plugin references that were used are not listed)."""
     _load_builtins()
-    return sorted(_OBJECTIVES)
+    return sorted(n for n in _OBJECTIVES if not is_reference(n))
 
 
 def objective_specs() -> list[ObjectiveSpec]:
     _load_builtins()
-    return [_OBJECTIVES[n] for n in sorted(_OBJECTIVES)]
+    return [_OBJECTIVES[n] for n in objective_names()]
 
 
 def build_objective(config, model, data):
@@ -166,14 +287,18 @@ def register_model(name: str, spec: ModelSpec) -> ModelSpec:
 
 def model_spec(name: str) -> ModelSpec:
     _load_builtins()
+    if is_reference(name):
+        _check_file(name, "model.name")
     if name not in _MODELS:
-        raise choices_error("model (model.name)", name, _MODELS)
+        if not is_reference(name):
+            raise choices_error("model (model.name)", name, _MODELS)
+        _MODELS[name] = _plugin_model(name)
     return _MODELS[name]
 
 
 def model_names() -> list[str]:
     _load_builtins()
-    return sorted(_MODELS)
+    return sorted(n for n in _MODELS if not is_reference(n))
 
 
 def model_fields(name: str) -> list[str]:

@@ -23,15 +23,55 @@ i drawn from `fold_in(key, i)`) with the activations of one micro-batch alive.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jaxgen.core.contract import Objective, microbatch
+from jaxgen.core.errors import ContractError
 from jaxgen.core.state import TrainState
 from jaxgen.data import transforms
+
+# Metric names the trainer writes itself for each player.
+RESERVED_METRICS = ("loss", "grad_norm")
+
+
+def _what(x) -> str:
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return f"an array of shape {tuple(shape)} ({getattr(x, 'dtype', '?')})"
+    return f"a {type(x).__name__}"
+
+
+def checked_loss_output(out, objective: str, player: str):
+    """A loss's `(scalar, metrics)` checked at trace time; a ContractError that names the
+    objective, the player and what came back otherwise."""
+    where = f"objective {objective}, player {player}"
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ContractError(f"{where}: a loss returns (loss, metrics): a scalar and a dict of "
+                            f"scalars; it returned {_what(out)}. End it with "
+                            "`return loss, {\"my_term\": term}`.")
+    loss, metrics = out
+    if getattr(loss, "shape", None) != ():
+        hint = (" (per-example values? reduce them, e.g. jnp.mean)"
+                if getattr(loss, "ndim", 0) else "")
+        raise ContractError(f"{where}: the loss must be a scalar; it is {_what(loss)}{hint}.")
+    if not jnp.issubdtype(loss.dtype, jnp.floating):
+        raise ContractError(f"{where}: the loss must be a float scalar; it is {_what(loss)}.")
+    if not isinstance(metrics, Mapping):
+        raise ContractError(f"{where}: the metrics must be a dict of scalars; they are "
+                            f"{_what(metrics)}.")
+    for name, v in metrics.items():
+        if name in RESERVED_METRICS:
+            raise ContractError(f"{where}: metric {name!r} is reserved (the trainer logs the "
+                                f"player's {name} under it); rename it.")
+        if getattr(v, "shape", ()) != ():
+            raise ContractError(f"{where}: metric {name!r} must be a scalar; it is {_what(v)} "
+                                "(reduce it, e.g. jnp.mean).")
+    return loss, dict(metrics)
+
 
 # fold_in tags separating the uses of a step's key.
 _TAG_DATA, _TAG_PLAYERS, _TAG_STATE = 0, 1, 2
@@ -84,7 +124,8 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                              if player.split_batch else batch)
 
                 def own_loss(p_own, b, k):
-                    return player.loss({**params, player.name: p_own}, b, k)
+                    return checked_loss_output(player.loss({**params, player.name: p_own}, b,
+                                                           k), objective.name, player.name)
 
                 grad_fn = jax.value_and_grad(own_loss, has_aux=True)
                 if grad_accum == 1:

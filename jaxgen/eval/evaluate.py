@@ -52,7 +52,11 @@ def _feature_metrics(exp, params, dataset, num: int, rng) -> dict:
 
 
 def evaluate(config, workdir: str | Path, split: str = "test", step: int | None = None,
-             write: bool = True, progress: bool = True) -> dict:
+             write: bool = True, progress: bool = True, out_path: str | Path | None = None,
+             overrides=()) -> dict:
+    """Scores the run in `workdir` on `split` and writes the results (with the settings they
+    were computed with: `settings`, and the CLI `overrides`) to `out_path` (default
+    WORKDIR/eval.json)."""
     workdir = Path(workdir).resolve()
     dataset = get_dataset(config.data, split)
     info = DatasetInfo.of(dataset)
@@ -147,7 +151,13 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
 
     if write and distributed.is_main():
-        (workdir / "eval.json").write_text(json.dumps(out, indent=2))
+        path = Path(out_path) if out_path else workdir / "eval.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {**out, "settings": {"eval": config.eval.to_dict(),
+                                      "sample": config.sample.to_dict(),
+                                      "overrides": list(overrides)}}
+        path.write_text(json.dumps(record, indent=2, default=str))
         print(format_table(list(out.items()), title=f"jaxgen eval: {workdir} ({split})"),
               flush=True)
+        print(f"Wrote {path}", flush=True)
     return out

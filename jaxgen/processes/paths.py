@@ -16,8 +16,10 @@ likelihood work for every prediction type. Given x_t and a prediction of x1,
 
     x0 = (x_t − α x1) / σ,   v = α' x1 + σ' x0,
 
-and symmetrically for x0; σ (resp. α) is floored at `EPS` where it vanishes (x1-prediction at
-t = 1, x0-prediction at t = 0), where the velocity has a finite limit the floor approaches.
+and symmetrically for x0. The conversion divides by σ_t (x1) or α_t (x0), which vanish at
+t = 1 (resp. 0): there the schedule is read at t = 1 − T_EPS (resp. T_EPS) instead, the
+usual ε-truncation of an ODE at its singular end (the velocity's limit there is finite for
+the exact prediction, 0/0 numerically).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import jax.numpy as jnp
 
 from jaxgen.processes.settings import FM_PREDICTIONS, PATHS
 
-EPS = 1e-5
+T_EPS = 1e-3
 
 
 def expand(t, x):
@@ -69,11 +71,12 @@ class AffinePath:
         if prediction == "velocity":
             return out
         te = expand(jnp.broadcast_to(jnp.asarray(t, xt.dtype), xt.shape[:1]), xt)
-        a, s = self.alpha(te), self.sigma(te)
         if prediction == "x1":
-            x1, x0 = out, (xt - a * out) / jnp.maximum(s, EPS)
+            te = jnp.minimum(te, 1.0 - T_EPS)
+            x1, x0 = out, (xt - self.alpha(te) * out) / self.sigma(te)
         elif prediction == "x0":
-            x0, x1 = out, (xt - s * out) / jnp.maximum(a, EPS)
+            te = jnp.maximum(te, T_EPS)
+            x0, x1 = out, (xt - self.sigma(te) * out) / self.alpha(te)
         else:
             raise ValueError(f"prediction must be one of {', '.join(FM_PREDICTIONS)}, "
                              f"got {prediction!r}.")

@@ -13,9 +13,9 @@ LOSS_NAMES = ("minimax", "ns", "wgan", "wgan_gp", "hinge", "lsgan")
 
 
 @dataclasses.dataclass(frozen=True)
-class GANSettings:
-    loss: str = setting("ns", "the game (module doc of jaxgen.families.gan.gan)",
-                        choices=LOSS_NAMES)
+class GameSettings:
+    """A GAN's training settings besides the game itself (what a plugin loss declares)."""
+
     n_critic: int = setting(1, "discriminator updates per generator update", check=positive)
     split_batch: bool = setting(True, "n_critic > 1: each critic update gets its own "
                                       "batch_size / n_critic examples")
@@ -27,6 +27,12 @@ class GANSettings:
                                        "model.class_head)", check=non_negative)
     class_weight: float = setting(1.0, "CAN: weight of D's class head loss",
                                   check=non_negative)
+
+
+@dataclasses.dataclass(frozen=True)
+class GANSettings(GameSettings):
+    loss: str = setting("ns", "the game: a name of the loss table gan.LOSSES",
+                        choices=LOSS_NAMES)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -120,11 +120,13 @@ class GANLoss:
     d_real / d_fake metrics and what the pictures call D.
     clip: the critic's weights are clipped to [−c, c] after each update (WGAN).
     gradient_penalty: + gp_weight · E (‖∇ f(x̂)‖ − 1)² (WGAN-GP).
+    name: what the pictures and tools call the game.
     """
 
     d: Callable
     g: Callable
     output: str = "logit"
+    name: str = "custom"
     g_needs_real: bool = False
     clip: bool = False
     gradient_penalty: bool = False
@@ -144,15 +146,17 @@ class GANLoss:
 
 
 LOSSES = {
-    "minimax": GANLoss(d_loss_minimax, lambda real, fake: g_loss_saturating(fake)),
-    "ns": GANLoss(d_loss_minimax, lambda real, fake: g_loss_nonsaturating(fake)),
+    "minimax": GANLoss(d_loss_minimax, lambda real, fake: g_loss_saturating(fake),
+                       name="minimax"),
+    "ns": GANLoss(d_loss_minimax, lambda real, fake: g_loss_nonsaturating(fake), name="ns"),
     "wgan": GANLoss(critic_loss_wgan, lambda real, fake: g_loss_wgan(fake), "critic",
-                    clip=True),
+                    name="wgan", clip=True),
     "wgan_gp": GANLoss(critic_loss_wgan, lambda real, fake: g_loss_wgan(fake), "critic",
-                       gradient_penalty=True),
-    "hinge": GANLoss(d_loss_hinge, lambda real, fake: g_loss_wgan(fake), "score"),
+                       name="wgan_gp", gradient_penalty=True),
+    "hinge": GANLoss(d_loss_hinge, lambda real, fake: g_loss_wgan(fake), "score",
+                     name="hinge"),
     "lsgan": GANLoss(d_loss_least_squares, lambda real, fake: g_loss_least_squares(fake),
-                     "score"),
+                     "score", name="lsgan"),
 }
 
 
@@ -327,8 +331,10 @@ def sample(params, rng, num, settings, labels=None, *, gm: GANModel, num_classes
 def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     """The GAN objective; `loss`: a `GANLoss` to play instead of objective.loss's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
+    if loss is None and not hasattr(o, "loss"):
+        raise ValueError("gan.make: the settings name no game (objective.loss); pass loss=")
     game = LOSSES[o.loss] if loss is None else loss
-    kind = o.loss if loss is None else "custom"
+    kind = game.name
     if not hasattr(model, "generate") or not hasattr(model, "discriminate"):
         raise UserError("objective.name=gan needs a GAN model: model.name=gan_mlp or dcgan.")
     n_critic = int(o.n_critic)

@@ -1,0 +1,213 @@
+"""Plugin objectives and models (a file or an import path in objective.name / model.name),
+entry points, contract violations of a loss, the public API, and quick-run switches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+from conftest import ROOT, TINY_TOY
+
+PLUGIN = '''
+import functools
+import jax.numpy as jnp
+import jaxgen
+from jaxgen.families.flow_matching import objective as fm
+from jaxgen.families.flow_matching.config import FlowMatchingSample, FlowMatchingSettings
+
+
+def scaled_loss(params, batch, rng, *, apply_fn, path, prediction, scale):
+    loss, metrics = fm.cfm_loss(params, batch, rng, apply_fn=apply_fn, path=path,
+                                prediction=prediction)
+    return scale * loss, {**metrics, "scaled": scale * loss}
+
+
+@jaxgen.objective(settings=FlowMatchingSettings, sample=FlowMatchingSample)
+def make(ctx):
+    """flow matching, its loss scaled by 2"""
+    return fm.make(ctx, loss=functools.partial(scaled_loss, scale=2.0))
+'''
+
+MODEL = '''
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class TinyField(nn.Module):
+    """u(x, t) = W [x, t] + b."""
+    width: int = 8
+
+    @nn.compact
+    def __call__(self, x, t):
+        h = jnp.concatenate([x, jnp.broadcast_to(t[:, None], (x.shape[0], 1))], -1)
+        return nn.Dense(x.shape[-1])(nn.tanh(nn.Dense(self.width)(h)))
+'''
+
+
+def _write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _cli(*args):
+    from jaxgen import cli
+    return cli.main([str(a) for a in args])
+
+
+def test_a_plugin_file_trains_evaluates_and_samples_from_anywhere(tmp_path, monkeypatch,
+                                                                    capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    _write(work / "my_fm.py", PLUGIN)
+    _write(work / "my_net.py", MODEL)
+    _write(work / "my_cfg.py", '''
+        import ml_collections
+        from jaxgen.configs.flow_matching.toy2d import get_config as toy2d
+
+
+        def get_config():
+            c = toy2d()
+            c.model = ml_collections.ConfigDict({"name": "my_net.py:TinyField", "width": 4})
+            c.objective.name = "my_fm.py:make"  # relative: to the folder jaxgen runs in
+            return c
+        ''')
+    monkeypatch.chdir(work)
+    flags = [f"--config.{o}" for o in TINY_TOY if not o.startswith(("model.features",
+                                                                       "model.time_dim"))]
+    assert _cli("train", "--config", "my_cfg.py", "--workdir", "run", *flags,
+                "--config.train.pictures=false") == 0
+    cfg = json.loads((work / "run" / "config.json").read_text())
+    assert cfg["objective"]["name"] == f"{work / 'my_fm.py'}:make"
+    assert cfg["model"] == {"name": f"{work / 'my_net.py'}:TinyField", "width": 4}
+    metrics = [json.loads(ln) for ln in (work / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(m["scaled"] == pytest.approx(2 * m["fm_mse"], rel=1e-5) for m in metrics)
+    assert all(m["loss"] == pytest.approx(m["scaled"], rel=1e-6) for m in metrics)
+    # from another folder: the absolute paths in config.json rebuild the run
+    monkeypatch.chdir(tmp_path)
+    assert _cli("eval", "--workdir", work / "run", "--out", tmp_path / "ev.json",
+                "--config.eval.ode_steps=4") == 0
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert np.isfinite(ev["nll_nats"]) and ev["settings"]["overrides"] == ["eval.ode_steps=4"]
+    assert ev["settings"]["eval"]["ode_steps"] == 4
+    assert _cli("eval", "--workdir", work / "run", "--out", tmp_path / "ev.json") == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert _cli("sample", "--workdir", work / "run", "--num", "8", "--out", "s.npz") == 0
+    assert np.load(tmp_path / "s.npz")["x"].shape == (8, 2)
+    # the file moved: one clear error
+    shutil.move(work / "my_fm.py", tmp_path / "elsewhere.py")
+    capsys.readouterr()
+    assert _cli("eval", "--workdir", work / "run") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxgen: error: objective.name=") and "is gone or has moved" in err
+    assert "--config.objective.name=NEW/PATH.py:make" in err
+
+
+def test_an_import_path_plugin_and_a_missing_module(tmp_path, monkeypatch):
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import registry
+    from jaxgen.core.errors import UnknownNameError
+    pkg = tmp_path / "myplugins"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    _write(pkg / "fm.py", PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = config_lib.load_config("flow_matching/toy2d", ["objective.name=myplugins.fm:make"])
+    assert registry.objective_spec(cfg.objective.name).summary == "flow matching, its loss " \
+                                                                  "scaled by 2"
+    with pytest.raises(UnknownNameError, match="there is no module nope.fm"):
+        config_lib.load_config("flow_matching/toy2d", ["objective.name=nope.fm:make"])
+    with pytest.raises(UnknownNameError, match="defines no nothing"):
+        config_lib.load_config("flow_matching/toy2d", ["objective.name=myplugins.fm:nothing"])
+
+
+def test_entry_points_register_names(monkeypatch, tmp_path):
+    from jaxgen.core import registry
+    _write(tmp_path / "ep_plugin.py", '''
+        from jaxgen.core.registry import ObjectiveSpec, register_objective
+        from jaxgen.families.flow_matching.config import FlowMatchingSample, FlowMatchingSettings
+        register_objective(ObjectiveSpec("ep_flow_matching",
+                           "jaxgen.families.flow_matching.objective:make",
+                           settings=FlowMatchingSettings, sample=FlowMatchingSample))
+        ''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class EP:
+        def load(self):
+            import ep_plugin  # noqa: F401
+
+    calls = []
+    monkeypatch.setattr(registry.importlib.metadata, "entry_points",
+                        lambda group: calls.append(group) or [EP()])
+    monkeypatch.setattr(registry, "_loaded", False)
+    assert "ep_flow_matching" in registry.objective_names()
+    assert calls == ["jaxgen.plugins"]
+
+
+BROKEN = {
+    "a bare float": ("lambda p, b, r: jnp.mean(b['x'] ** 2)",
+                     r"objective broken, player model: a loss returns \(loss, metrics\).*"
+                     r"it returned an array of shape \(\)"),
+    "per-example": ("lambda p, b, r: (jnp.sum(b['x'] ** 2, -1), {})",
+                    r"the loss must be a scalar; it is an array of shape \(64,\).*"
+                    r"per-example values\? reduce them"),
+    "a vector metric": ("lambda p, b, r: (jnp.mean(b['x'] ** 2), {'err': b['x'][:, 0]})",
+                        r"metric 'err' must be a scalar; it is an array of shape \(64,\)"),
+    "a reserved metric": ("lambda p, b, r: (jnp.mean(b['x']) ** 2, {'loss': 1.0})",
+                          r"metric 'loss' is reserved"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_loss_that_breaks_the_contract_gets_one_error_naming_it(case, tmp_path):
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.errors import ContractError
+    from jaxgen.core.experiment import DatasetInfo, Experiment
+    loss, message = BROKEN[case]
+    _write(tmp_path / "broken.py", f'''
+        import dataclasses
+        import jax.numpy as jnp
+        import jaxgen
+        from jaxgen.families.flow_matching import objective as fm
+        from jaxgen.families.flow_matching.config import FlowMatchingSample
+        from jaxgen.families.flow_matching.config import FlowMatchingSettings
+
+
+        @jaxgen.objective(settings=FlowMatchingSettings, sample=FlowMatchingSample)
+        def make(ctx):
+            obj = fm.make(ctx)
+            player = dataclasses.replace(obj.players[0], loss={loss})
+            return dataclasses.replace(obj, name="broken", players=(player,))
+        ''')
+    cfg = config_lib.load_config("flow_matching/toy2d", [
+        *TINY_TOY, f"objective.name={tmp_path / 'broken.py'}:make"])
+    exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))
+    state = jax.eval_shape(exp._init_fn, exp.example_batch())
+    from jaxgen.core import step as step_lib
+    one = step_lib.make_train_step(exp.objective, exp.txs, "points", 0.0)
+    batch = {"x": jax.ShapeDtypeStruct((64, 2), np.float32)}
+    with pytest.raises(ContractError, match=message):
+        jax.eval_shape(one, state, batch)
+
+
+def test_the_public_api_trains_loads_samples_and_scores(tmp_path):
+    import jaxgen
+    cfg = jaxgen.load_config("flow_matching/toy2d", [*TINY_TOY, "train.pictures=false"])
+    run = jaxgen.train(cfg, tmp_path / "run")
+    assert run.step == 30 and run.objective.name == "flow_matching"
+    x = run.sample(50, seed=1)
+    assert x.shape == (50, 2) and np.all(np.isfinite(x))
+    np.testing.assert_array_equal(x, jaxgen.load(tmp_path / "run").sample(50, seed=1))
+    logp = run.log_prob(x[:8])
+    assert logp.shape == (8,) and np.all(np.isfinite(logp))
+    ev = run.evaluate(overrides=["eval.num_examples=64", "eval.mmd_num=64"])
+    assert ev["num_examples"] == 64 and np.isfinite(ev["nll_nats"])
+    light = subprocess.run([sys.executable, "-c", "import jaxgen, sys; "
+                            "print('jax' in sys.modules, callable(jaxgen.train))"],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert light.stdout.split() == ["False", "True"]
