@@ -13,6 +13,7 @@ the commit:
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -76,25 +77,40 @@ def _batches(kind, shape, num_classes, batch_size, n):
     return out
 
 
-def trace(name: str) -> dict:
-    """Runs case `name` in this process: the trainer's init and step on fixed batches."""
+@functools.lru_cache(maxsize=None)
+def golden_run(name: str):
+    """Case `name` run in this process: the trainer's init and STEPS steps on fixed batches.
+
+    Returns (experiment, the initial params (host copies), the state after the steps, the
+    metrics of every step). Cached: tests/test_contract.py continues from the same run, in
+    the same worker (their xdist group), reusing its compiled step and sampler.
+    """
     import jax
 
     from jaxgen.core import config as config_lib
     from jaxgen.core import distributed
     from jaxgen.core.experiment import DatasetInfo, Experiment
 
-    config, overrides, kind, shape, num_classes, sample = CASES[name]
+    config, overrides, kind, shape, num_classes, _ = CASES[name]
     cfg = config_lib.load_config(ROOT / "configs" / config, overrides)
     exp = Experiment(cfg, DatasetInfo("array", kind, tuple(shape), num_classes))
     bs = cfg.train.batch_size
     batches = _batches(kind, shape, num_classes, bs, STEPS)
     state = exp.init_state(distributed.to_global(batches[0], exp.mesh, bs))
+    init_params = jax.tree.map(np.asarray, state.params)
     step_fn = exp.train_step()
     metrics = []
     for b in batches:
         state, m = step_fn(state, distributed.to_global(b, exp.mesh, bs))
         metrics.append({k: float(v) for k, v in sorted(distributed.to_host(m).items())})
+    return exp, init_params, state, metrics
+
+
+def trace(name: str) -> dict:
+    """The golden figures of case `name`: metrics, param checksums, sample statistics."""
+    import jax
+
+    exp, _, state, metrics = golden_run(name)
 
     def checksum(tree):
         return float(sum(np.sum(np.abs(np.asarray(v, np.float64)))
@@ -102,13 +118,18 @@ def trace(name: str) -> dict:
 
     out = {"metrics": metrics, "params": checksum(state.params),
            "ema_params": checksum(state.ema_params)}
-    if sample:
+    if CASES[name][5]:
         x = np.asarray(exp.sample(state.ema_params, jax.random.key(1), 8), np.float64)
         out["sample"] = [float(x.mean()), float(x.std())]
     return out
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def group(name: str):
+    """The xdist group of a case: its golden and contract tests share one worker."""
+    return pytest.mark.xdist_group(f"case-{name}")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=group(n)) for n in sorted(CASES)])
 def test_golden_trace(name):
     want = json.loads(GOLDEN.read_text())[name]
     got = trace(name)

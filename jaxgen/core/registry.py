@@ -218,15 +218,16 @@ def objective_specs() -> list[ObjectiveSpec]:
     return [_OBJECTIVES[n] for n in objective_names()]
 
 
-def build_objective(config, model, data):
-    """The `Objective` of `config.objective.name` for this model and data."""
+def build_objective(config, model, data, **hooks):
+    """The `Objective` of `config.objective.name` for this model and data; `hooks` go to
+    the builder (a family's replacement `loss`, DDPM's `weight`, ...)."""
     from jaxgen.core.contract import BuildContext
     spec = objective_spec(config.objective.name)
     check_data_kind(spec, data)
     ctx = BuildContext(model=model, data=data, settings=objective_settings(config),
                        eval=family_settings(spec.eval, config.get("eval", {}), "eval"),
                        config=config)
-    return resolve(spec.build)(ctx)
+    return resolve(spec.build)(ctx, **hooks)
 
 
 def check_data_kind(spec: ObjectiveSpec, data) -> None:

@@ -337,7 +337,9 @@ def sample(params, rng, num, settings, labels=None, *, am: ARModel):
     return x.reshape(num, *am.event_shape)
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The autoregressive objective. `loss`: a replacement for `ar_nll`, called with the
+    same keyword arguments; the sampler, likelihoods and pictures stay the family's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
     tokens = data.kind == "tokens"
     image = data.kind == "images"
@@ -369,7 +371,7 @@ def make(ctx: BuildContext) -> Objective:
     if discrete:
         coder = Coder(num_bins=num_bins, event_shape=event_shape, binarized=binarized,
                       tokens=tokens, model=model, to_input=am.to_input)
-    loss = functools.partial(ar_nll, log_probs=am.log_probs, dim=dim, metric=metric)
+    loss = functools.partial(loss or ar_nll, log_probs=am.log_probs, dim=dim, metric=metric)
     return Objective(
         name="autoregressive",
         players=(Player("model", loss),),

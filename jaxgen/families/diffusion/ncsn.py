@@ -165,8 +165,9 @@ def sample(params, rng, num, settings, labels=None, *, net_fn, sigmas, sigma_max
                              denoise=settings.denoise, noise_scale=t)
 
 
-def make(ctx: BuildContext) -> Objective:
-    """The NCSN objective for a Flax `model(x, t)` (see the module docstring)."""
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The NCSN objective for a Flax `model(x, t)` (see the module docstring). `loss`: a
+    replacement for `dsm_loss` / `ssm_loss` (called with net_fn, sigmas); the sampler stays."""
     o, model = ctx.settings, ctx.model
     sigmas = geometric_sigmas(o.sigma_max, o.sigma_min, o.num_sigmas)
     net_fn = functools.partial(apply_net, model, o.num_sigmas)
@@ -175,7 +176,9 @@ def make(ctx: BuildContext) -> Objective:
         x = batch["x"]
         return {"model": model.init(rng, x, jnp.zeros((x.shape[0],), x.dtype))["params"]}
 
-    if o.loss == "dsm":
+    if loss is not None:
+        loss = functools.partial(loss, net_fn=net_fn, sigmas=sigmas)
+    elif o.loss == "dsm":
         loss = functools.partial(dsm_loss, net_fn=net_fn, sigmas=sigmas)
     else:
         loss = functools.partial(ssm_loss, net_fn=net_fn, sigmas=sigmas, probe=o.ssm_probe)

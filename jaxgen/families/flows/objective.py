@@ -72,7 +72,9 @@ def pictures(exp, params, rng, dataset, folder, main=True):
     return [write_temperature_rows(exp, params, rng, folder / "temperatures.png", main)]
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The exact-likelihood flow objective. `loss`: a replacement for `nll_loss`, called with the
+    same keyword arguments; the sampler, likelihoods and pictures stay the family's."""
     model, data = ctx.model, ctx.data
     dim = math.prod(data.event_shape)
     shift = (transforms.log_det_to_discrete(data.kind, data.event_shape)
@@ -83,7 +85,7 @@ def make(ctx: BuildContext) -> Objective:
 
     return Objective(
         name="flow_nll",
-        players=(Player("model", functools.partial(nll_loss, model=model, dim=dim,
+        players=(Player("model", functools.partial(loss or nll_loss, model=model, dim=dim,
                                                    discrete_shift=shift)),),
         init=init,
         sample=functools.partial(sample, model=model, event_shape=tuple(data.event_shape)),

@@ -208,8 +208,15 @@ def cycle_stats_reduce(arrays, *, class_x: int, class_y: int):
     return out
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss: dict | None = None) -> Objective:
+    """CycleGAN. `loss`: {player: replacement} for "discriminators" and/or "generators",
+    called with the keyword arguments of `discriminators_loss` / `generators_loss`."""
     o, model, data = ctx.settings, ctx.model, ctx.data
+    own = dict(loss or {})
+    unknown = sorted(set(own) - {"discriminators", "generators"})
+    if unknown:
+        raise ValueError(f"loss: {unknown[0]!r} is not a player; the players: "
+                         "discriminators, generators.")
     if not isinstance(model, CycleGAN):
         raise UserError("objective.name=cyclegan needs a CycleGAN model: set "
                          "model.name=cyclegan.")
@@ -246,10 +253,12 @@ def make(ctx: BuildContext) -> Objective:
     classes = {"class_x": class_x, "class_y": class_y}
     return Objective(
         name="cyclegan",
-        players=(Player("discriminators", functools.partial(discriminators_loss, nets=nets,
+        players=(Player("discriminators", functools.partial(
+                     own.get("discriminators", discriminators_loss), nets=nets,
                                                             **classes)),
                  Player("generators", functools.partial(
-                     generators_loss, nets=nets, cycle_weight=float(o.cycle_weight),
+                     own.get("generators", generators_loss), nets=nets,
+                     cycle_weight=float(o.cycle_weight),
                      identity_weight=float(o.identity_weight), **classes))),
         init=init,
         dequantize=False,

@@ -216,8 +216,15 @@ def l1_stats_reduce(arrays, *, task: str):
             "task": task}
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss: dict | None = None) -> Objective:
+    """pix2pix. `loss`: {player: replacement} for "discriminator" (called with tr) and/or
+    "generator" (tr, l1_weight); the pictures and held-out stats stay the family's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
+    own = dict(loss or {})
+    unknown = sorted(set(own) - {"generator", "discriminator"})
+    if unknown:
+        raise ValueError(f"loss: {unknown[0]!r} is not a player; the players: "
+                         "discriminator, generator.")
     if not hasattr(model, "translate") or not hasattr(model, "discriminate"):
         raise UserError("objective.name=pix2pix needs a translation model: "
                          "set model.name=pix2pix_unet.")
@@ -237,8 +244,9 @@ def make(ctx: BuildContext) -> Objective:
     l1_weight = float(o.l1_weight)
     return Objective(
         name="pix2pix",
-        players=(Player("discriminator", functools.partial(discriminator_loss, tr=tr)),
-                 Player("generator", functools.partial(generator_loss, tr=tr,
+        players=(Player("discriminator", functools.partial(
+                     own.get("discriminator", discriminator_loss), tr=tr)),
+                 Player("generator", functools.partial(own.get("generator", generator_loss), tr=tr,
                                                        l1_weight=l1_weight))),
         init=init,
         update_state=running_mean,

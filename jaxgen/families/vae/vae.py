@@ -428,7 +428,9 @@ def advance_step(params, batch, rng):
     return {**params, "state": {"step": params["state"]["step"] + 1.0}}
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The VAE objective. `loss`: a replacement for `vae_loss`, called with the
+    same keyword arguments; the sampler, likelihoods and pictures stay the family's."""
     o, data = ctx.settings, ctx.data
     image = data.kind == "images"
     kind = o.decoder or ("logistic" if image else "gaussian_learned")
@@ -455,7 +457,7 @@ def make(ctx: BuildContext) -> Objective:
             p["state"] = {"step": jnp.zeros((), jnp.float32)}
         return p
 
-    loss = functools.partial(vae_loss, model=model, decoder=decoder, prepare=vm.prepare,
+    loss = functools.partial(loss or vae_loss, model=model, decoder=decoder, prepare=vm.prepare,
                              beta=float(o.beta), warmup_steps=warmup, dim=dim, shift=shift)
     e = ctx.eval
     tools = latent_tools(vm, latent_dim, event_shape)

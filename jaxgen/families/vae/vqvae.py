@@ -285,7 +285,9 @@ def sample(params, rng, num, settings, labels=None, *, vm: VQModel, code_shape):
     return vm.decode_codes(params, codes)
 
 
-def make(ctx: BuildContext) -> Objective:
+def make(ctx: BuildContext, loss=None) -> Objective:
+    """The VQ-VAE objective. `loss`: a replacement for `vq_loss`, called with the
+    same keyword arguments; the sampler, likelihoods and pictures stay the family's."""
     from jaxgen.nn.vae import latent_shape
     o, model = ctx.settings, ctx.model
     if not hasattr(model, "embed_dim"):
@@ -294,8 +296,9 @@ def make(ctx: BuildContext) -> Objective:
     h, w, D = latent_shape(model)
     vm = VQModel(model, K, D, bool(o.ema))
     restart_after = int(o.restart_after)
-    loss = functools.partial(vq_loss, model=model, codebook_of=vm.codebook, beta=float(o.beta),
-                             ema=vm.ema, num_codes=K, restart_after=restart_after)
+    loss = functools.partial(loss or vq_loss, model=model, codebook_of=vm.codebook,
+                             beta=float(o.beta), ema=vm.ema, num_codes=K,
+                             restart_after=restart_after)
     needs_state = vm.ema or restart_after > 0
     return Objective(
         name="vqvae",
