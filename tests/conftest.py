@@ -44,6 +44,10 @@ TINY_TOY = [
 ]
 
 
+# Runs whose test checks no picture skip the end-of-run ones (density maps, strips: seconds).
+NO_PICTURES = ["train.pictures=false"]
+
+
 def flags(overrides):
     return [f"--config.{o}" for o in overrides]
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, fast_jit, flags, load_final_state, read_metrics, run_cli
+from conftest import NO_PICTURES, ROOT, fast_jit, flags, load_final_state, read_metrics, run_cli
 
 from jaxgen.bijectors import standard_normal_log_prob
 from jaxgen.core import config as config_lib
@@ -129,7 +129,7 @@ def test_flow_same_metrics_on_1_and_4_devices(tmp_path):
     runs = {}
     for n in (1, 4):
         wd = tmp_path / f"dev{n}"
-        run_cli(["train", "--config", NVP_TOY, "--workdir", wd, *flags(TINY_NVP)],
+        run_cli(["train", "--config", NVP_TOY, "--workdir", wd, *flags(TINY_NVP + NO_PICTURES)],
                 env_extra={"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"})
         runs[n] = read_metrics(wd)
     for a, b in zip(runs[1], runs[4]):

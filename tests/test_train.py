@@ -13,7 +13,16 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, TINY_TOY, TOY_CONFIG, flags, load_final_state, read_metrics, run_cli
+from conftest import (
+    NO_PICTURES,
+    ROOT,
+    TINY_TOY,
+    TOY_CONFIG,
+    flags,
+    load_final_state,
+    read_metrics,
+    run_cli,
+)
 
 from jaxgen import cli
 from jaxgen.core.loop import train_and_evaluate
@@ -107,7 +116,7 @@ def _checkpoint_steps(workdir):
 
 
 def test_kill9_then_rerun_equals_uninterrupted(tmp_path):
-    extra = ["train.steps=400", "train.checkpoint_every=20", "train.log_every=20"]
+    extra = ["train.steps=400", "train.checkpoint_every=20", "train.log_every=20", *NO_PICTURES]
     wd = tmp_path / "killed"
     proc = _popen_train(wd, extra)
     deadline = time.time() + 120
@@ -152,7 +161,7 @@ def test_same_metrics_on_1_and_4_devices(tmp_path):
     runs = {}
     for n in (1, 4):
         wd = tmp_path / f"dev{n}"
-        run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY)],
+        run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY + NO_PICTURES)],
                 env_extra={"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"})
         assert json.loads((wd / "run.json").read_text())  # written
         runs[n] = read_metrics(wd)
@@ -188,7 +197,7 @@ def test_two_processes_on_localhost_match_one(tmp_path):
     """jax.distributed with gloo CPU collectives, through launch/multiprocess_cpu.sh and
     through launch/slurm_task.sh (the SLURM path, its environment simulated): the same
     metrics and params as one process."""
-    extra = ["train.steps=20"]
+    extra = ["train.steps=20", *NO_PICTURES]
     one = tmp_path / "one"
     run_cli(["train", "--config", TOY_CONFIG, "--workdir", one, *flags(TINY_TOY + extra)])
     two = tmp_path / "two"

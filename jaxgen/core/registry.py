@@ -202,7 +202,7 @@ def objective_spec(name: str) -> ObjectiveSpec:
         _check_file(name, "objective.name")
     if name not in _OBJECTIVES:
         if not is_reference(name):
-            raise choices_error("objective (objective.name)", name, _OBJECTIVES)
+            raise choices_error("objective (objective.name)", name, objective_names())
         _OBJECTIVES[name] = _plugin_objective(name)
     return _OBJECTIVES[name]
 
@@ -292,7 +292,7 @@ def model_spec(name: str) -> ModelSpec:
         _check_file(name, "model.name")
     if name not in _MODELS:
         if not is_reference(name):
-            raise choices_error("model (model.name)", name, _MODELS)
+            raise choices_error("model (model.name)", name, model_names())
         _MODELS[name] = _plugin_model(name)
     return _MODELS[name]
 
