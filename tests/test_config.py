@@ -1,6 +1,7 @@
 """Config files, overrides and their errors."""
 
 import json
+import re
 
 import pytest
 
@@ -173,3 +174,31 @@ def test_cli_typo_is_one_line_and_a_bug_is_a_traceback(tmp_path, capsys, monkeyp
     monkeypatch.setitem(cli.COMMANDS, "list", buggy)
     with pytest.raises(ValueError, match="a bug"):
         cli.main(["list"])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("train.sample_every=-1", "train.sample_every must be >= 0, got -1"),
+    ("train.ema_decay=1.5", "train.ema_decay must lie in [0, 1], got 1.5"),
+    ("optim.warmup_steps=-10", "optim.warmup_steps must be >= 0, got -10"),
+    ("optim.b1=1.0", "optim.b1 must lie in [0, 1), got 1.0"),
+    ("train.max_to_keep=0", "train.max_to_keep must be a positive integer, got 0"),
+    ("data.num_train=0", "data.num_train must be a positive integer, got 0"),
+])
+def test_out_of_range_values_are_refused(override, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        config_lib.load_config(TOY, [override])
+
+
+def test_data_keys_that_do_not_apply_to_the_dataset_are_refused():
+    from jaxgen.core.errors import UserError
+    from jaxgen.data import get_dataset
+    cfg = config_lib.load_config(TOY, ["data.classes=(1, 2)", "data.num_train=64"])
+    with pytest.raises(UserError, match=r"data.classes=\(1, 2\) does not apply to "
+                                        r"data.name=8gaussians"):
+        get_dataset(cfg.data, "train")
+    cfg = config_lib.load_config("autoregressive/ar_toy", ["data.num_train=16",
+                                                           "data.num_eval=16"])
+    assert get_dataset(cfg.data, "train").event_shape == (32,)  # length, ar_coeffs apply
+    cfg = config_lib.load_config(TOY, ["data.length=8"])
+    with pytest.raises(UserError, match="data.length=8 does not apply"):
+        get_dataset(cfg.data, "train")

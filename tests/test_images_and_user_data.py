@@ -9,7 +9,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FMNIST_CONFIG, TINY_TOY, TOY_CONFIG, flags, read_metrics
+from conftest import FMNIST_CONFIG, TINY_ARRAY, TOY_CONFIG, flags, read_metrics
 from PIL import Image
 
 from jaxgen import cli
@@ -94,7 +94,7 @@ def test_user_point_arrays_with_held_out_file(tmp_path, capsys):
              y=rng.integers(0, 2, 1024))
     np.save(tmp_path / "test.npy", rng.normal(size=(300, 3)).astype(np.float32))
     wd = tmp_path / "pts"
-    code = cli.main(["train", "--config", str(TOY_CONFIG), "--workdir", str(wd), *flags(TINY_TOY),
+    code = cli.main(["train", "--config", str(TOY_CONFIG), "--workdir", str(wd), *flags(TINY_ARRAY),
                      "--config.data.name=array", f"--config.data.path={tmp_path / 'train.npz'}",
                      f"--config.data.eval_path={tmp_path / 'test.npy'}"])
     assert code == 0, capsys.readouterr().err
@@ -108,7 +108,7 @@ def test_user_point_arrays_with_held_out_file(tmp_path, capsys):
     # Without a held-out file, eval says what to set.
     wd2 = tmp_path / "pts2"
     assert cli.main(["train", "--config", str(TOY_CONFIG), "--workdir", str(wd2),
-                     *flags(TINY_TOY), "--config.train.steps=2", "--config.train.log_every=1",
+                     *flags(TINY_ARRAY), "--config.train.steps=2", "--config.train.log_every=1",
                      "--config.train.checkpoint_every=1", "--config.data.name=array",
                      f"--config.data.path={tmp_path / 'train.npz'}"]) == 0
     capsys.readouterr()

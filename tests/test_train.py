@@ -16,6 +16,7 @@ import pytest
 from conftest import (
     NO_PICTURES,
     ROOT,
+    TINY_ARRAY,
     TINY_TOY,
     TOY_CONFIG,
     flags,
@@ -249,7 +250,7 @@ def test_bad_config_gives_one_clear_error(tmp_path, capsys, override, fragment):
 
 def test_missing_user_data_says_what_to_do(tmp_path, capsys):
     code, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", tmp_path / "w",
-                     *flags(TINY_TOY), "--config.data.name=array",
+                     *flags(TINY_ARRAY), "--config.data.name=array",
                      f"--config.data.path={tmp_path / 'missing.npy'}")
     assert code == 2 and "missing.npy" in err
 

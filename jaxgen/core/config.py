@@ -37,7 +37,7 @@ import ml_collections
 
 from jaxgen.core import registry, settings
 from jaxgen.core.errors import ConfigError, UnknownNameError
-from jaxgen.core.settings import non_negative, setting
+from jaxgen.core.settings import non_negative, positive, setting, unit_interval
 
 __all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "resolve",
            "apply_overrides", "from_json_file", "to_json", "describe", "find_configs",
@@ -45,6 +45,10 @@ __all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "res
 
 
 # ------------------------------------------------------------ the generic groups
+def _below_one(v):
+    return None if 0 <= v < 1 else "must lie in [0, 1)"
+
+
 def _learning_rate(v):
     return None if v >= 0 else "must be > 0"
 
@@ -59,12 +63,13 @@ class DataSettings:
     path: str = setting("", ".npy/.npz for array/codes; the tfds data_dir for "
                             "fashion_mnist and tfds:*")
     eval_path: str = setting("", "held-out .npy/.npz for array/codes")
-    num_train: int = setting(200_000, "toy data: size of the (fixed) training set")
-    num_eval: int = setting(20_000, "toy data: size of the held-out set")
+    num_train: int = setting(200_000, "toy data: size of the (fixed) training set",
+                             check=_positive_int)
+    num_eval: int = setting(20_000, "toy data: size of the held-out set", check=_positive_int)
     seed: int = setting(0, "which toy sample is drawn (independent of seed)")
     classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
     std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
-                                      "gaussian_ar2: the innovation std")
+                                      "gaussian_ar2: the innovation std", check=positive)
     length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)")
     ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")
     source_dir: str = setting("/usr/share/datasets/fashion-mnist",
@@ -78,15 +83,17 @@ class OptimSettings:
     name: str = setting("adam", "the optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
     learning_rate: float = setting(1e-3, "peak learning rate (after warmup); a player's "
                                          "may be 0 (held fixed)", check=_learning_rate)
-    b1: float = setting(0.9, "Adam's beta1")
-    b2: float = setting(0.999, "Adam's beta2; rmsprop's decay")
-    eps: float = setting(1e-8, "Adam's / rmsprop's epsilon")
-    weight_decay: float = setting(0.0, "adamw only: decoupled weight decay")
-    momentum: float = setting(0.0, "sgd and rmsprop momentum (0: none)")
+    b1: float = setting(0.9, "Adam's beta1", check=_below_one)
+    b2: float = setting(0.999, "Adam's beta2; rmsprop's decay", check=_below_one)
+    eps: float = setting(1e-8, "Adam's / rmsprop's epsilon", check=positive)
+    weight_decay: float = setting(0.0, "adamw only: decoupled weight decay",
+                                  check=non_negative)
+    momentum: float = setting(0.0, "sgd and rmsprop momentum (0: none)", check=_below_one)
     schedule: str = setting("cosine", "learning rate after the linear warmup",
                             choices=("cosine", "constant"))
     warmup_steps: int = setting(100, "linear warmup from 0", check=non_negative)
-    end_lr_factor: float = setting(0.0, "cosine: decays to learning_rate * end_lr_factor")
+    end_lr_factor: float = setting(0.0, "cosine: decays to learning_rate * end_lr_factor",
+                                   check=unit_interval)
     decay_steps: int = setting(0, "steps the cosine spans (0: train.steps); set it to extend "
                                   "train.steps on resume without changing the schedule",
                                check=non_negative)
@@ -105,7 +112,8 @@ class TrainSettings:
     sample_every: int = setting(1000, "steps between sample pictures (0: only at the end)",
                                 check=non_negative)
     max_to_keep: int = setting(3, "checkpoints kept", check=_positive_int)
-    ema_decay: float = setting(0.999, "EMA of the params (warm-up min(d, (1+s)/(10+s)))")
+    ema_decay: float = setting(0.999, "EMA of the params (warm-up min(d, (1+s)/(10+s)))",
+                               check=unit_interval)
     steps_per_call: int = setting(1, "k > 1 runs k steps per device call (lax.scan)",
                                   check=_positive_int)
     grad_accum: int = setting(1, "micro-batches per update, gradients averaged (1/k the "

@@ -117,6 +117,7 @@ def get_dataset(data_config, split: str) -> Dataset:
     if not isinstance(name, str):
         raise UserError(f"data.name must be a string, got {name!r}; valid: {dataset_names()}")
     is_tfds = name.startswith("tfds:")
+    _check_applicable(data_config, name)
     if not is_tfds and split not in _SPLITS:
         raise UserError(f"unknown split {split!r}; expected one of {list(_SPLITS)}")
     train = split == "train"
@@ -171,6 +172,45 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "images", src, src.event_shape, src.num_classes)
 
     raise UserError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}")
+
+
+_TOY_KEYS = {"name", "num_train", "num_eval", "seed", "std"}
+_FILE_KEYS = {"name", "path", "eval_path", "classes"}
+
+
+def applicable_keys(name: str) -> set[str]:
+    """The data.* keys that mean something for dataset `name`."""
+    if name in TOY_DATASETS:
+        return _TOY_KEYS
+    if name in SEQUENCE_TOYS:
+        return _TOY_KEYS | {"length", "ar_coeffs"}
+    if name == "array":
+        return _FILE_KEYS
+    if name == "codes":
+        return _FILE_KEYS | {"decoder_workdir"}
+    if name == "fashion_mnist":
+        return {"name", "path", "source_dir", "classes"}
+    if name.startswith("tfds:"):
+        return {"name", "path", "classes"}
+    return set()  # an unknown name: get_dataset's own error lists the valid ones
+
+
+def _check_applicable(data_config, name: str) -> None:
+    """A key set away from its default that dataset `name` does not use is an error (a
+    data.classes on a 2-D toy would otherwise be silently ignored)."""
+    if not hasattr(data_config, "keys") or not applicable_keys(name):
+        return
+    from jaxgen.core import settings
+    from jaxgen.core.config import DataSettings
+    defaults = settings.defaults(DataSettings)
+    for key in data_config.keys():
+        value = _get(data_config, key)
+        if isinstance(value, list):
+            value = tuple(value)
+        if key in defaults and key not in applicable_keys(name) and value != defaults[key]:
+            raise UserError(f"data.{key}={value!r} does not apply to data.name={name}; it "
+                            f"uses {', '.join('data.' + k for k in sorted(applicable_keys(name)))}"
+                            f". Drop data.{key}.")
 
 
 def _users(read, *args):
