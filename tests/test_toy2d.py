@@ -33,7 +33,7 @@ def _closed_form_entropy(k, std):
 
 def test_names_and_unknown_name_lists_all():
     assert TOY_DATASETS == ("8gaussians", "ring8", "grid25", "moons", "checkerboard",
-                            "swissroll", "pinwheel")
+                            "swissroll", "pinwheel", "random_mixture")
     with pytest.raises(ValueError) as e:
         get_toy("9gaussians")
     for name in TOY_DATASETS:

@@ -40,8 +40,8 @@ from jaxgen.core.errors import ConfigError, UnknownNameError
 from jaxgen.core.settings import non_negative, positive, setting, unit_interval
 
 __all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "resolve",
-           "apply_overrides", "from_json_file", "to_json", "describe", "find_configs",
-           "check_model_keys"]
+           "apply_overrides", "from_json_file", "to_json", "ADJUSTABLE", "describe",
+           "find_configs", "check_model_keys"]
 
 
 # ------------------------------------------------------------ the generic groups
@@ -57,6 +57,10 @@ def _positive_int(v):
     return None if v >= 1 else "must be a positive integer"
 
 
+def _components(v):
+    return None if 1 <= v <= 12 else "must lie in [1, 12]"
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
     name: str = setting("8gaussians", "the dataset (jaxgen list shows the names)")
@@ -70,6 +74,10 @@ class DataSettings:
     classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
     std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
                                       "gaussian_ar2: the innovation std", check=positive)
+    mixture_seed: int = setting(1, "random_mixture: which mixture (means, covariances, "
+                                   "weights) is drawn", check=non_negative)
+    components: int = setting(6, "random_mixture: the number of Gaussians (1 to 12)",
+                              check=_components)
     length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)")
     ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")
     source_dir: str = setting("/usr/share/datasets/fashion-mnist",
@@ -567,18 +575,39 @@ def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
                      "train.sample_every", "train.progress", "train.max_to_keep",
                      "train.xla_options", "train.pictures")
+# Settings a resumed run may change, each change printed as a note: the advice of the
+# non-finite-loss message (a lower learning rate, gradient clipping) must be followable in
+# the same workdir. The optimizer state does not depend on them (`make_optimizer`).
+ADJUSTABLE = ("optim.learning_rate", "optim.grad_clip")
 
 
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def _adjustable(name: str) -> bool:
+    """optim.learning_rate / grad_clip, also per player (optim.players.<p>.learning_rate)."""
+    return name.startswith("optim.") and name.rsplit(".", 1)[-1] in (
+        "learning_rate", "grad_clip")
+
+
+def config_differences(old: dict, new: dict, prefix: str = "",
+                       allowed: tuple | None = None) -> list[str]:
+    """"key: old -> new" of the keys that differ. Default: those a resumed run may not change
+    (not in RESUMABLE_CHANGES, not adjustable, not sample.* / eval.*); with `allowed`
+    (e.g. ADJUSTABLE): only the adjustable ones."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = f"{prefix}{key}"
         a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        if isinstance(a, dict) or isinstance(b, dict):  # a group (absent on one side: empty)
+            a = a if isinstance(a, dict) else ({} if a == "<missing>" else a)
+            b = b if isinstance(b, dict) else ({} if b == "<missing>" else b)
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs.extend(config_differences(a, b, name + "."))
+            diffs.extend(config_differences(a, b, name + ".", allowed))
         elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
                              and list(a) == list(b)):
-            if not (name in RESUMABLE_CHANGES or name.startswith(("sample.", "eval."))):
+            if allowed is not None:
+                if _adjustable(name):
+                    diffs.append(f"{name} changed {a!r} -> {b!r}")
+            elif not (name in RESUMABLE_CHANGES or _adjustable(name)
+                      or name.startswith(("sample.", "eval."))):
                 diffs.append(f"{name}: {a!r} -> {b!r}")
     return diffs
 

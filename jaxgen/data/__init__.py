@@ -3,6 +3,8 @@
     name              what                                        kind
     ----------------  ------------------------------------------  ------
     8gaussians, ...   a fixed sample of a 2-D toy (`toy2d`)       points
+    random_mixture    random anisotropic Gaussians (data.mixture_ points
+                      seed, data.components), exact log p
     gaussian_ar2      stationary Gaussian AR(2) sequences (T,)    points
                       (`toy_sequences`, exact log p)
     array             your .npy/.npz (`sources.load_array_file`)  points or images
@@ -90,14 +92,16 @@ def get_dataset(data_config, split: str) -> Dataset:
     """The `split` ("train", "test" or "eval"; "eval" means "test") of `data_config.name`.
 
     `data_config` (an `ml_collections.ConfigDict`, or a dict) has keys `name`,
-    `path`, `eval_path`, `num_train`, `num_eval`, `seed`, `std`, `source_dir`,
+    `path`, `eval_path`, `num_train`, `num_eval`, `seed`, `std`, `mixture_seed`,
+    `components`, `source_dir`,
     `classes` (labelled data: keep only the examples with these labels, in every
     split; () keeps all):
 
     * toy names: `num_train` ("train") or `num_eval` ("test"/"eval") points from
       `np.random.default_rng([seed, 0])` resp. `[seed, 1]`, so the held-out set is
       independent of the training set and both are deterministic. `std`
-      overrides the mixtures' component std (None: the paper's).
+      overrides the mixtures' component std (None: the paper's); random_mixture
+      draws its mixture from `mixture_seed` and `components` (`toy2d.random_mixture`).
     * "array": "train" reads `path`, "test"/"eval" reads `eval_path`
       (`.npy`/`.npz`, see `load_array_file`).
     * "codes": like "array", from the .npz files `jaxgen codes` writes (a
@@ -122,8 +126,12 @@ def get_dataset(data_config, split: str) -> Dataset:
         raise UserError(f"unknown split {split!r}; expected one of {list(_SPLITS)}")
     train = split == "train"
 
-    if name in TOY_DATASETS:
+    if name == "random_mixture":
+        toy = get_toy(name, mixture_seed=_get(data_config, "mixture_seed", None),
+                      components=_get(data_config, "components", None))
+    elif name in TOY_DATASETS:
         toy = get_toy(name, std=_get(data_config, "std"))
+    if name in TOY_DATASETS:
         n = _positive_int(data_config, "num_train" if train else "num_eval")
         seed = int(_get(data_config, "seed", 0))
         x = toy.sample(np.random.default_rng([seed, 0 if train else 1]), n)
@@ -180,6 +188,8 @@ _FILE_KEYS = {"name", "path", "eval_path", "classes"}
 
 def applicable_keys(name: str) -> set[str]:
     """The data.* keys that mean something for dataset `name`."""
+    if name == "random_mixture":
+        return (_TOY_KEYS - {"std"}) | {"mixture_seed", "components"}
     if name in TOY_DATASETS:
         return _TOY_KEYS
     if name in SEQUENCE_TOYS:

@@ -9,6 +9,7 @@ name           what                                                exact log p
 ring8          8 Gaussians on a circle of radius 2                 yes
 grid25         5x5 grid of Gaussians                               yes
 checkerboard   uniform on 8 squares of side 2 in [-4, 4)^2         yes (-log 32)
+random_mixture random anisotropic Gaussians, unequal weights       yes
 moons          two noisy interleaved half circles                  no
 swissroll      noisy 2-D swiss roll                                no
 pinwheel       5 curved arms                                       no
@@ -20,6 +21,12 @@ builder below); the mixtures' std can be overridden (`get_toy(name, std=...)`),
 `np.random.Generator` only, so a seeded generator gives the same points on
 every machine, and return float32 `(n, 2)`; log-densities take any `(n, 2)`
 array and return float64 `(n,)` in nats.
+
+`random_mixture` is data no config was tuned on: `random_mixture(seed, k)`
+draws k full-covariance Gaussians with random means, orientations, anisotropy
+and unequal weights, deterministically from `seed` (see `random_mixture`).
+Every Gaussian mixture carries its components (`weights`, `covs`), so its
+samples can be assigned to components (`jaxgen.eval.sample_quality`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ import numpy as np
 
 from jaxgen.core.errors import UserError
 
-TOY_DATASETS = ("8gaussians", "ring8", "grid25", "moons", "checkerboard", "swissroll", "pinwheel")
+TOY_DATASETS = ("8gaussians", "ring8", "grid25", "moons", "checkerboard", "swissroll", "pinwheel",
+                "random_mixture")
 
 Sampler = Callable[[np.random.Generator, int], np.ndarray]
 LogProb = Callable[[np.ndarray], np.ndarray]
@@ -50,7 +58,10 @@ class Toy2D:
       log_prob: `log_prob(x: (n, 2)) -> float64 (n,)` exact log-density in nats,
         or None where no closed form exists (moons, swissroll, pinwheel).
       modes: `(K, 2)` float64 means of a Gaussian mixture, else None.
-      std: per-coordinate std of each mixture component, else None.
+      std: per-coordinate std of each mixture component when all are isotropic with
+        one std (8gaussians, ring8, grid25), else None.
+      weights: `(K,)` float64 component weights of a Gaussian mixture (sum 1), else None.
+      covs: `(K, 2, 2)` float64 component covariances of a Gaussian mixture, else None.
     """
 
     name: str
@@ -58,6 +69,8 @@ class Toy2D:
     log_prob: LogProb | None
     modes: np.ndarray | None
     std: float | None
+    weights: np.ndarray | None = None
+    covs: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------- helpers
@@ -106,11 +119,18 @@ def _mixture_log_prob(modes: np.ndarray, std: float) -> LogProb:
     return log_prob
 
 
+def _frozen(a) -> np.ndarray:
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
 def _mixture(name: str, modes, std: float) -> Toy2D:
-    modes = np.asarray(modes, dtype=np.float64)
-    modes.setflags(write=False)
+    modes = _frozen(modes)
+    k = len(modes)
     return Toy2D(name, _mixture_sampler(modes, std), _mixture_log_prob(modes, std), modes,
-                 float(std))
+                 float(std), _frozen(np.full(k, 1.0 / k)),
+                 _frozen(np.broadcast_to(std * std * np.eye(2), (k, 2, 2))))
 
 
 # ------------------------------------------------------------------- mixtures
@@ -157,6 +177,114 @@ def _grid25(std: float | None) -> Toy2D:
     v = np.arange(-4.0, 5.0, 2.0)
     modes = np.stack(np.meshgrid(v, v, indexing="ij"), axis=-1).reshape(-1, 2)
     return _mixture("grid25", modes, GRID25_STD if std is None else std)
+
+
+# ------------------------------------------------------------- random mixture
+
+RANDOM_MIXTURE_SEED = 1  # data.mixture_seed's default
+RANDOM_MIXTURE_COMPONENTS = 6  # data.components' default
+RANDOM_MIXTURE_MAX_COMPONENTS = 12
+RANDOM_MIXTURE_BOX = 2.5  # means uniform in [-2.5, 2.5]^2
+RANDOM_MIXTURE_MAJOR_STD = (0.2, 0.5)  # std along the major axis, uniform in this range
+RANDOM_MIXTURE_ANISOTROPY = (2.0, 4.0)  # major / minor std, uniform in this range
+RANDOM_MIXTURE_WEIGHT_RATIO = 4.0  # unnormalised weights uniform in [1, 4]
+RANDOM_MIXTURE_SEPARATION = 4.0  # |mu_i - mu_j| >= 4 (s_i(u) + s_j(u)), u their direction
+
+
+def gaussian_mixture_log_prob(x, weights, means, covs) -> np.ndarray:
+    """log sum_k w_k N(x; mu_k, Sigma_k) in float64, for x `(n, 2)`; returns `(n,)`."""
+    return logsumexp_rows(component_log_probs(x, weights, means, covs))
+
+
+def component_log_probs(x, weights, means, covs) -> np.ndarray:
+    """`(n, K)` float64: log w_k + log N(x; mu_k, Sigma_k) (the unnormalised log
+    responsibilities; argmax over k is the most probable component of x)."""
+    x = _as_points(x)
+    out = np.empty((len(x), len(means)))
+    for k, (w, mu, cov) in enumerate(zip(weights, means, covs)):
+        chol = np.linalg.cholesky(cov)
+        z = np.linalg.solve(chol, (x - mu).T)  # L^-1 (x - mu), (2, n)
+        out[:, k] = (math.log(w) - math.log(2.0 * math.pi) - np.log(np.diag(chol)).sum()
+                     - 0.5 * (z * z).sum(axis=0))
+    return out
+
+
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    m = a.max(axis=1)
+    return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
+
+
+def _separated(mu, cov, means, covs) -> bool:
+    for m2, c2 in zip(means, covs):
+        d = mu - m2
+        dist = float(np.linalg.norm(d))
+        u = d / dist
+        if dist < RANDOM_MIXTURE_SEPARATION * (math.sqrt(u @ cov @ u) + math.sqrt(u @ c2 @ u)):
+            return False
+    return True
+
+
+def random_mixture(seed: int = RANDOM_MIXTURE_SEED,
+                   components: int = RANDOM_MIXTURE_COMPONENTS) -> Toy2D:
+    """A random mixture of `components` anisotropic 2-D Gaussians, a function of `seed` only.
+
+    From `np.random.default_rng([seed, components])`, component by component:
+
+    * covariance R(a) diag(s^2, (s/r)^2) R(a)^T with orientation a ~ U[0, pi), major
+      std s ~ U[0.2, 0.5] and anisotropy r ~ U[2, 4] (minor std 0.05 to 0.25);
+    * mean ~ U[-2.5, 2.5]^2, redrawn until it lies at least 4 (s_i(u) + s_j(u)) from
+      every earlier mean, s(u) a component's std along the direction u between the
+      two means (so a sample's most probable component is its own but for < 1e-4 of
+      the mass, and mode weights can be read off samples); after 1000 redraws the
+      whole mixture is redrawn;
+    * weight proportional to U[1, 4], then normalised (unequal weights).
+
+    The numbers are drawn in a fixed order from one generator, so a seed gives the
+    same mixture on every machine.
+
+    Raises:
+      UserError: seed not a non-negative int, or components outside [1, 12].
+    """
+    for what, v, lo, hi in (("seed", seed, 0, None),
+                            ("components", components, 1, RANDOM_MIXTURE_MAX_COMPONENTS)):
+        if (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < lo
+                or (hi is not None and v > hi)):
+            rng_txt = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise UserError(f"random_mixture: {what} must be an int {rng_txt}, got {v!r}")
+    rng = np.random.default_rng([int(seed), int(components)])
+    while True:
+        means, covs, weights = [], [], []
+        for _ in range(components):
+            a = rng.uniform(0.0, math.pi)
+            s = rng.uniform(*RANDOM_MIXTURE_MAJOR_STD)
+            r = rng.uniform(*RANDOM_MIXTURE_ANISOTROPY)
+            rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+            cov = rot @ np.diag([s * s, (s / r) ** 2]) @ rot.T
+            for _ in range(1000):
+                mu = rng.uniform(-RANDOM_MIXTURE_BOX, RANDOM_MIXTURE_BOX, size=2)
+                if _separated(mu, cov, means, covs):
+                    break
+            else:
+                break  # crowded: redraw the whole mixture
+            means.append(mu)
+            covs.append(0.5 * (cov + cov.T))
+            weights.append(rng.uniform(1.0, RANDOM_MIXTURE_WEIGHT_RATIO))
+        if len(means) == components:
+            break
+    weights = _frozen(np.asarray(weights) / np.sum(weights))
+    means, covs = _frozen(means), _frozen(covs)
+    chols = np.linalg.cholesky(covs)
+
+    def sample(rng: np.random.Generator, n: int) -> np.ndarray:
+        n = _check_n(n)
+        k = rng.choice(len(weights), size=n, p=weights)
+        eps = rng.standard_normal((n, 2))
+        return (means[k] + np.einsum("nij,nj->ni", chols[k], eps)).astype(np.float32)
+
+    def log_prob(x) -> np.ndarray:
+        return gaussian_mixture_log_prob(x, weights, means, covs)
+
+    return Toy2D("random_mixture", sample, log_prob, means, None, weights, covs)
 
 
 # ---------------------------------------------------------------- checkerboard
@@ -291,12 +419,14 @@ _BUILDERS = {
     "checkerboard": _checkerboard,
     "swissroll": _swissroll,
     "pinwheel": _pinwheel,
+    "random_mixture": None,  # random_mixture(seed, components), see get_toy
 }
 _MIXTURES = ("8gaussians", "ring8", "grid25")
 assert tuple(_BUILDERS) == TOY_DATASETS
 
 
-def get_toy(name: str, std: float | None = None) -> Toy2D:
+def get_toy(name: str, std: float | None = None, *, mixture_seed: int | None = None,
+            components: int | None = None) -> Toy2D:
     """The toy distribution `name` (one of `TOY_DATASETS`).
 
     Args:
@@ -304,6 +434,8 @@ def get_toy(name: str, std: float | None = None) -> Toy2D:
       std: per-coordinate std of every mixture component for the Gaussian
         mixtures (8gaussians, ring8, grid25); None keeps the paper's value.
         Passing a std for another dataset is an error (it would be ignored).
+      mixture_seed, components: random_mixture only (None: its defaults, seed 1 and
+        6 components); an error for any other dataset.
 
     Raises:
       ValueError: unknown name (the message lists the valid ones), or a bad std.
@@ -311,6 +443,15 @@ def get_toy(name: str, std: float | None = None) -> Toy2D:
     if name not in _BUILDERS:
         raise UserError(
             f"unknown toy dataset {name!r}; valid names: {', '.join(TOY_DATASETS)}")
+    if name == "random_mixture":
+        if std is not None:
+            raise UserError(f"std={std!r} does not apply to random_mixture (its covariances "
+                            "are drawn from mixture_seed); leave it unset (None)")
+        return random_mixture(RANDOM_MIXTURE_SEED if mixture_seed is None else mixture_seed,
+                              RANDOM_MIXTURE_COMPONENTS if components is None else components)
+    if mixture_seed is not None or components is not None:
+        raise UserError(f"mixture_seed / components only apply to random_mixture, not to "
+                        f"{name!r}; leave them unset (None)")
     if std is not None:
         if name not in _MIXTURES:
             raise UserError(
