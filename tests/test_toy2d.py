@@ -243,3 +243,108 @@ def test_moons_and_pinwheel_structure():
     y = get_toy("pinwheel").sample(np.random.default_rng(0), 20_000).astype(np.float64)
     r = np.hypot(y[:, 0], y[:, 1]) / 2  # radius = |feature|, ~ 1 + 0.3 N
     assert np.median(r) == pytest.approx(1.0, abs=0.05)
+
+
+# -------------------------------------------------------------- random mixture
+
+
+def _scipy_mixture_log_prob(toy, x):
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+    comps = [np.log(w) + multivariate_normal(mu, cov).logpdf(x)
+             for w, mu, cov in zip(toy.weights, toy.modes, toy.covs)]
+    return logsumexp(np.stack(comps, 1), axis=1)
+
+
+@pytest.mark.parametrize("seed,k", [(1, 6), (2, 5), (3, 8), (11, 1), (4, 8)])
+def test_random_mixture_is_random_anisotropic_unequal_and_deterministic(seed, k):
+    toy = toy2d.random_mixture(seed, k)
+    assert toy.modes.shape == (k, 2) and toy.covs.shape == (k, 2, 2) and toy.std is None
+    assert toy.weights.sum() == pytest.approx(1.0, abs=1e-12)
+    ratio = toy.weights.max() / toy.weights.min()
+    assert (k == 1 and ratio == 1.0) or 1.0 < ratio <= 4.0  # unequal: U[1, 4] normalised
+    s = np.sqrt(np.linalg.eigvalsh(toy.covs))  # (k, 2) minor, major std
+    assert np.all((s[:, 1] >= 0.2 - 1e-12) & (s[:, 1] <= 0.5 + 1e-12))
+    assert np.all((s[:, 1] / s[:, 0] >= 2 - 1e-9) & (s[:, 1] / s[:, 0] <= 4 + 1e-9))
+    assert np.all(np.abs(toy.modes) <= 2.5)
+    again = toy2d.random_mixture(seed, k)  # a function of (seed, k) only
+    for a, b in [(toy.weights, again.weights), (toy.modes, again.modes), (toy.covs, again.covs)]:
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(toy.modes[:1], toy2d.random_mixture(seed + 100, k).modes[:1])
+    with pytest.raises(ValueError):
+        toy.modes[0, 0] = 0.0  # read-only
+
+
+def test_random_mixture_log_prob_matches_scipy_and_integrates_to_one():
+    toy = toy2d.random_mixture(1, 6)
+    x = np.random.default_rng(0).uniform(-4, 4, size=(2000, 2))
+    lp = toy.log_prob(x)
+    assert lp.dtype == np.float64
+    np.testing.assert_allclose(lp, _scipy_mixture_log_prob(toy, x), rtol=0, atol=1e-10)
+    h = 0.02  # >= 2.5 grid steps per minor std: the midpoint rule is exact to ~1e-9 here
+    g = np.arange(-5.0, 5.0, h) + h / 2
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    assert np.exp(toy.log_prob(np.stack([xx.ravel(), yy.ravel()], 1))).sum() * h * h == \
+        pytest.approx(1.0, abs=1e-6)
+
+
+def test_random_mixture_samples_match_weights_moments_and_components():
+    toy = toy2d.random_mixture(3, 8)
+    n = 200_000
+    x = toy.sample(np.random.default_rng(5), n).astype(np.float64)
+    w, mu, cov = toy.weights, toy.modes, toy.covs
+    mean = w @ mu
+    second = np.einsum("k,kij->ij", w, cov + np.einsum("ki,kj->kij", mu, mu))
+    np.testing.assert_allclose(x.mean(0), mean, atol=5 * np.sqrt(np.diag(second)).max()
+                               / np.sqrt(n))
+    np.testing.assert_allclose(np.cov(x.T), second - np.outer(mean, mean), atol=0.02)
+    # separated: a sample's most probable component is its own (but for < 1e-3 here)
+    k = np.argmax(toy2d.component_log_probs(x, w, mu, cov), axis=1)
+    counts = np.bincount(k, minlength=len(w))
+    assert np.all(np.abs(counts - n * w) < 5 * np.sqrt(n * w * (1 - w)) + 1e-3 * n)
+    # within one component, the Mahalanobis radius^2 is chi^2(2): P(r^2 < 2 log 2) = 1/2
+    d = x - mu[k]
+    r2 = np.einsum("ni,nij,nj->n", d, np.linalg.inv(cov)[k], d)
+    assert np.median(r2) == pytest.approx(2 * math.log(2), rel=0.02)
+    h, se = entropy(toy, n=100_000, seed=1)
+    assert abs(h + np.mean(_scipy_mixture_log_prob(toy, x[:100_000]))) < 6 * se
+
+
+def test_random_mixture_bad_arguments():
+    for bad in [-1, 1.5, True]:
+        with pytest.raises(ValueError, match="seed"):
+            toy2d.random_mixture(bad, 6)
+    for bad in [0, 9]:
+        with pytest.raises(ValueError, match="components"):
+            toy2d.random_mixture(1, bad)
+    with pytest.raises(ValueError, match="does not apply to random_mixture"):
+        get_toy("random_mixture", std=0.1)
+    with pytest.raises(ValueError, match="only apply to random_mixture"):
+        get_toy("ring8", mixture_seed=2)
+    t = get_toy("random_mixture")  # the defaults: seed 1, 6 components
+    np.testing.assert_array_equal(t.modes, toy2d.random_mixture(1, 6).modes)
+
+
+def test_mixture_components_of_the_paper_mixtures():
+    t = get_toy("ring8")
+    np.testing.assert_array_equal(t.weights, np.full(8, 1 / 8))
+    np.testing.assert_allclose(t.covs, np.broadcast_to(0.02 ** 2 * np.eye(2), (8, 2, 2)))
+    x = np.random.default_rng(0).normal(size=(100, 2)) * 2
+    np.testing.assert_allclose(t.log_prob(x), toy2d.gaussian_mixture_log_prob(
+        x, t.weights, t.modes, t.covs), rtol=1e-12)
+
+
+def test_random_mixture_data_settings():
+    from jaxgen.core import config as config_lib
+    from jaxgen.data import get_dataset
+    cfg = config_lib.load_config("flow_matching/toy2d", [
+        "data.name=random_mixture", "data.mixture_seed=2", "data.components=5",
+        "data.num_train=100", "data.num_eval=50"])
+    d = get_dataset(cfg.data, "test")
+    assert len(d.source) == 50 and d.toy.weights.shape == (5,)
+    np.testing.assert_array_equal(d.toy.modes, toy2d.random_mixture(2, 5).modes)
+    for over, msg in [(["data.name=ring8", "data.mixture_seed=2"], "does not apply"),
+                      (["data.name=random_mixture", "data.std=0.1"], "does not apply"),
+                      (["data.name=random_mixture", "data.components=9"], "components")]:
+        with pytest.raises(ValueError, match=msg):
+            get_dataset(config_lib.load_config("flow_matching/toy2d", over).data, "train")

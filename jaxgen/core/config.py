@@ -58,7 +58,7 @@ def _positive_int(v):
 
 
 def _components(v):
-    return None if 1 <= v <= 12 else "must lie in [1, 12]"
+    return None if 1 <= v <= 8 else "must lie in [1, 8]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,7 @@ class DataSettings:
                                       "gaussian_ar2: the innovation std", check=positive)
     mixture_seed: int = setting(1, "random_mixture: which mixture (means, covariances, "
                                    "weights) is drawn", check=non_negative)
-    components: int = setting(6, "random_mixture: the number of Gaussians (1 to 12)",
+    components: int = setting(6, "random_mixture: the number of Gaussians (1 to 8)",
                               check=_components)
     length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)")
     ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")

@@ -183,7 +183,7 @@ def _grid25(std: float | None) -> Toy2D:
 
 RANDOM_MIXTURE_SEED = 1  # data.mixture_seed's default
 RANDOM_MIXTURE_COMPONENTS = 6  # data.components' default
-RANDOM_MIXTURE_MAX_COMPONENTS = 12
+RANDOM_MIXTURE_MAX_COMPONENTS = 8
 RANDOM_MIXTURE_BOX = 2.5  # means uniform in [-2.5, 2.5]^2
 RANDOM_MIXTURE_MAJOR_STD = (0.2, 0.5)  # std along the major axis, uniform in this range
 RANDOM_MIXTURE_ANISOTROPY = (2.0, 4.0)  # major / minor std, uniform in this range
@@ -243,7 +243,7 @@ def random_mixture(seed: int = RANDOM_MIXTURE_SEED,
     same mixture on every machine.
 
     Raises:
-      UserError: seed not a non-negative int, or components outside [1, 12].
+      UserError: seed not a non-negative int, or components outside [1, 8].
     """
     for what, v, lo, hi in (("seed", seed, 0, None),
                             ("components", components, 1, RANDOM_MIXTURE_MAX_COMPONENTS)):
