@@ -12,6 +12,8 @@ the lecture's or paper's.
     summary-table           the lecture's closing table (training stability, likelihood,
                             sampling speed, compression, representation) measured per family
     style-transfer          content + Gram-style losses on the jaxgen classifier's features
+    defaults-quality        every shipped 2-D config at its default budget on three random
+                            Gaussian mixtures against its family's quality target
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -30,7 +32,8 @@ from jaxgen.reproduce.report import Budget, Report, fresh_folder
 __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
-                 "mode-collapse", "vae-latent", "summary-table", "style-transfer")
+                 "mode-collapse", "vae-latent", "summary-table", "style-transfer",
+                 "defaults-quality")
 
 
 def _module(name: str):
