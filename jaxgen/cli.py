@@ -21,7 +21,9 @@ prints its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -229,7 +231,8 @@ def cmd_pictures(args, overrides):
     if folder.exists() and any(folder.iterdir()) and args.out and not args.force:
         raise UsageError(f"{folder} is not empty; pass --force to draw into it (pictures of "
                          "the same name are replaced) or choose another --out.")
-    done = pictures.write_end_of_run(exp, params, jax.random.key(args.seed), dataset, folder)
+    done = pictures.write_end_of_run(exp, params, jax.random.key(args.seed), dataset, folder,
+                                     say=lambda line: print(line, flush=True))
     if not done:
         print(f"{exp.objective.name} on {exp.info.name} has no end-of-run pictures beyond "
               "the sample grids (jaxgen sample).")
@@ -331,8 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not os.environ.get("JAXGEN_DEBUG"):
         # Library chatter (tfds's OpenCV hint, Orbax's notes) is not for the console.
+        # Orbax's and asyncio's error logs repeat, as tracebacks from their threads, what
+        # reaches the user as one exception (a full disk gave 400 lines before the one that
+        # says so); JAXGEN_DEBUG=1 shows them.
+        import logging
+
         from absl import logging as absl_logging
-        absl_logging.set_verbosity(absl_logging.ERROR)
+        absl_logging.set_verbosity(absl_logging.FATAL)
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     run = COMMANDS.get(args.command)
     if run is None:
         run = registry.resolve(next(c.run for c in registry.commands()
@@ -344,7 +353,47 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"jaxgen: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, NonFiniteLossError) else 2
+    except KeyboardInterrupt:  # a second Ctrl-C in train, or one anywhere else
+        if os.environ.get("JAXGEN_DEBUG"):
+            raise
+        print(f"\njaxgen: {args.command} aborted (Ctrl-C); what was written stays (train: "
+              "rerun to resume from the last checkpoint).", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - only storage errors become one line; others re-raise
+        message = storage_error(e)
+        if message is None or os.environ.get("JAXGEN_DEBUG"):
+            raise
+        print(f"jaxgen: error: {message}", file=sys.stderr)
+        return 2
     return 0
+
+
+_STORAGE = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+            errno.EDQUOT: "disk quota exceeded"}
+
+
+def storage_error(e: BaseException) -> str | None:
+    """One line for a full disk, a read-only folder or a permission error, naming the path
+    (also when a library wrapped the OSError, as Orbax's async writers do); None for others."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _STORAGE:
+            where = e.filename or "a file"
+            detail = f" ({e.strerror})" if e.strerror and e.strerror != os.strerror(e.errno) \
+                else ""
+            return (f"{_STORAGE[e.errno]} writing {where}{detail}. Free space or pick a "
+                    "writable folder; a run resumes from its last checkpoint.")
+        text = str(e)
+        for code, what in _STORAGE.items():
+            if os.strerror(code) in text or what in text.lower():
+                paths = re.findall(r'"(/[^"]+)"', text)  # TensorStore quotes the file
+                where = paths[-1] if paths else text.splitlines()[0][:300]
+                return (f"{what} writing {where}. Free space or pick a writable folder; a "
+                        "run resumes from its last checkpoint.")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 if __name__ == "__main__":

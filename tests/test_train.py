@@ -285,8 +285,8 @@ def test_resuming_with_a_different_config_is_refused(tmp_path, capsys):
     assert _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY),
                 "--config.train.steps=10")[0] == 0
     code, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY),
-                     "--config.optim.learning_rate=0.5")
-    assert code == 2 and "optim.learning_rate" in err and "new --workdir" in err
+                     "--config.optim.b1=0.5")
+    assert code == 2 and "optim.b1" in err and "new --workdir" in err
     assert _checkpoint_steps(wd) == [10]  # nothing of the earlier run was touched
 
 

@@ -1,29 +1,133 @@
-"""One checkpoint path for every family: Orbax, the whole TrainState + a JSON record.
+"""One checkpoint path for every family: Orbax, the whole TrainState + a JSON record, each
+checkpoint verified by a manifest of checksums.
 
-Saves are asynchronous; `close()` (or `wait()`) finishes them before exit.
-Restoring always passes the abstract target (shapes, dtypes, shardings), so
-arrays come back sharded as the trainer expects and the typed PRNG key comes
-back typed.
+Saves are asynchronous; `close()` finishes them before exit. Restoring always passes the
+abstract target (shapes, dtypes, shardings), so arrays come back sharded as the trainer
+expects and the typed PRNG key comes back typed.
+
+Integrity. Orbax writes a checkpoint into a temporary folder and renames it when complete,
+so a kill during a write leaves no half checkpoint under its step; it does not notice a
+file damaged afterwards (a truncated or overwritten data file restores as wrong numbers, or
+fails deep inside TensorStore). So once a save has finished, jaxgen writes
+`<step>/jaxgen_manifest.json`: the size and CRC-32 of every file of that checkpoint. The
+manifest of step n is written when the next save starts (Orbax waits for the previous save
+there anyway) or at `close()`; a run killed in between leaves its newest checkpoint without
+one, and that checkpoint is restored on Orbax's own checks alone (and said so).
+
+`restore_newest_good` walks the steps from the newest: a checkpoint whose files fail the
+manifest, or that Orbax cannot read, is skipped with one line saying which and why, and the
+next older one is tried. `restore(step=N)` of one named checkpoint raises `CheckpointError`
+instead. Neither ever prints a traceback for damaged files.
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import shutil
+import zlib
 from pathlib import Path
+from typing import Callable
 
 import jax
 import orbax.checkpoint as ocp
 
-from jaxgen.core.errors import MissingError
+from jaxgen.core.errors import CheckpointError, MissingError
+
+MANIFEST = "jaxgen_manifest.json"
 
 
+# ------------------------------------------------------------------ manifests
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _files(step_dir: Path) -> list[Path]:
+    return sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(step_dir: str | Path) -> Path:
+    """Writes `step_dir/jaxgen_manifest.json` ({relative path: [size, crc32]}) atomically."""
+    step_dir = Path(step_dir)
+    files = {str(p.relative_to(step_dir)): [p.stat().st_size, _crc32(p)]
+             for p in _files(step_dir)}
+    tmp = step_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"format": 1, "files": files}, indent=1))
+    os.replace(tmp, step_dir / MANIFEST)
+    return step_dir / MANIFEST
+
+
+def verify(step_dir: str | Path) -> str | None:
+    """What is wrong with the checkpoint in `step_dir` by its manifest, or None if every
+    file is there with its size and checksum. A checkpoint without a manifest is "unverified"
+    (see `has_manifest`), not wrong."""
+    step_dir = Path(step_dir)
+    path = step_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        files = json.loads(path.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        return f"its manifest {MANIFEST} is unreadable"
+    for rel, (size, crc) in files.items():
+        p = step_dir / rel
+        top = Path(rel).parts[0]
+        if len(Path(rel).parts) > 1 and not (step_dir / top).is_dir():
+            return f"its folder {top}/ is missing"
+        if not p.is_file():
+            return f"{rel} is missing"
+        got = p.stat().st_size
+        if got != size:
+            return f"{rel} has {got} bytes, {size} were written (truncated or changed)"
+        if _crc32(p) != crc:
+            return f"{rel} fails its CRC-32 check (its bytes changed after the write)"
+    return None
+
+
+def has_manifest(step_dir: str | Path) -> bool:
+    return (Path(step_dir) / MANIFEST).is_file()
+
+
+def _all_finite(tree) -> bool:
+    """Whether every float leaf is finite: the one check left for a checkpoint without a
+    manifest (random bytes read as float32 hold a NaN/inf exponent about once in 256)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxgen.core.distributed import to_host
+    leaves = [x for x in jax.tree.leaves(tree)
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+    return all(bool(np.all(np.isfinite(to_host(x)))) for x in leaves)
+
+
+def _short(e: Exception) -> str:
+    """The first line of an Orbax / TensorStore error, trimmed: enough to say why."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    text = text.split(" See full TensorStore details")[0]
+    return f"{type(e).__name__}: {text[:200]}"
+
+
+# ----------------------------------------------------------------- checkpointer
 class Checkpointer:
     def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
         self.directory = Path(directory).resolve()
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
+        self.read_only = read_only
+        self._unverified: list[int] = []  # saved steps whose manifest is not written yet
         # Readers open the manager with create=False and never call save(); Orbax's
         # own read_only mode only adds log noise.
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("state", "meta"))
+
+    def step_dir(self, step: int) -> Path:
+        return self.directory / str(int(step))
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -31,26 +135,121 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())
 
+    # ---------------------------------------------------------------- writing
+    def _write_manifests(self) -> None:
+        """Manifests of the finished saves (call after `wait_until_finished`)."""
+        if jax.process_index() == 0:
+            for step in self._unverified:
+                if self.step_dir(step).is_dir():  # max_to_keep may have removed it
+                    write_manifest(self.step_dir(step))
+        self._unverified = []
+
     def save(self, step: int, state, meta: dict, force: bool = True) -> bool:
-        return self.manager.save(
+        self.manager.wait_until_finished()  # what Orbax's save() does first anyway
+        self._write_manifests()
+        self._check_space(state)
+        saved = self.manager.save(
             int(step),
             args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                     meta=ocp.args.JsonSave(meta)),
             force=force)
+        if saved:
+            self._unverified.append(int(step))
+        return saved
 
-    def restore(self, abstract_state, step: int | None = None):
-        """Returns (state, meta) at `step` (default: the latest)."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise MissingError(f"No checkpoint in {self.directory}.")
-        out = self.manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                          meta=ocp.args.JsonRestore()))
-        return out["state"], out["meta"]
+    def _check_space(self, state) -> None:
+        """A full disk is found before Orbax starts writing (its threads' failure mid-write is
+        reported once, but only after a burst of asyncio tracebacks): the checkpoint needs
+        about the state's bytes, plus a margin for metadata."""
+        need = sum(int(x.nbytes) for x in jax.tree.leaves(state) if hasattr(x, "nbytes"))
+        need = int(need * 1.05) + (1 << 20)
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"{free / 2**20:.1f} MiB free, a checkpoint needs about "
+                          f"{need / 2**20:.1f} MiB", str(self.directory))
 
     def close(self) -> None:
         self.manager.wait_until_finished()
+        self._write_manifests()
         self.manager.close()
+
+    # ---------------------------------------------------------------- reading
+    def _restore_one(self, abstract_state, step: int):
+        out = self.manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                          meta=ocp.args.JsonRestore()))
+        if not isinstance(out["meta"], dict) or "data" not in out["meta"]:
+            raise CheckpointError("its meta record is empty or unreadable")
+        return out["state"], out["meta"]
+
+    def problem(self, abstract_state, step: int) -> tuple[str | None, tuple | None]:
+        """(what is wrong, None) or (None, (state, meta)) for checkpoint `step`."""
+        bad = verify(self.step_dir(step))
+        if bad:
+            return bad, None
+        try:
+            restored = self._restore_one(abstract_state, step)
+            if not has_manifest(self.step_dir(step)) and not _all_finite(restored[0]):
+                return ("it has no manifest and holds non-finite values (damaged bytes read "
+                        "as NaN/inf)"), None
+            return None, restored
+        except CheckpointError as e:
+            return str(e), None
+        except Exception as e:  # noqa: BLE001 - any failure to read is "damaged", said in one line
+            return f"Orbax cannot read it ({_short(e)})", None
+
+    def restore(self, abstract_state, step: int | None = None):
+        """Returns (state, meta) at `step`, or of the newest good checkpoint when `step` is
+        None (skipped ones are named on stdout)."""
+        if step is None:
+            state, meta, _, _ = self.restore_newest_good(abstract_state)
+            return state, meta
+        if int(step) not in self.all_steps():
+            raise MissingError(f"No checkpoint {step} in {self.directory} (it holds "
+                               f"{', '.join(map(str, sorted(self.all_steps()))) or 'none'}).")
+        bad, restored = self.problem(abstract_state, int(step))
+        if bad:
+            raise CheckpointError(f"Checkpoint {self.step_dir(step)} is damaged: {bad}. "
+                                  "Use another --step, or omit --step for the newest good one.")
+        return restored
+
+    def restore_newest_good(self, abstract_state,
+                            say: Callable[[str], None] | None = print):
+        """(state, meta, step, skipped): the newest checkpoint that passes its manifest and
+        restores; `skipped` lists (step, reason) of the newer ones that did not."""
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
+            raise MissingError(f"No checkpoint in {self.directory}.")
+        skipped = []
+        for step in steps:
+            bad, restored = self.problem(abstract_state, step)
+            if bad is None:
+                if say and not has_manifest(self.step_dir(step)):
+                    say(f"Note: checkpoint {step} has no manifest (the run stopped before it "
+                        "was verified); restored on Orbax's own checks.")
+                return (*restored, step, skipped)
+            skipped.append((step, bad))
+            if say:
+                older = [s for s in steps if s < step]
+                say(f"Skipped checkpoint {self.step_dir(step)}: {bad}"
+                    + (f"; trying {older[0]}." if older else "."))
+        raise CheckpointError(
+            f"No usable checkpoint in {self.directory}: "
+            + "; ".join(f"{s}: {why}" for s, why in skipped)
+            + ". Train again in a new --workdir (the damaged files are kept).")
+
+    def set_aside(self, step: int) -> Path:
+        """Moves a damaged checkpoint out of Orbax's folder (to checkpoints_damaged/), so a
+        resumed run can save that step again; nothing is deleted."""
+        target = self.directory.parent / "checkpoints_damaged" / str(step)
+        n = 1
+        while target.exists():
+            target = target.with_name(f"{step}.{n}")
+            n += 1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.step_dir(step), target)
+        self.manager.reload()
+        return target
 
 
 def abstract_like(tree, sharding):
@@ -58,8 +257,13 @@ def abstract_like(tree, sharding):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
 
 
-def has_checkpoint(workdir: str | Path) -> bool:
+def checkpoint_steps(workdir: str | Path) -> list[int]:
+    """The step folders under WORKDIR/checkpoints (no Orbax needed)."""
     d = Path(workdir) / "checkpoints"
     if not d.is_dir():
-        return False
-    return any(p.is_dir() and p.name.isdigit() for p in d.iterdir())
+        return []
+    return sorted(int(p.name) for p in d.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def has_checkpoint(workdir: str | Path) -> bool:
+    return bool(checkpoint_steps(workdir))

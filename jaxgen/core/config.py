@@ -143,6 +143,14 @@ class SampleSettings:
                              "(2-D scatters; image grids show 64)", check=_positive_int)
 
 
+def _eval_preset(v):
+    for item in str(v).split():
+        key = item.split("=", 1)[0]
+        if "=" not in item or not key.startswith(("eval.", "sample.")) or key == "eval.full":
+            return f"each item is KEY=VALUE of an eval.* or sample.* key, not {item!r}"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     num_examples: int = setting(5000, "held-out examples scored", check=_positive_int)
@@ -164,6 +172,8 @@ class EvalSettings:
                              "jaxgen's classifier (`jaxgen classifier` first)",
                           check=non_negative)
     use_ema: bool = setting(True, "score the EMA params (else the raw ones)")
+    full: str = setting("", "paper-grade settings `jaxgen eval --full` applies: space-separated "
+                            "eval.* / sample.* KEY=VALUE items ('': none)", check=_eval_preset)
 
 
 GROUPS = {"data": DataSettings, "optim": OptimSettings, "train": TrainSettings,

@@ -39,6 +39,16 @@ class MissingError(JaxgenError, FileNotFoundError):
     """A file or run the command needs is not there (no run.json, no checkpoint, ...)."""
 
 
+class CheckpointError(JaxgenError, RuntimeError):
+    """A checkpoint that fails its manifest or cannot be read (damaged, truncated, partly
+    deleted); the message names it and what is wrong."""
+
+
+class WorkdirError(UserError):
+    """A --workdir jaxgen may not write: someone else's folder, or one another jaxgen
+    process is training in."""
+
+
 class NonFiniteLossError(JaxgenError, RuntimeError):
     """Training met a NaN or inf; the message names the step and keeps the last good
     checkpoint."""

@@ -1,13 +1,18 @@
 """`train_and_evaluate(config, workdir)`: the one training loop.
 
-Resumes from `workdir/checkpoints` when it holds a checkpoint; writes
-config.json, run.json, metrics.jsonl, TensorBoard events, checkpoints and
-sample pictures. A non-finite loss stops the run naming the step and the
-metric, keeping the last good checkpoint. SIGTERM saves and exits cleanly.
+Trains only in a new or empty folder or in a jaxgen run (`jaxgen.core.workdir`: the run
+marker; one process at a time, under a lock). Resumes from the newest good checkpoint in
+`workdir/checkpoints` (damaged ones are named, moved to checkpoints_damaged/ and skipped);
+writes config.json, run.json, metrics.jsonl, TensorBoard events (both cut back to the
+restored step on resume, flushed at every checkpoint), checkpoints and sample pictures.
+A non-finite loss stops the run naming the step, the metric and the last good checkpoint.
+SIGTERM and Ctrl-C save at the current step and exit cleanly; a second Ctrl-C aborts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import signal
 import time
@@ -18,77 +23,123 @@ import numpy as np
 
 from jaxgen.core import config as config_lib
 from jaxgen.core import distributed, pictures
-from jaxgen.core.checkpoint import Checkpointer, has_checkpoint
+from jaxgen.core import workdir as workdir_lib
+from jaxgen.core.checkpoint import Checkpointer, checkpoint_steps
 from jaxgen.core.errors import NonFiniteLossError
 from jaxgen.core.experiment import DatasetInfo, Experiment, write_run_info
 from jaxgen.core.logging import MetricsWriter, format_table, progress_bar
 from jaxgen.core.state import param_count
-from jaxgen.data import get_dataset
+from jaxgen.data import check_held_out, get_dataset
 from jaxgen.data.pipeline import BatchPipeline
 
 
-class _SigtermFlag:
-    """Turns SIGTERM into a flag the loop checks between device calls."""
+class _StopSignals:
+    """SIGTERM and SIGINT (Ctrl-C) become a flag the loop checks between device calls: it
+    saves a checkpoint at the current step and stops cleanly. A second Ctrl-C aborts at once
+    (KeyboardInterrupt: the last checkpoint is kept, the run resumes from it)."""
 
-    def __init__(self):
-        self.set = False
-        self._old = None
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, say):
+        self.name = None
+        self.say = say
+        self._old = {}
 
     def __enter__(self):
-        try:
-            self._old = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
+        for sig in self.SIGNALS:
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
         return self
 
     def _handle(self, signum, frame):
-        self.set = True
+        if self.name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C
+        if self.name is None:
+            self.name = signal.Signals(signum).name
+            self.say(f"{self.name}: saving a checkpoint at the end of this step, then stopping"
+                     + (" (Ctrl-C again aborts at once)" if signum == signal.SIGINT else "")
+                     + ".")
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
-def _check_config(workdir: Path, config) -> None:
-    """Refuses to resume a workdir that was trained with a different config."""
+def _resume_checks(workdir: Path, config) -> None:
+    """Refuses to resume a workdir that was trained with a different config (the resumable
+    changes are noted), or to train it back to fewer steps. Writes nothing."""
+    steps = checkpoint_steps(workdir)
     path = workdir / "config.json"
-    if not (path.exists() and has_checkpoint(workdir)):
+    if not steps:
+        return
+    total = int(config.train.steps)
+    if max(steps) > total:
+        raise config_lib.ConfigError(
+            f"{workdir} holds checkpoints up to step {max(steps)}, past train.steps={total}: "
+            f"a run cannot train back to fewer steps. Pass --config.train.steps={max(steps)} or "
+            f"more to train on, use `jaxgen sample/eval --step N` for an earlier checkpoint "
+            f"({', '.join(map(str, steps))}), or pick a new --workdir. Nothing was changed.")
+    if not path.exists():
         return
     old = json.loads(config_lib.to_json(config_lib.from_json_file(path)))
     new = json.loads(config_lib.to_json(config))
     diffs = config_lib.config_differences(old, new)
+    if not diffs and not distributed.is_main():
+        return
+    say = functools.partial(print, flush=True) if distributed.is_main() else (lambda *a: None)
     old_steps, new_steps = old["train"]["steps"], new["train"]["steps"]
-    if old_steps != new_steps and not new["optim"].get("decay_steps") and distributed.is_main():
-        print(f"Note: train.steps changed {old_steps} -> {new_steps}; the learning-rate schedule "
-              "now spans the new length (set optim.decay_steps to pin it).", flush=True)
+    if old_steps != new_steps and not new["optim"].get("decay_steps"):
+        say(f"Note: train.steps changed {old_steps} -> {new_steps}; the learning-rate schedule "
+            "now spans the new length (set optim.decay_steps to pin it).")
+    for change in config_lib.config_differences(old, new, allowed=config_lib.ADJUSTABLE):
+        say(f"Note: {change} on resume (allowed; config.json records the new value).")
     if diffs:
         raise config_lib.ConfigError(
             f"{workdir} holds a run trained with a different config:\n  " + "\n  ".join(diffs)
             + f"\nResume with the same config (only {', '.join(config_lib.RESUMABLE_CHANGES)}, "
-            "sample.* and eval.* may change), or pick a new --workdir.")
+            f"{', '.join(config_lib.ADJUSTABLE)}, sample.* and eval.* may change), or pick a "
+            "new --workdir.")
 
 
-def _check_workdir(workdir: Path) -> None:
-    """Refuses a non-empty folder that is not a jaxgen run: never overwrite a user's files."""
-    if workdir.exists() and not workdir.is_dir():
-        raise config_lib.ConfigError(f"--workdir {workdir} is a file; pass a folder.")
-    if workdir.is_dir():
-        names = {p.name for p in workdir.iterdir()}
-        if names and not (names & {"run.json", "checkpoints", "config.json", "logs"}):
-            raise config_lib.ConfigError(
-                f"--workdir {workdir} is not empty and holds no jaxgen run "
-                f"(found {', '.join(sorted(names)[:5])}). Pick a new or empty folder.")
+def _nan_error(bad, m, s, ckpt, config, restored_from) -> NonFiniteLossError:
+    """The message of a non-finite metric at step `s`: the step, the checkpoint kept, the
+    suspect checkpoint when the run resumed just before, and advice that can be followed."""
+    kept = ckpt.latest_step()
+    values = ", ".join(f"{n}={float(np.ravel(m[n])[0])}" for n in bad)
+    where = (f"The last good checkpoint, step {kept}, is kept in {ckpt.directory}."
+             if kept is not None else "No checkpoint was saved before it.")
+    suspect = ""
+    window = max(int(config.train.log_every), 10)
+    if restored_from is not None and s - restored_from <= window:
+        suspect = (f" This is {s - restored_from} step(s) after resuming from checkpoint "
+                   f"{restored_from}: that checkpoint is a suspect (move "
+                   f"{ckpt.step_dir(restored_from)} aside to resume from an earlier one).")
+    lr, clip = float(config.optim.learning_rate), float(config.optim.grad_clip)
+    if clip > 0:
+        advice = (f"Resume with a lower learning rate, e.g. --config.optim.learning_rate="
+                  f"{lr / 3:.3g} (gradients are already clipped at {clip:g})")
+    else:
+        advice = (f"Resume with gradient clipping, --config.optim.grad_clip=1.0, or a lower "
+                  f"learning rate, e.g. --config.optim.learning_rate={lr / 3:.3g}")
+    return NonFiniteLossError(
+        f"Non-finite {', '.join(bad)} at step {s} ({values}). {where}{suspect} {advice}: "
+        "optim.learning_rate and optim.grad_clip may change when a run resumes.")
 
 
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Trains (or resumes) the run in `workdir`; returns the end-of-run summary."""
     workdir = Path(workdir).resolve()
     main = distributed.is_main()
+    say = functools.partial(print, flush=True) if main else (lambda *a, **k: None)
     t_cfg = config.train
-    _check_workdir(workdir)
-    _check_config(workdir, config)
+    if main:  # the other processes' launchers may already be writing their logs/ there
+        workdir_lib.check_writable(workdir)
+    _resume_checks(workdir, config)
     # Everything that can be wrong with the config fails here, before DIR is made.
     dataset = get_dataset(config.data, "train")
+    check_held_out(config.data, dataset)
     info = DatasetInfo.of(dataset)
     exp = Experiment(config, info)
     pipeline = BatchPipeline(dataset.source, t_cfg.batch_size, seed=config.seed,
@@ -96,19 +147,48 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                              process_count=jax.process_count(),
                              steps_per_call=t_cfg.steps_per_call)
     if main:
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir_lib.claim(workdir)
     distributed.sync("workdir")
+    lock = workdir_lib.RunLock(workdir, say=say) if main else contextlib.nullcontext()
+    with lock:
+        return _train(config, workdir, exp, dataset, info, pipeline, say)
 
+
+def _restore(ckpt: Checkpointer, exp: Experiment, say):
+    """(state, meta, step) of the newest good checkpoint, or None; damaged newer ones are
+    named and moved aside (checkpoints_damaged/), so this run can save their steps again."""
+    if not ckpt.all_steps():
+        return None
+    state, meta, step, skipped = ckpt.restore_newest_good(exp.abstract_state(), say=say)
+    if skipped:
+        if distributed.is_main():
+            for s, _ in skipped:
+                moved = ckpt.set_aside(s)
+                say(f"Moved the damaged checkpoint {s} to {moved} (kept, not deleted).")
+        distributed.sync("damaged-checkpoints")
+        ckpt.manager.reload()
+    return state, meta, step
+
+
+def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
+    main = distributed.is_main()
+    t_cfg = config.train
+    total = t_cfg.steps
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=t_cfg.max_to_keep)
-    resume_step = ckpt.latest_step()
-    if resume_step is not None:
-        state, meta = ckpt.restore(exp.abstract_state(), resume_step)
+    restored = _restore(ckpt, exp, say)
+    if restored is not None:
+        state, meta, resume_step = restored
         start = int(distributed.to_host(state.step))
-        if main:
-            print(f"Resuming from {ckpt.directory}/{resume_step} (step {start}, "
-                  f"data epoch {meta['data']['epoch']}, batch {meta['data']['batch_in_epoch']}).",
-                  flush=True)
+        if start >= total:
+            ckpt.close()
+            say(f"{workdir} already holds step {start} = train.steps; nothing to train (nothing "
+                "was written). Raise --config.train.steps to train further.")
+            return {"workdir": str(workdir), "steps": f"{start} -> {start} of {total}",
+                    "checkpoint": str(ckpt.step_dir(resume_step))}
+        say(f"Resuming from {ckpt.step_dir(resume_step)} (step {start}, data epoch "
+            f"{meta['data']['epoch']}, batch {meta['data']['batch_in_epoch']}).")
     else:
+        resume_step = None
         first = pipeline.local_batch(0)
         if t_cfg.steps_per_call > 1:
             first = {k: v[0] for k, v in first.items()}
@@ -127,21 +207,21 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
 
     def save(step: int):
         ckpt.save(step, state, {"data": pipeline.position(step), "step": step})
+        writer.flush()  # the logs hold what the checkpoint holds
 
     def write_samples(step: int):
         path = pictures.write_samples(exp, state.ema_params, sample_rng, dataset,
                                       workdir / "samples" / f"step_{step:07d}.png", main)
         return path
 
-    total = t_cfg.steps
     k = t_cfg.steps_per_call
     bar = progress_bar(total, start, enabled=main and t_cfg.progress)
     last, times, stopped_by = {}, [], None
     t_start = time.perf_counter()
     sample_path = None
     step = start
-    try:
-        with _SigtermFlag() as sigterm:
+    with _StopSignals(say) as signals:  # closing (saves) stays under it: Ctrl-C twice aborts
+        try:
             for step, local in pipeline.iterate(start, total):
                 t0 = time.perf_counter()
                 batch = distributed.to_global(local, exp.mesh, t_cfg.batch_size, k)
@@ -154,12 +234,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                     s = step + i + 1  # the step count after this update
                     bad = sorted(n for n, v in m.items() if not np.all(np.isfinite(v)))
                     if bad:
-                        kept = ckpt.latest_step()
-                        raise NonFiniteLossError(
-                            f"Non-finite {', '.join(bad)} at step {s} "
-                            f"({', '.join(f'{n}={float(m[n])}' for n in bad)}). "
-                            f"The last good checkpoint (step {kept}) is kept in {ckpt.directory}. "
-                            "Try a lower optim.learning_rate or optim.grad_clip > 0.")
+                        raise _nan_error(bad, m, s, ckpt, config, resume_step)
                     if s % t_cfg.log_every == 0 or s == total:
                         writer.write(s, m)
                 last = per_step[-1]
@@ -171,23 +246,20 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                 periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
                 if periodic or (step == total and t_cfg.pictures):
                     sample_path = write_samples(step)
-                if sigterm.set:
-                    save(step)
-                    stopped_by = "SIGTERM"
+                if signals.name:
+                    if ckpt.latest_step() != step:
+                        save(step)
+                    stopped_by = signals.name
                     break
-    finally:
-        bar.close()
-        ckpt.close()
-        writer.close()
+        finally:
+            bar.close()
+            ckpt.close()
+            writer.close()
 
     if step == total and start < total and not stopped_by and t_cfg.pictures:
         for path, note in pictures.write_end_of_run(exp, state.ema_params, sample_rng, dataset,
-                                                    workdir / "samples", main):
-            if main:
-                print(f"Wrote {path}{f' ({note})' if note else ''}", flush=True)
-    if start == total and main:
-        print(f"{workdir} already holds step {total} = train.steps; nothing to train. "
-              "Raise --config.train.steps to train further.", flush=True)
+                                                    workdir / "samples", main, say=say):
+            say(f"Wrote {path}{f' ({note})' if note else ''}")
     wall = time.perf_counter() - t_start
     steady = times[1:] if len(times) > 1 else times
     summary = {
@@ -201,11 +273,10 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         "wall time (s)": round(wall, 1),
         "ms/step (median, after 1st call)": round(1000 * float(np.median(steady)) / k, 2)
         if steady else float("nan"),
-        "checkpoint": str(workdir / "checkpoints" / str(step)),
+        "checkpoint": str(ckpt.step_dir(step)),
         "samples": str(sample_path) if sample_path else "-",
     }
     if stopped_by:
         summary["stopped by"] = f"{stopped_by}: checkpoint saved at step {step}; rerun to resume"
-    if main:
-        print(format_table(list(summary.items()), title="\njaxgen train: summary"), flush=True)
+    say(format_table(list(summary.items()), title="\njaxgen train: summary"))
     return summary

@@ -52,6 +52,8 @@ def make_optimizer(optim_config, player: str, total_steps: int) -> optax.Gradien
         opt = optax.sgd(schedule, momentum=cfg["momentum"] or None)
     else:
         raise ValueError(f"optim.name={cfg['name']!r}; valid: adam, adamw, rmsprop, sgd.")
-    if cfg["grad_clip"] and cfg["grad_clip"] > 0:
-        opt = optax.chain(optax.clip_by_global_norm(cfg["grad_clip"]), opt)
-    return opt
+    # Always a chain (clip or identity, both stateless): the optimizer state has the same
+    # structure whatever grad_clip is, so a resumed run may turn clipping on or off.
+    clip = cfg["grad_clip"]
+    return optax.chain(optax.clip_by_global_norm(clip) if clip and clip > 0
+                       else optax.identity(), opt)

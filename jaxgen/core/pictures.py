@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextvars
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from jaxgen import viz
+
+_STAGE_SAY = contextvars.ContextVar("jaxgen_picture_stage", default=None)
+
+
+def stage(what: str) -> None:
+    """One line as an end-of-run picture starts, so a long one (a 1000-step reverse process,
+    a likelihood grid) is not silence: families call it before each picture they draw."""
+    say = _STAGE_SAY.get()
+    if say is not None:
+        say(f"End-of-run pictures: {what} ...")
 
 
 def _data_points(dataset, n: int) -> np.ndarray | None:
@@ -80,20 +91,28 @@ def write_density(exp, params, rng, dataset, path: Path, n: int = 100, ode_steps
     return path, mass
 
 
-def write_end_of_run(exp, params, rng, dataset, folder: Path,
-                     main: bool = True) -> list[tuple[Path, str]]:
+def write_end_of_run(exp, params, rng, dataset, folder: Path, main: bool = True,
+                     say=None) -> list[tuple[Path, str]]:
     """The pictures a finished run leaves in `folder` (also `jaxgen pictures`).
 
     2-D points with a likelihood: density.png; then the family's own
-    (`Objective.pictures`).
+    (`Objective.pictures`). `say` gets one line as each picture starts (`stage`).
     Returns (path, note) pairs.
     """
-    folder = Path(folder)
+    token = _STAGE_SAY.set(say)
+    try:
+        return _end_of_run(exp, params, rng, dataset, Path(folder), main)
+    finally:
+        _STAGE_SAY.reset(token)
+
+
+def _end_of_run(exp, params, rng, dataset, folder: Path, main: bool):
     out = []
     info = exp.info
     if (info.kind == "points" and info.event_shape == (2,) and exp.objective.likelihoods
             and jax.process_count() == 1):
         samples = None
+        stage("the model's density from its likelihood (a 100 x 100 grid)")
         if exp.objective.sample is not None:
             samples = exp.sample(params, rng, min(2000, exp.config.sample.num))
         path, mass = write_density(exp, params, rng, dataset, folder / "density.png",

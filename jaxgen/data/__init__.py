@@ -32,7 +32,8 @@ from jaxgen.data.toy2d import TOY_DATASETS, Toy2D, entropy, get_toy
 from jaxgen.data.toy_sequences import SEQUENCE_TOYS, ToySequence, get_sequence_toy
 
 __all__ = [
-    "Dataset", "get_dataset", "dataset_names", "ArraySource", "TfdsSource", "load_array_file",
+    "Dataset", "get_dataset", "check_held_out", "dataset_names", "ArraySource", "TfdsSource",
+    "load_array_file",
     "read_array_file", "tfds_source", "Toy2D", "get_toy", "entropy", "TOY_DATASETS",
     "DEFAULT_TFDS_DIR", "SEQUENCE_TOYS", "ToySequence", "get_sequence_toy",
 ]
@@ -221,6 +222,26 @@ def _check_applicable(data_config, name: str) -> None:
             raise UserError(f"data.{key}={value!r} does not apply to data.name={name}; it "
                             f"uses {', '.join('data.' + k for k in sorted(applicable_keys(name)))}"
                             f". Drop data.{key}.")
+
+
+def check_held_out(data_config, train: Dataset) -> None:
+    """Refuses held-out data that does not fit the training data (another shape, kind, or
+    number of classes or codes), at train time rather than at the first `jaxgen eval`. Only
+    the user's own files (array, codes with an eval_path) can differ; the rest are made
+    together."""
+    name = _get(data_config, "name")
+    if name not in ("array", "codes") or not _get(data_config, "eval_path"):
+        return
+    held = get_dataset(data_config, "test")
+    fields = (("event shape", "event_shape"), ("kind", "kind"),
+              ("number of classes", "num_classes"), ("number of codes", "num_tokens"))
+    for what, attr in fields:
+        a, b = getattr(train, attr), getattr(held, attr)
+        if a != b:
+            raise UserError(
+                f"data.eval_path={_get(data_config, 'eval_path')} does not fit the training "
+                f"data data.path={_get(data_config, 'path')}: its {what} is {b}, the training "
+                f"data's {a}. Pass held-out data of the same form (or drop data.eval_path).")
 
 
 def _users(read, *args):

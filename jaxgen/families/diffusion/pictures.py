@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.core.pictures import stage
 from jaxgen.data import class_names, transforms
 from jaxgen.processes import diffusion as dp
 
@@ -88,10 +89,13 @@ def write_class_grids(exp, params, rng, folder: Path, main: bool = True, per_cla
 
 def write_all(exp, params, rng, dataset, folder: Path, main: bool = True) -> list[Path]:
     folder = Path(folder)
-    paths = [write_forward_strip(exp, dataset, folder / "forward_process.png", rng, main),
-             write_reverse_strip(exp, params, jax.random.fold_in(rng, 1),
-                                 folder / "reverse_process.png", main)]
+    stage("the forward process q(x_t | x_0)")
+    paths = [write_forward_strip(exp, dataset, folder / "forward_process.png", rng, main)]
+    stage(f"the reverse process ({exp.objective.tools.num_steps} ancestral steps)")
+    paths.append(write_reverse_strip(exp, params, jax.random.fold_in(rng, 1),
+                                     folder / "reverse_process.png", main))
     if exp.info.kind == "images" and exp.info.num_classes and getattr(
             exp.model, "num_classes", None):
+        stage("samples per class at each guidance scale")
         paths += write_class_grids(exp, params, jax.random.fold_in(rng, 2), folder, main)
     return paths

@@ -66,9 +66,10 @@ def log_likelihood(params, x, rng, *, model):
 
 def pictures(exp, params, rng, dataset, folder, main=True):
     """Images: one row of samples per prior temperature (as in Glow)."""
-    from jaxgen.core.pictures import write_temperature_rows
+    from jaxgen.core.pictures import stage, write_temperature_rows
     if exp.info.kind != "images":
         return []
+    stage("samples at several prior temperatures")
     return [write_temperature_rows(exp, params, rng, folder / "temperatures.png", main)]
 
 

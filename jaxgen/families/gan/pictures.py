@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.core.pictures import stage
 from jaxgen.data import class_names, transforms
 
 
@@ -105,13 +106,17 @@ def write_all(exp, params, rng, dataset, folder: Path, main: bool = True) -> lis
     tools = exp.objective.tools
     if exp.info.kind == "points":
         if exp.info.event_shape == (2,):
+            stage("the discriminator's output over the plane")
             return [write_discriminator_map(exp, params, rng, dataset,
                                             folder / "discriminator.png", main)]
         return []
+    stage("samples at several truncations")
     paths = [write_truncation_rows(exp, params, rng, folder / "truncation.png", main)]
     if tools.conditional:
+        stage("samples per class")
         paths.append(write_class_rows(exp, params, rng, folder / "classes.png", main))
     if tools.class_head:
+        stage("the class posterior of generated images")
         paths.append(write_class_posterior(exp, params, rng, dataset,
                                            folder / "class_posterior.png", main))
     return paths

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.core.pictures import stage
 from jaxgen.data import class_names, get_dataset, transforms
 
 
@@ -38,6 +39,7 @@ def _pixels(exp, x) -> np.ndarray:
 
 def write_pix2pix(exp, params, rng, dataset, folder: Path, main: bool = True,
                   n: int = 10) -> list[Path]:
+    stage("translations of held-out inputs")
     tools = exp.objective.tools
     source = held_out_source(exp, dataset)
     raw = source.get(np.arange(min(n, len(source))))["x"]
@@ -68,6 +70,7 @@ def domain_examples(source, cls: int, n: int, scan: int = 5000) -> np.ndarray:
 def write_cyclegan(exp, params, rng, dataset, folder: Path, main: bool = True,
                    n: int = 10) -> list[Path]:
     del rng
+    stage("translations both ways and their cycles")
     tools = exp.objective.tools
     source = held_out_source(exp, dataset)
     cx, cy = tools.class_x, tools.class_y

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.core.pictures import stage
 from jaxgen.data import get_dataset, transforms
 from jaxgen.distributions import kl_standard_normal
 
@@ -133,8 +134,10 @@ def write_vae(exp, params, rng, dataset, folder: Path, main: bool = True) -> lis
     tools = exp.objective.tools
     if exp.info.kind != "images":
         if tools.latent_dim == 2:
+            stage("the posterior means in the latent plane")
             return [write_toy_latents(exp, params, rng, dataset, folder / "latents.png", main)]
         return []
+    stage("reconstructions, interpolation, latent manifold and KL per dimension")
     x = held_out_images(exp, dataset, 200, rng)
     pick = lambda lo, hi: x[np.arange(lo, hi) % len(x)]  # noqa: E731 - small held-out sets wrap
     paths = [write_reconstructions(exp, params, x[:30], folder / "reconstructions.png",
@@ -147,6 +150,7 @@ def write_vae(exp, params, rng, dataset, folder: Path, main: bool = True) -> lis
                             "held-out KL(q(z_d|x) || N(0,1)) per latent dimension",
                             "latent dimension d", "nats", main))
     if tools.latent_dim <= 16:
+        stage("latent traversals")
         paths.append(write_traversals(exp, params, pick(42, 43), folder / "traversals.png", kl,
                                       main))
     return paths
@@ -155,6 +159,7 @@ def write_vae(exp, params, rng, dataset, folder: Path, main: bool = True) -> lis
 def write_vqvae(exp, params, rng, dataset, folder: Path, main: bool = True) -> list[Path]:
     folder = Path(folder)
     tools = exp.objective.tools
+    stage("reconstructions and code usage on held-out images")
     x = held_out_images(exp, dataset, 1000, rng)
     paths = [write_reconstructions(exp, params, x[:30], folder / "reconstructions.png",
                                    tools.reconstruct, main)]
