@@ -139,9 +139,17 @@ def test_decompress_refuses_other_params_a_foreign_file_and_a_corrupt_stream():
     with pytest.raises(codec.FormatError, match="magic"):
         codec.decompress(exp.objective, params, b"PK\x03\x04 not ours")
     corrupt = bytearray(data)
-    corrupt[-3] ^= 0xFF
-    with pytest.raises(codec.FormatError, match="CRC-32"):
+    corrupt[-3] ^= 0xFF  # a damaged file is called damaged, not blamed on the machine
+    with pytest.raises(codec.FormatError, match="damaged: its payload fails its CRC-32"):
         codec.decompress(exp.objective, params, bytes(corrupt))
+    with pytest.raises(codec.FormatError, match="damaged: its payload has"):
+        codec.decompress(exp.objective, params, data[:-2])
+    # An intact file whose decoded examples differ (here: the check value altered) is the
+    # model computing differently, and says so.
+    header, payload = codec.read_header(data)
+    with pytest.raises(codec.FormatError, match="passed their own check.*another machine"):
+        codec.decompress(exp.objective, params,
+                         codec._pack({**header, "crc32": header["crc32"] ^ 1}, payload))
 
 
 def test_gaussian_sequences_cannot_be_coded_losslessly():

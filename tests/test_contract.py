@@ -10,6 +10,7 @@ default and a one-line doc.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import jax
 import numpy as np
@@ -57,6 +58,39 @@ def test_declared_settings_are_frozen_with_a_default_and_a_doc():
             assert default is not dataclasses.MISSING, (schema, name)
             assert doc and "\n" not in doc, (schema, name)
         schema()  # the defaults alone are valid
+
+
+def test_every_numeric_setting_has_a_range_check():
+    """Every int / float setting declares the values it may take (a check or choices), so a
+    negative step count or a decay of 1.5 is one ConfigError, not a silent run."""
+    import typing
+
+    from jaxgen.core import registry, settings
+    from jaxgen.core.config import GROUPS
+    schemas = set(GROUPS.values())
+    for spec in registry.objective_specs():
+        schemas |= {spec.settings, spec.sample, spec.eval}
+    unchecked = []
+    for schema in schemas:
+        hints = typing.get_type_hints(schema)
+        for f in dataclasses.fields(schema):
+            inner, _ = settings._optional(hints[f.name])
+            if inner in (int, float) and not (f.metadata.get(settings._CHECK)
+                                              or f.metadata.get(settings._CHOICES)):
+                unchecked.append(f"{schema.__name__}.{f.name}")
+    assert not unchecked, unchecked
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("model.features=(32, 0)", "model.features must hold widths >= 1"),
+    ("model.time_dim=0", "model.time_dim must be >= 1"),
+    ("data.seed=-1", "data.seed must be >= 0"),
+])
+def test_model_and_data_numbers_are_range_checked(override, fragment):
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.errors import ConfigError
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        config_lib.load_config("flow_matching/toy2d", [override])
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=group(c))

@@ -159,7 +159,20 @@ def read_header(data: bytes) -> tuple[dict, bytes]:
         raise FormatError(f"file format version {version}; this jaxgen reads version {VERSION}.")
     if len(data) < 9 + hlen:
         raise FormatError("the file is truncated (its header is incomplete).")
-    return json.loads(data[9:9 + hlen].decode()), data[9 + hlen:]
+    try:
+        header = json.loads(data[9:9 + hlen].decode())
+    except (UnicodeDecodeError, ValueError):
+        raise FormatError("the file is damaged: its header is not readable.") from None
+    payload = data[9 + hlen:]
+    if "payload_crc32" in header:  # files written before it had no such check
+        if len(payload) != header["payload_bytes"]:
+            raise FormatError(f"the file is damaged: its payload has {len(payload)} bytes, "
+                              f"{header['payload_bytes']} were written (truncated or "
+                              "appended to). Nothing was written.")
+        if zlib.crc32(payload) != header["payload_crc32"]:
+            raise FormatError("the file is damaged: its payload fails its CRC-32 check (bytes "
+                              "changed after it was written). Nothing was written.")
+    return header, payload
 
 
 def compress(objective, params, raw, *, batch_size: int = 256, model_meta: dict | None = None,
@@ -181,6 +194,7 @@ def compress(objective, params, raw, *, batch_size: int = 256, model_meta: dict 
         "num_bins": codec.coder.num_bins, "dim": codec.dim, "batch_size": codec.batch_size,
         "precision": PRECISION, "total_bits": TOTAL_BITS,
         "crc32": zlib.crc32(np.ascontiguousarray(back).tobytes()),
+        "payload_bytes": len(payload), "payload_crc32": zlib.crc32(payload),
         "model": {**(model_meta or {}), "fingerprint": fingerprint(params)},
     }
     data = _pack(header, payload)
@@ -207,9 +221,13 @@ def decompress(objective, params, data: bytes, progress=None) -> tuple[np.ndarra
     symbols = codec.decode(payload, header["n"], progress)
     raw = codec.coder.from_symbols(symbols)
     if zlib.crc32(np.ascontiguousarray(raw).tobytes()) != header["crc32"]:
-        raise FormatError("the decoded examples fail the CRC-32 check: the conditionals differ "
-                          "from the encoder's (another machine or jax version computing the "
-                          "model differently?). Nothing was written.")
+        cause = ("the file's bytes passed their own check, so the model's conditionals "
+                 "differ from the encoder's (another machine or jax version computing the "
+                 "model differently?)" if "payload_crc32" in header else
+                 "the file is damaged, or the model's conditionals differ from the encoder's "
+                 "(this file predates the payload check, which would tell them apart)")
+        raise FormatError(f"the decoded examples fail the CRC-32 check: {cause}. Nothing was "
+                          "written.")
     return raw, header
 
 

@@ -30,6 +30,7 @@ import dataclasses
 import importlib.resources
 import importlib.util
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -70,7 +71,8 @@ class DataSettings:
     num_train: int = setting(200_000, "toy data: size of the (fixed) training set",
                              check=_positive_int)
     num_eval: int = setting(20_000, "toy data: size of the held-out set", check=_positive_int)
-    seed: int = setting(0, "which toy sample is drawn (independent of seed)")
+    seed: int = setting(0, "which toy sample is drawn (independent of seed)",
+                        check=non_negative)
     classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
     std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
                                       "gaussian_ar2: the innovation std", check=positive)
@@ -78,7 +80,8 @@ class DataSettings:
                                    "weights) is drawn", check=non_negative)
     components: int = setting(6, "random_mixture: the number of Gaussians (1 to 8)",
                               check=_components)
-    length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)")
+    length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)",
+                                 check=_positive_int)
     ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")
     source_dir: str = setting("/usr/share/datasets/fashion-mnist",
                               "fashion_mnist: the folder of the IDX files (Debian's package)")
@@ -473,6 +476,7 @@ def _validate_values(cfg, schemas) -> None:
                     _set(node, name, value)
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ConfigError(f"seed must be an integer, got {cfg.seed!r}.")
+    _check_model_values(cfg)
     for player, node in (cfg.optim.get("players") or {}).items():
         for k in list(node.keys()):
             _set(node, k, settings.validate_value(OptimSettings, k, node[k],
@@ -491,6 +495,33 @@ def _validate_values(cfg, schemas) -> None:
     if t.batch_size % t.grad_accum:
         raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of "
                           f"train.grad_accum={t.grad_accum} (equal micro-batches).")
+
+
+def _check_model_values(cfg) -> None:
+    """Range checks of the model.* numbers: counts and widths (ints, also inside tuples) must
+    be >= 1 and floats finite and >= 0, unless the network declares its own check for a
+    field (a class attribute FIELD_CHECKS = {field: check}, e.g. 0 residual blocks)."""
+    try:
+        cls = registry.resolve(registry.model_spec(cfg.model.name).module)
+    except UnknownNameError:  # build_model says so, with the choices
+        return
+    own = getattr(cls, "FIELD_CHECKS", {})
+    for key, value in cfg.model.items():
+        if key == "name" or value is None or isinstance(value, (bool, str)):
+            continue
+        if key in own:
+            problem = own[key](value)
+        elif isinstance(value, int):
+            problem = None if value >= 1 else "must be >= 1 (a count or a width)"
+        elif isinstance(value, float):
+            problem = None if math.isfinite(value) and value >= 0 else "must be finite and >= 0"
+        elif isinstance(value, (tuple, list)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            problem = None if all(v >= 1 for v in value) else "must hold widths >= 1"
+        else:
+            continue
+        if problem:
+            raise ConfigError(f"model.{key} {problem}, got {value!r} (model {cfg.model.name}).")
 
 
 def resolve(cfg: ml_collections.ConfigDict,

@@ -178,6 +178,8 @@ class VQVAEConv(nn.Module):
       num_res: 3x3 residual conv blocks at the H/4 resolution on each side.
     """
 
+    FIELD_CHECKS = {"num_res": lambda v: None if v >= 0 else "must be >= 0"}  # 0: no res blocks
+
     event_shape: Sequence[int] = (28, 28, 1)
     embed_dim: int = 16
     channels: Sequence[int] = (32, 64)
