@@ -65,8 +65,15 @@ def test_config_differences_ignore_resumable_keys():
     b = json.loads(config_lib.to_json(config_lib.load_config(
         TOY, ["train.steps=99999", "eval.ode_steps=3"])))
     assert config_lib.config_differences(a, b) == []
-    c = json.loads(config_lib.to_json(config_lib.load_config(TOY, ["optim.learning_rate=0.5"])))
-    assert config_lib.config_differences(a, c) == ["optim.learning_rate: 0.002 -> 0.5"]
+    c = json.loads(config_lib.to_json(config_lib.load_config(TOY, ["optim.b1=0.5"])))
+    assert config_lib.config_differences(a, c) == ["optim.b1: 0.9 -> 0.5"]
+    # learning rate and clipping may change on resume: reported apart, as notes
+    d = json.loads(config_lib.to_json(config_lib.load_config(
+        TOY, ["optim.learning_rate=0.5", "optim.players.model.grad_clip=2.0"])))
+    assert config_lib.config_differences(a, d) == []
+    assert config_lib.config_differences(a, d, allowed=config_lib.ADJUSTABLE) == [
+        "optim.learning_rate changed 0.002 -> 0.5",
+        "optim.players.model.grad_clip set to 2.0"]
 
 
 def _info_for(cfg):

@@ -319,5 +319,5 @@ def test_a_foreign_folder_is_never_written_into(tmp_path, capsys):
     (tmp_path / "mine" / "config.txt").write_text("a user's file")
     code, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", tmp_path / "mine",
                      *flags(TINY_TOY))
-    assert code == 2 and "not empty and holds no jaxgen run" in err
+    assert code == 2 and "not empty and is not a jaxgen run" in err
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["config.txt"]
