@@ -6,7 +6,7 @@
 # GAMES: any names of the GAN loss table (jaxgen.families.gan.gan.LOSSES, e.g. lsgan or
 # hinge); a game with its own configs/gan/<game>_toy2d.py trains with it, the others with
 # ns_toy2d.py and --config.objective.loss=<game>.
-# Resumable: a run whose eval.json exists is skipped.
+# Resumable: a run already evaluated (a file eval/test_step*.json in its folder) is skipped.
 set -euo pipefail
 ROOT=${1:?usage: launch/gan_mode_collapse.sh ROOT [SEEDS] [--config.KEY=VALUE ...]}
 SEEDS=${2:-3}
@@ -28,7 +28,7 @@ for data in ring8 grid25; do
     fi
     for seed in $(seq 0 $((SEEDS - 1))); do
       wd="$ROOT/$data/$game/seed$seed"
-      [ -f "$wd/eval.json" ] && continue
+      compgen -G "$wd/eval/test_step*.json" > /dev/null && continue
       mkdir -p "$(dirname "$wd")"
       python -m jaxgen train --config "${cfg[0]}" "${cfg[@]:1}" --workdir "$wd" \
         --config.data.name="$data" --config.seed="$seed" --config.train.progress=false "$@" \

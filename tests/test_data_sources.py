@@ -257,15 +257,32 @@ def test_missing_idx_files_error(tmp_path):
         get_dataset(cfg, "train")
 
 
+PREPARED = {}  # what the first-time preparation printed (stdout, stderr)
+
+
 @pytest.fixture(scope="module")
 def fm_data_dir(tmp_path_factory):
-    """Fashion-MNIST prepared once per session (~15 s) into a temporary tfds data_dir."""
+    """Fashion-MNIST prepared once per session (~6 s) into a temporary tfds data_dir."""
     if not HAVE_FM:
         pytest.skip(f"Fashion-MNIST IDX files not in {FM_DIR} "
                     "(apt-get install dataset-fashion-mnist)")
+    import contextlib
     data_dir = tmp_path_factory.mktemp("tfds")
-    fm.prepare_fashion_mnist(data_dir, FM_DIR)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        fm.prepare_fashion_mnist(data_dir, FM_DIR)
+    PREPARED.update(stdout=out.getvalue(), stderr=err.getvalue(), data_dir=data_dir)
     return data_dir
+
+
+def test_fashion_mnist_first_preparation_says_so_in_one_line(fm_data_dir):
+    """The real first-time preparation (the fixture's): one jaxgen line naming the IDX
+    folder, the tfds folder and the time it takes; none of tfds's bars or notes."""
+    out, err = PREPARED["stdout"], PREPARED["stderr"]
+    assert out.startswith(f"jaxgen: preparing Fashion-MNIST from {FM_DIR} into {fm_data_dir} "
+                          f"(first use only, ~{fm.PREPARE_SECONDS} s) ... done in "), out
+    assert len(out.splitlines()) == 1 and out.endswith(" s\n"), out
+    assert "Generating" not in err and "Shuffling" not in err and "Downloading" not in out
 
 
 @pytest.mark.parametrize("split,n", [("train", 60_000), ("test", 10_000)])
@@ -319,10 +336,12 @@ def test_fashion_mnist_prepare_prints_once(tmp_path, monkeypatch, capsys):
     """First use prints one line and prepares under the lock; later uses do neither."""
     if not HAVE_FM:
         pytest.skip("needs the IDX files")
-    calls = []
+    from tensorflow_datasets.core.utils import tqdm_utils
+    calls, bars = [], []
 
-    def fake_prepare(self, **kwargs):  # stands in for the ~15 s build
+    def fake_prepare(self, **kwargs):  # stands in for the ~6 s build
         calls.append(kwargs)
+        bars.append(tqdm_utils._active)  # tfds's bars: off while preparing
 
     monkeypatch.setattr(fm.LocalFashionMNIST, "download_and_prepare", fake_prepare)
     monkeypatch.setattr(fm, "_is_prepared", lambda builder: bool(calls))
@@ -330,7 +349,8 @@ def test_fashion_mnist_prepare_prints_once(tmp_path, monkeypatch, capsys):
     fm.prepare_fashion_mnist(tmp_path / "dd", FM_DIR)
     out = capsys.readouterr().out
     assert calls == [{"file_format": "array_record"}]
-    assert out.count("preparing tfds fashion_mnist") == 1 and len(out.strip().splitlines()) == 1
+    assert out.count("jaxgen: preparing Fashion-MNIST") == 1 and len(out.strip().splitlines()) == 1
+    assert " done in " in out and bars == [False] and tqdm_utils._active  # restored after
     assert (tmp_path / "dd" / "fashion_mnist.lock").exists()
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from jaxgen.eval.evaluate import read_eval
+
 EXAMPLES = ROOT / "examples"
 QUICK = ["train.steps=30", "train.batch_size=64", "train.log_every=10",
          "train.checkpoint_every=30", "train.sample_every=0", "train.progress=false",
@@ -43,7 +45,7 @@ def test_example_trains_evaluates_and_samples_through_the_cli(name, tmp_path, ca
     assert len(lines) == 3 and all(math.isfinite(ln["loss"]) for ln in lines)
     assert not (wd / "samples").exists()  # train.pictures=false
     assert cli.main(["eval", "--workdir", str(wd)]) == 0
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     assert math.isfinite(ev["mmd2"])
     if name == "relativistic_gan":
         assert ev["likelihood"] == "none" and 0 <= ev["modes_covered"] <= 8

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, read_metrics
 
 from jaxgen.core.contract import microbatch
+from jaxgen.eval.evaluate import read_eval
 from jaxgen.eval.modes import mode_metrics
 from jaxgen.families.gan import gan
 
@@ -254,7 +255,7 @@ def test_cli_trains_a_2d_gan_and_eval_reports_mode_metrics(tmp_path, capsys, con
                for r in m)
     assert (wd / "samples" / "discriminator.png").stat().st_size > 0
     assert cli.main(["eval", "--workdir", str(wd)]) == 0
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     assert ev["likelihood"] == "none" and ev["num_modes"] == 8 and ev["mode_samples"] == 300
     assert 0 <= ev["modes_covered"] <= 8 and 0 <= ev["high_quality_pct"] <= 100
 
@@ -276,13 +277,23 @@ def test_class_entropy_judge_separates_blobs_and_measures_ambiguity():
 
 def test_mode_table_averages_seeds_and_prints_the_published_row(tmp_path):
     from jaxgen.eval.modes import summarize
+    def record(cov, hq, **kw):
+        return json.dumps({"modes_covered": cov, "num_modes": 8, "high_quality_pct": hq,
+                           "reverse_kl": 0.1, **kw})
+
     for seed, (cov, hq) in enumerate([(8, 90.0), (6, 80.0)]):
         d = tmp_path / "ring8" / "ns" / f"seed{seed}"
-        d.mkdir(parents=True)
-        (d / "eval.json").write_text(json.dumps({"modes_covered": cov, "num_modes": 8,
-                                                 "high_quality_pct": hq, "reverse_kl": 0.1}))
+        (d / "eval").mkdir(parents=True)
+        # each run's newest test evaluation counts: not the train split, not an earlier step
+        (d / "eval" / "test_step0000100.json").write_text(record(cov, hq, split="test", step=100))
+        (d / "eval" / "test_step0000050.json").write_text(record(0, 0.0, split="test", step=50))
+        (d / "eval" / "train_step0000100.json").write_text(record(0, 0.0, split="train", step=100))
+    legacy = tmp_path / "ring8" / "ns" / "seed2"  # a run from before eval/: its eval.json
+    legacy.mkdir()
+    (legacy / "eval.json").write_text(record(7, 85.0, split="test", step=100))
+    (tmp_path / "ring8" / "ns" / "seed3").mkdir()  # not evaluated yet: left out
     table = summarize(tmp_path)
-    assert "| ring8 | ns | 2 | 7.00 ± 1.00 / 8 | 85.00 ± 5.00 | 0.10 ± 0.00 |" in table
+    assert "| ring8 | ns | 3 | 7.00 ± 0.58 / 8 | 85.00 ± 2.89 | 0.10 ± 0.00 |" in table
     assert "6.3 (published)" in table
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import FAST_XLA_FLAGS, ROOT, fast_compile, load_final_state, read_metrics
 
+from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.gan import cyclegan, pix2pix
 
 PIX2PIX = ROOT / "configs" / "gan" / "pix2pix_fashion_mnist.py"
@@ -280,7 +281,7 @@ def test_cli_pix2pix_trains_evaluates_and_draws_translations(tmp_path):
     train = 2 * (train + 0.5) / 256 - 1
     np.testing.assert_allclose(state.params["data_mean"]["mean"], train.mean(0), atol=1e-5)
     assert float(state.params["data_mean"]["count"]) == 48
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     test = load_array_file(tmp_path / "test.npz").x.astype(np.float32)
     test = 2 * (test + 0.5) / 256 - 1
     np.testing.assert_allclose(ev["baseline_l1"], np.mean(np.abs(test - train.mean(0))),
@@ -309,7 +310,7 @@ def test_cli_cyclegan_trains_evaluates_and_draws_translations(tmp_path):
             r["generators/loss"], r["generators/adv_g"] + r["generators/adv_f"]
             + 10.0 * (r["generators/cycle_x"] + r["generators/cycle_y"]), rtol=1e-4)
     assert (wd / "samples" / "translations.png").stat().st_size > 0
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     assert 0 < ev["cycle_x_l1"] < 2 and 0 < ev["cycle_y_l1"] < 2
     # eval passes the labels: test labels are i % 3, so 6 images of class 0 and 5 of class 2
     assert (ev["cycle_x_count"], ev["cycle_y_count"]) == (6, 5)

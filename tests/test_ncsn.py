@@ -10,7 +10,6 @@ so the DSM loss (λ = σ², per-dim average) at the true score is ½ s² / (s² 
 """
 
 import functools
-import json
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY_TOY, flags, run_cli
 
+from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.diffusion.ncsn import dsm_loss, ssm_loss
 from jaxgen.samplers.langevin import annealed_langevin, geometric_sigmas, langevin
 
@@ -212,6 +212,6 @@ def test_cli_train_and_eval(tmp_path):
         == [10, 20, 30]
     assert (wd / "samples" / "step_0000030.png").is_file()
     run_cli(["eval", "--workdir", wd])
-    result = json.loads((wd / "eval.json").read_text())
+    result = read_eval(wd)
     assert np.isfinite(result["mmd2"]) and result["mmd_num"] == 200
     assert result["likelihood"] == "none" and "nll_nats" not in result

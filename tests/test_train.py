@@ -27,6 +27,7 @@ from conftest import (
 
 from jaxgen import cli
 from jaxgen.core.loop import train_and_evaluate
+from jaxgen.eval.evaluate import read_eval
 
 
 def assert_trees_equal(a, b, rtol=0.0, atol=0.0):
@@ -56,7 +57,7 @@ def test_cli_train_eval_sample_end_to_end(tmp_path):
     assert (wd / "samples" / "density.png").is_file()
 
     ev = run_cli(["eval", "--workdir", wd])
-    result = json.loads((wd / "eval.json").read_text())
+    result = read_eval(wd)
     assert "nll_nats" in ev.stdout
     for k in ("nll_nats", "true_nll_nats", "nll_gap_nats", "mmd2"):
         assert np.isfinite(result[k]), k

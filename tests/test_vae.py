@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, read_metrics
 from PIL import Image
 
+from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.vae import vae, vqvae
 from jaxgen.families.vae.config import VAESample
 
@@ -426,7 +427,7 @@ def test_cli_trains_and_bounds_uniform_noise_above_8_bits(tmp_path, capsys, conf
         assert all(r["mse"] > 0 and 1 <= r["perplexity"] <= 6 for r in m)
     assert (wd / "samples" / "step_0000003.png").exists()
     assert cli.main(["eval", "--workdir", str(wd)]) == 0
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     assert ev["likelihood"] == "bound" and ev["bits_per_dim"] > 7.9, ev
     if config.startswith("vae"):
         assert ev["iwae/bits_per_dim"] == ev["bits_per_dim"] and ev["elbo/bits_per_dim"] > 7.9
@@ -479,7 +480,7 @@ def _prior_on_the_codes(tmp_path, vq_wd, test_codes, capsys):
     assert json.loads((wd / "run.json").read_text())["data"]["num_tokens"] == 6
     grid = Image.open(wd / "samples" / "step_0000002.png")  # 64 decoded 8x8 images
     assert cli.main(["eval", "--workdir", str(wd)]) == 0
-    ev = json.loads((wd / "eval.json").read_text())
+    ev = read_eval(wd)
     assert ev["likelihood"] == "exact" and 0 < ev["bits_per_dim"] < 8  # bits per code, K = 6
     assert cli.main(["sample", "--workdir", str(wd), "--num", "5", "--out",
                      str(tmp_path / "prior.npz")]) == 0

@@ -47,4 +47,5 @@ def get_config():
     c.eval.num_examples = 10000  # the whole test set: one forward pass per batch
     c.eval.batch_size = 250
     c.eval.mmd_num = 0
+    c.eval.full = "eval.num_examples=10000"  # --full: the default already is
     return c

@@ -36,5 +36,9 @@ def get_config():
     c.model.positions = "learned"  # learned | sinusoidal
     c.optim.learning_rate = 5e-4
     c.train.batch_size = 16
+    # quick: 2000 test images (about a minute on 2 CPU cores; attention over 784 positions);
+    # --full: the whole test set
+    c.eval.num_examples = 2000
     c.eval.batch_size = 50
+    c.eval.full = "eval.num_examples=10000"
     return c

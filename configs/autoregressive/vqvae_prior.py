@@ -40,5 +40,7 @@ def get_config():
     c.train.steps = 3000
     c.train.batch_size = 128
     c.train.sample_every = 1000
+    c.eval.num_examples = 10000  # all test maps: 49 codes each, cheap
     c.eval.batch_size = 1000
+    c.eval.full = "eval.num_examples=10000"
     return c

@@ -38,7 +38,8 @@ def get_config():
     c.sample.num = 64
     c.sample.temperature = 0.7
 
-    c.eval.num_examples = 10000
+    c.eval.num_examples = 10000  # the whole test set: one pass per image, within a minute
     c.eval.batch_size = 500
     c.eval.mmd_num = 0
+    c.eval.full = "eval.num_examples=10000"  # --full: the default already is
     return c

@@ -39,5 +39,6 @@ def get_config():
     c.objective.cycle_weight = 10.0  # lambda_cyc (Zhu et al.)
     c.objective.identity_weight = 0.0  # > 0: + weight (|G(y) - y| + |F(x) - x|)
 
-    c.eval.num_examples = 2000
+    c.eval.num_examples = 2000  # the test images of the two classes: 1000 each
+    c.eval.full = "eval.num_examples=2000"  # --full: the default already is
     return c

@@ -3,6 +3,8 @@ strided-convolution discriminator, the non-saturating loss, Adam(2e-4, β1 = 0.5
 
     jaxgen train  --config configs/gan/dcgan_fashion_mnist.py --workdir runs/dcgan_fmnist
     jaxgen sample --workdir runs/dcgan_fmnist --num 64 --out dcgan.png
+    jaxgen eval   --workdir runs/dcgan_fmnist      # FD, precision/recall, C2ST of 1000 samples
+    jaxgen eval   --workdir runs/dcgan_fmnist --full   # of 10000 samples
     jaxgen invert --workdir runs/dcgan_fmnist      # GAN inversion (find z* for an image)
 
 See jaxgen/nn/gan.py for the architecture and its one deviation (GroupNorm in G
@@ -43,5 +45,9 @@ def get_config():
     c.eval.batch_size = 500
     c.eval.mmd_num = 0
     c.eval.mode_samples = 0
+    # sample quality in the feature space of jaxgen's classifier (`jaxgen classifier` once;
+    # without it eval says so): FD depends on n, so compare FDs at equal fd_num
+    c.eval.fd_num = 1000
     c.eval.use_ema = True
+    c.eval.full = "eval.fd_num=10000"
     return c

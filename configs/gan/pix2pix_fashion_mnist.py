@@ -55,4 +55,5 @@ def get_config():
 
     c.eval.num_examples = 5000
     c.eval.batch_size = 500
+    c.eval.full = "eval.num_examples=10000"  # the whole test set
     return c

@@ -47,7 +47,8 @@ def get_config():
 
     c.sample.num = 64
 
-    c.eval.num_examples = 1000
+    c.eval.num_examples = 10000  # the whole test set: one pass per image, within a minute
     c.eval.batch_size = 100
     c.eval.mmd_num = 0
+    c.eval.full = "eval.num_examples=10000"  # --full: the default already is
     return c

@@ -5,6 +5,7 @@ before it writes a file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from jaxgen.core import config as config_lib
@@ -43,6 +44,22 @@ def checkpoint_step(workdir, step: int | None = None) -> int:
         return int(ckpt.latest_step())
     finally:
         ckpt.close()
+
+
+def writable(path) -> bool:
+    """Whether jaxgen may create or replace files at `path` (a folder or a file's path):
+    checked on the nearest part of it that exists. False on a read-only mount (os.access
+    says EROFS even to root) or without write permission."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK)
+
+
+def read_only_note(workdir) -> str:
+    """The one line `jaxgen eval` prints before it computes on a run it cannot write."""
+    return (f"{workdir} is read-only: results are printed, not written; pass --out FILE "
+            "to keep them")
 
 
 def refuse_existing(path, force: bool) -> None:

@@ -22,6 +22,10 @@ Two deliberate differences from the stock builder:
 
 `fashion_mnist_source(split, data_dir)` prepares into `data_dir` once (under
 an fcntl lock, so concurrent processes do not race) and returns a `TfdsSource`.
+First-time preparation says so in one jaxgen line (where from, where to, how long it
+takes: 5.6 s measured on 2 CPU cores at load ~1), finished with the time it took; tfds's
+own messages ("Downloading and preparing dataset Unknown size": nothing is downloaded) and
+progress bars (redrawn lines that turn to garbage in a log) are left out.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import fcntl
 import gzip
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -159,6 +164,12 @@ class LocalFashionMNIST(FashionMNIST, skip_registration=True):
             disable_shuffling=True,
         )
 
+    def _log_download_bytes(self) -> None:  # jaxgen's one line says it (prepare_fashion_mnist)
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing is downloaded
         check_source_dir(self._source_dir)
@@ -182,6 +193,21 @@ class LocalFashionMNIST(FashionMNIST, skip_registration=True):
 def _is_prepared(builder) -> bool:
     # tfds's is_prepared() logs a warning for a missing folder; look first.
     return (Path(builder.data_path) / "dataset_info.json").is_file() and builder.is_prepared()
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    """tfds's progress bars off for the duration (restored after)."""
+    from tensorflow_datasets.core.utils import tqdm_utils
+    before = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(False)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(before)
+
+
+PREPARE_SECONDS = 6  # measured: 5.6 s for the 70k images on 2 CPU cores (load ~1)
 
 
 @contextlib.contextmanager
@@ -210,9 +236,15 @@ def prepare_fashion_mnist(data_dir: str | os.PathLike,
         builder = LocalFashionMNIST(data_dir=os.fspath(data_dir), source_dir=source_dir)
         if _is_prepared(builder):
             return
-        print(f"jaxgen: preparing tfds fashion_mnist in {data_dir} from IDX files in "
-              f"{source_dir} (once; ~15 s)", flush=True)
-        builder.download_and_prepare(file_format="array_record")
+        print(f"jaxgen: preparing Fashion-MNIST from {source_dir} into {data_dir} (first use "
+              f"only, ~{PREPARE_SECONDS} s) ...", end="", flush=True)
+        t0 = time.perf_counter()
+        try:
+            with _quiet_tfds():
+                builder.download_and_prepare(file_format="array_record")
+        finally:
+            print(f" done in {time.perf_counter() - t0:.1f} s" if _is_prepared(builder)
+                  else " failed", flush=True)
 
 
 def fashion_mnist_source(split: str, data_dir: str | os.PathLike,

@@ -53,10 +53,19 @@ PUBLISHED = {"ring8": {"GAN (PacGAN, Table 1)": 6.3}, "grid25": {"GAN (PacGAN, T
 
 
 def summarize(root) -> str:
-    """A Markdown table over ROOT/<data>/<game>/seed*/eval.json: mean ± s.e. over seeds."""
-    import json
+    """A Markdown table over the runs ROOT/<data>/<game>/seed*/: each run's newest test
+    evaluation (`jaxgen.eval.evaluate.read_eval`), mean ± s.e. over seeds."""
     from pathlib import Path
+
+    from jaxgen.core.errors import MissingError
+    from jaxgen.eval.evaluate import read_eval
     root = Path(root)
+
+    def evaluation(run):
+        try:
+            return read_eval(run, "test")
+        except MissingError:  # not evaluated (yet)
+            return None
     lines = ["| data | game | seeds | modes covered | high quality % | reverse KL |",
              "|---|---|---|---|---|---|"]
 
@@ -69,7 +78,7 @@ def summarize(root) -> str:
 
     for data_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for game_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-            evs = [json.loads(f.read_text()) for f in sorted(game_dir.glob("seed*/eval.json"))]
+            evs = [e for e in map(evaluation, sorted(game_dir.glob("seed*"))) if e is not None]
             if not evs:
                 continue
             k = evs[0]["num_modes"]

@@ -76,7 +76,7 @@ def run(report, budget):
     report.text("\"Covered\" = at least one high-quality sample (PacGAN's definition); the "
                 "architectures and schedules differ from PacGAN's (theirs: 4 x 400 ReLU "
                 "generator, maxout discriminator), so the comparison is of the phenomenon, "
-                "not of the exact number. Runs: `runs/<data>/<game>/seed<k>/` (eval.json, "
+                "not of the exact number. Runs: `runs/<data>/<game>/seed<k>/` (eval/, "
                 "samples/).")
     (report.path("mode_collapse.json")).write_text(json.dumps(
         {f"{d}/{g}": evs for (d, g), evs in results.items()}, indent=1, default=float))
