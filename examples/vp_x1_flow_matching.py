@@ -4,8 +4,9 @@ The network predicts the data point itself, x̂1_θ(x_t, t), on the cosine (VP) 
 
     x_t = sin(π t / 2) x1 + cos(π t / 2) x0,   x0 ~ N(0, I),   L = E ‖x̂1_θ(x_t, t) − x1‖² / D,
 
-and the family converts x̂1 to the velocity u = α' x̂1 + σ' (x_t − α x̂1) / σ for sampling and
-the exact ODE likelihood (`jaxgen.processes.paths`). Config: vp_x1_flow_matching_config.py.
+and the family converts x̂1 to the velocity u = α' x̂1 + σ' (x_t − α x̂1) / max(σ, 0.05) for
+sampling and the exact ODE likelihood (`jaxgen.processes.paths`: the floor keeps the field
+smooth near t = 1, where σ -> 0). Config: vp_x1_flow_matching_config.py.
 """
 
 import dataclasses

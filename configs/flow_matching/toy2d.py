@@ -19,7 +19,7 @@ def get_config():
     c.model.time_dim = 64
 
     c.objective.name = "flow_matching"
-    c.objective.sigma_min = 0.0  # 0 = the lecture's straight path
+    c.objective.sigma_min = 0.0  # 0 = the lecture's straight path; > 0: the OT path (Lipman)
 
     c.optim.learning_rate = 2e-3
     c.optim.warmup_steps = 200

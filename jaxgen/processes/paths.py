@@ -7,7 +7,8 @@ An affine path is its schedule (α_t, σ_t), with α_0 = 0, σ_0 = 1 and α_1 = 
 Shipped (`make_path`):
 
     straight   α = t,            σ = 1 − t              (rectified flow; the lecture's)
-    ot         α = t,            σ = 1 − (1 − σ_min) t  (Lipman et al., 2023; σ_min > 0)
+    ot         α = t,            σ = 1 − (1 − σ_min) t  (Lipman et al., 2023; σ_min > 0;
+                                                          also "straight" with σ_min > 0)
     cosine     α = sin(π t / 2), σ = cos(π t / 2)        (variance preserving: α² + σ² = 1)
 
 A network may predict the velocity itself or x1, x0 (= the noise ε, in this time convention)
@@ -17,9 +18,19 @@ likelihood work for every prediction type. Given x_t and a prediction of x1,
     x0 = (x_t − α x1) / σ,   v = α' x1 + σ' x0,
 
 and symmetrically for x0. The conversion divides by σ_t (x1) or α_t (x0), which vanish at
-t = 1 (resp. 0): there the schedule is read at t = 1 − T_EPS (resp. T_EPS) instead, the
-usual ε-truncation of an ODE at its singular end (the velocity's limit there is finite for
-the exact prediction, 0/0 numerically).
+t = 1 (resp. 0). The divisor is floored: max(σ_t, floor) (resp. max(α_t, floor)), with
+floor = DIVISOR_FLOOR = 0.05 by default, as Li & He (2025, "Back to Basics: Let Denoising
+Generative Models Denoise", JiT) clip 1 − t at 0.05 in their x-prediction -> velocity
+conversion. Unfloored, the x1 -> velocity map multiplies the network's x1 error by
+(α' − σ' α / σ) (= (π/2) / σ on the cosine path) and its x_t-Jacobian holds σ' / σ: near
+t = 1 both grow without bound (~1000x at t = 1 − 10⁻³), the field is stiff, and a
+fixed-step ODE solver does not converge (the likelihood then grows worse with more steps).
+With the floor, both are bounded by about |σ'| / floor.
+
+Where the divisor is above the floor, the conversion is exact. Where it is below, the
+field is a different one (it moves x_t less in the last few percent of time); sampling
+and the ODE likelihood integrate that field, and the likelihood stays the exact density
+of the flow actually integrated: the velocity field is whatever function it is.
 """
 
 from __future__ import annotations
@@ -29,9 +40,8 @@ import math
 
 import jax.numpy as jnp
 
-from jaxgen.processes.settings import FM_PREDICTIONS, PATHS
-
-T_EPS = 1e-3
+from jaxgen.core.errors import ConfigError
+from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
 
 
 def expand(t, x):
@@ -66,17 +76,20 @@ class AffinePath:
         """What a network predicting `prediction` regresses on."""
         return {"velocity": dxt, "x1": x1, "x0": x0}[prediction]
 
-    def velocity(self, prediction: str, xt, out, t):
-        """The velocity implied by the network output `out` at (x_t, t); t (B,) or scalar."""
+    def velocity(self, prediction: str, xt, out, t, floor: float = DIVISOR_FLOOR):
+        """The velocity implied by the network output `out` at (x_t, t); t (B,) or scalar.
+
+        x1 (x0) is converted with its divisor σ_t (α_t) floored at `floor` > 0: exact where
+        the divisor is above it, a bounded field where it is not (module docstring)."""
         if prediction == "velocity":
             return out
+        if not floor > 0:
+            raise ValueError(f"floor must be > 0 (it bounds a division), got {floor!r}.")
         te = expand(jnp.broadcast_to(jnp.asarray(t, xt.dtype), xt.shape[:1]), xt)
         if prediction == "x1":
-            te = jnp.minimum(te, 1.0 - T_EPS)
-            x1, x0 = out, (xt - self.alpha(te) * out) / self.sigma(te)
+            x1, x0 = out, (xt - self.alpha(te) * out) / jnp.maximum(self.sigma(te), floor)
         elif prediction == "x0":
-            te = jnp.maximum(te, T_EPS)
-            x0, x1 = out, (xt - self.sigma(te) * out) / self.alpha(te)
+            x0, x1 = out, (xt - self.sigma(te) * out) / jnp.maximum(self.alpha(te), floor)
         else:
             raise ValueError(f"prediction must be one of {', '.join(FM_PREDICTIONS)}, "
                              f"got {prediction!r}.")
@@ -141,11 +154,18 @@ class CosinePath(AffinePath):
 
 
 def make_path(name: str, sigma_min: float = 0.0) -> AffinePath:
-    """A shipped path by name (`PATHS`)."""
+    """A shipped path by name (`PATHS`). `sigma_min` > 0 widens the straight line into
+    Lipman et al.'s OT path: "straight" and "ot" then name the same path (as before paths
+    had names, when sigma_min alone chose it); the cosine path has no sigma_min."""
     if name == "straight":
-        return StraightPath()
+        return OTPath(float(sigma_min)) if sigma_min else StraightPath()
     if name == "ot":
         return OTPath(float(sigma_min))
     if name == "cosine":
+        if sigma_min:
+            raise ConfigError(
+                f"objective.sigma_min={sigma_min} is the width of the straight (ot) path; "
+                "path=cosine ends at sigma = 0 and has none: set objective.sigma_min=0, or "
+                "objective.path=ot for the sigma_min path.")
         return CosinePath()
     raise ValueError(f"path must be one of {', '.join(PATHS)}, got {name!r}.")

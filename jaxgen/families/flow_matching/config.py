@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 from jaxgen.core.settings import non_negative, setting
-from jaxgen.processes.settings import FM_PREDICTIONS, PATHS
+from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
 from jaxgen.samplers.settings import ODESolver, PriorTemperature
+
+
+def _floor(v):
+    return None if 0 < v <= 1 else "must lie in (0, 1] (it bounds a division)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,11 +18,18 @@ class FlowMatchingSettings:
     path: str = setting("straight", "the probability path from noise (t = 0) to data (t = 1): "
                                     "straight (the lecture's), ot (sigma_min) or cosine (VP)",
                         choices=PATHS)
-    sigma_min: float = setting(0.0, "path=ot: the width sigma_min the path ends at (0: the "
-                                    "straight path)", check=non_negative)
+    sigma_min: float = setting(0.0, "straight/ot: the width sigma_min the path ends at, "
+                                    "x_t = t x1 + (1 - (1 - sigma_min) t) x0 (0: the lecture's "
+                                    "straight line; > 0: Lipman et al.'s OT path)",
+                               check=non_negative)
     prediction: str = setting("velocity", "what the network predicts and regresses on; "
                                           "sampling and the likelihood convert it to the "
                                           "velocity", choices=FM_PREDICTIONS)
+    divisor_floor: float = setting(DIVISOR_FLOOR, "prediction=x1 (x0): the conversion to the "
+                                                  "velocity divides by max(sigma_t, this) "
+                                                  "(max(alpha_t, this)), bounding the field "
+                                                  "near t = 1 (0); Li & He 2025 use 0.05",
+                                   check=_floor)
 
 
 @dataclasses.dataclass(frozen=True)

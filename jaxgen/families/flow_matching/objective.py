@@ -10,7 +10,8 @@ carries N(0, I) at t=0 to the data at t=1. The path is a hook
 (`objective.path`, `jaxgen.processes.paths`): x_t = α_t x1 + σ_t x0 with the target
 α'_t x1 + σ'_t x0 ("ot": Lipman et al.'s σ_min path; "cosine": the VP path). The network
 may instead predict x1 or x0 (`objective.prediction`): the loss then regresses that, and
-sampling and the likelihood use the velocity the path converts it to.
+sampling and the likelihood use the velocity the path converts it to (its divisor σ_t or
+α_t floored at `objective.divisor_floor`, so the field stays smooth near t = 1 or 0).
 
 We average the squared error over dimensions as well as examples (‖·‖²/D):
 the same minimiser, and a learning rate that does not depend on resolution.
@@ -30,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.core.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
-from jaxgen.processes.paths import AffinePath, StraightPath, make_path
+from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path
 from jaxgen.samplers import ode
 
 
@@ -72,11 +73,13 @@ def apply_model(model, p, x, t):
 
 
 def velocity(apply_fn, params, *, path: AffinePath = STRAIGHT,
-             prediction: str = "velocity"):
-    """The learned field `u(x, t)` for the ODE solvers (a scalar t is broadcast)."""
+             prediction: str = "velocity", floor: float = DIVISOR_FLOOR):
+    """The learned field `u(x, t)` for the ODE solvers (a scalar t is broadcast). An x1 / x0
+    prediction is converted with its divisor floored at `floor` (`AffinePath.velocity`):
+    sampling and the exact likelihood integrate this field, whatever function it is."""
     def u(x, t):
         tb = jnp.broadcast_to(jnp.asarray(t, x.dtype), (x.shape[0],))
-        return path.velocity(prediction, x, apply_fn(params["model"], x, tb), tb)
+        return path.velocity(prediction, x, apply_fn(params["model"], x, tb), tb, floor)
     return u
 
 
@@ -100,12 +103,10 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
     `cfm_loss`); sampling, the likelihood and the pictures stay the family's."""
     o, model = ctx.settings, ctx.model
-    if o.path != "ot" and o.sigma_min:
-        raise ValueError(f"objective.sigma_min={o.sigma_min} is the width of path=ot; "
-                         f"objective.path={o.path} has none: set objective.path=ot.")
     path = make_path(o.path, o.sigma_min)
     apply_fn = functools.partial(apply_model, model)
-    field = functools.partial(velocity, apply_fn, path=path, prediction=o.prediction)
+    field = functools.partial(velocity, apply_fn, path=path, prediction=o.prediction,
+                              floor=o.divisor_floor)
 
     def init(rng, batch):
         x = batch["x"]
