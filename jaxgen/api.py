@@ -98,6 +98,15 @@ class Run:
     raw_params: object
     step: int
 
+    def __repr__(self) -> str:
+        """One line (the params are arrays: a notebook cell ending in `run` shows this)."""
+        from jaxgen.core.state import param_count
+        info = getattr(self.experiment, "info", None)
+        data = f"{info.name} {tuple(info.event_shape)}" if info is not None else "?"
+        return (f"Run({str(self.workdir)!r}, step={self.step}, objective="
+                f"{self.objective.name!r}, model={self.config.model.name!r}, data={data!r}, "
+                f"params={param_count(self.params):,})")
+
     @property
     def config(self):
         return self.experiment.config

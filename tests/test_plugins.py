@@ -84,6 +84,8 @@ def test_a_plugin_file_trains_evaluates_and_samples_from_anywhere(tmp_path, monk
                 "--config.train.pictures=false") == 0
     cfg = json.loads((work / "run" / "config.json").read_text())
     assert cfg["objective"]["name"] == f"{work / 'my_fm.py'}:make"
+    run_info = json.loads((work / "run" / "run.json").read_text())  # the user's reference
+    assert run_info["objective"] == f"{work / 'my_fm.py'}:make (flow_matching)"
     assert cfg["model"] == {"name": f"{work / 'my_net.py'}:TinyField", "width": 4}
     metrics = [json.loads(ln) for ln in (work / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(m["scaled"] == pytest.approx(2 * m["fm_mse"], rel=1e-5) for m in metrics)
@@ -106,6 +108,76 @@ def test_a_plugin_file_trains_evaluates_and_samples_from_anywhere(tmp_path, monk
     err = capsys.readouterr().err
     assert err.startswith("jaxgen: error: objective.name=") and "is gone or has moved" in err
     assert "--config.objective.name=NEW/PATH.py:make" in err
+    # ... and following its advice works: read-only commands take any reference
+    elsewhere = f"--config.objective.name={tmp_path / 'elsewhere.py'}:make"
+    assert _cli("sample", "--workdir", work / "run", "--num", "8", "--out", "s2.npz",
+                elsewhere) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "s2.npz")["x"],
+                                  np.load(tmp_path / "s.npz")["x"])
+    assert _cli("eval", "--workdir", work / "run", "--out", tmp_path / "ev2.json",
+                "--config.eval.ode_steps=4", elsewhere) == 0
+    assert json.loads((tmp_path / "ev2.json").read_text())["nll_nats"] == ev["nll_nats"]
+    # resuming: the same file name in another folder is the moved file (a note); another
+    # file is another config (refused)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(tmp_path / "elsewhere.py", moved / "my_fm.py")
+    capsys.readouterr()
+    resume = ["train", "--config", work / "my_cfg.py", "--workdir", work / "run", *flags,
+              "--config.train.pictures=false", f"--config.model.name={work}/my_net.py:TinyField"]
+    assert _cli(*resume, elsewhere, "--config.train.steps=40") == 2
+    err = capsys.readouterr().err
+    assert "holds a run trained with a different config" in err
+    assert (f"objective.name: '{work / 'my_fm.py'}:make' -> '{tmp_path / 'elsewhere.py'}:make' "
+            "(a moved plugin file may change its folder, not its file name or attribute)") in err
+    assert _cli(*resume, f"--config.objective.name={moved / 'my_fm.py'}:make",
+                "--config.train.steps=40") == 0
+    out = capsys.readouterr().out
+    assert (f"Note: objective.name changed '{work / 'my_fm.py'}:make' -> "
+            f"'{moved / 'my_fm.py'}:make' (the plugin file, moved) on resume (allowed; "
+            "config.json records the new value).") in out
+    cfg = json.loads((work / "run" / "config.json").read_text())
+    assert cfg["objective"]["name"] == f"{moved / 'my_fm.py'}:make"
+    assert _cli("sample", "--workdir", work / "run", "--num", "8", "--out", "s3.npz") == 0
+
+
+def test_a_re_pointed_plugin_file_is_an_allowed_change():
+    """config_differences: the same file name and attribute in another folder is allowed
+    (noted with allowed=...), another file name, attribute or a registered name is not."""
+    from jaxgen.core.config import ADJUSTABLE, config_differences
+    old = {"objective": {"name": "/a/loss.py:make"}, "model": {"name": "/a/net.py:Net"}}
+    moved = {"objective": {"name": "/b/c/loss.py:make"}, "model": {"name": "/b/net.py:Net"}}
+    assert config_differences(old, moved) == []
+    assert config_differences(old, moved, allowed=ADJUSTABLE) == [
+        "model.name changed '/a/net.py:Net' -> '/b/net.py:Net' (the plugin file, moved)",
+        "objective.name changed '/a/loss.py:make' -> '/b/c/loss.py:make' (the plugin file, "
+        "moved)"]
+    hint = " (a moved plugin file may change its folder, not its file name or attribute)"
+    for other in ("/b/other.py:make", "/b/loss.py:make2", "flow_matching", "pkg.loss:make"):
+        new = {**old, "objective": {"name": other}}
+        assert config_differences(old, new) == [
+            f"objective.name: '/a/loss.py:make' -> '{other}'"
+            + (hint if other.startswith("/") else "")]
+        assert config_differences(old, new, allowed=ADJUSTABLE) == []
+
+
+def test_a_file_path_without_its_attribute_is_told_so():
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.errors import UnknownNameError
+    for name, what, form in (
+            ("/some/where/my_loss.py", "a file reference", "FILE.py:ATTRIBUTE"),
+            ("mypkg.losses", "an import-path reference", "pkg.module:ATTRIBUTE")):
+        with pytest.raises(UnknownNameError) as e:
+            config_lib.load_config("flow_matching/toy2d", [f"objective.name={name}"])
+        assert str(e.value) == (
+            f"objective.name={name}: {what} needs the name of what it refers to after a "
+            f"colon ({form}), e.g. --config.objective.name={name}:make")
+    from jaxgen.core import registry
+    with pytest.raises(UnknownNameError, match=r"model.name=net.py: a file reference .*"
+                                               r"--config.model.name=net.py:MyNet$"):
+        registry.model_spec("net.py")  # (build_model's lookup)
+    with pytest.raises(UnknownNameError, match="Unknown objective .* 'flow_matchin'. Valid"):
+        config_lib.load_config("flow_matching/toy2d", ["objective.name=flow_matchin"])
 
 
 def test_an_import_path_plugin_and_a_missing_module(tmp_path, monkeypatch):
@@ -151,7 +223,7 @@ def test_entry_points_register_names(monkeypatch, tmp_path):
 
 BROKEN = {
     "a bare float": ("lambda p, b, r: jnp.mean(b['x'] ** 2)",
-                     r"objective broken, player model: a loss returns \(loss, metrics\).*"
+                     r"a loss returns \(loss, metrics\).*"
                      r"it returned an array of shape \(\)"),
     "per-example": ("lambda p, b, r: (jnp.sum(b['x'] ** 2, -1), {})",
                     r"the loss must be a scalar; it is an array of shape \(64,\).*"
@@ -191,8 +263,11 @@ def test_a_loss_that_breaks_the_contract_gets_one_error_naming_it(case, tmp_path
     from jaxgen.core import step as step_lib
     one = step_lib.make_train_step(exp.objective, exp.txs, "points", 0.0)
     batch = {"x": jax.ShapeDtypeStruct((64, 2), np.float32)}
-    with pytest.raises(ContractError, match=message):
+    with pytest.raises(ContractError, match=message) as e:
         jax.eval_shape(one, state, batch)
+    # it names the reference the config gave, then the name its builder chose
+    assert str(e.value).startswith(f"objective {tmp_path / 'broken.py'}:make (broken), "
+                                   "player model: ")
 
 
 def test_the_public_api_trains_loads_samples_and_scores(tmp_path):
@@ -200,6 +275,10 @@ def test_the_public_api_trains_loads_samples_and_scores(tmp_path):
     cfg = jaxgen.load_config("flow_matching/toy2d", [*TINY_TOY, "train.pictures=false"])
     run = jaxgen.train(cfg, tmp_path / "run")
     assert run.step == 30 and run.objective.name == "flow_matching"
+    from jaxgen.core.state import param_count
+    assert repr(run) == (f"Run('{tmp_path / 'run'}', step=30, objective='flow_matching', "
+                         f"model='mlp', data='8gaussians (2,)', "
+                         f"params={param_count(run.params):,})")  # not the arrays
     x = run.sample(50, seed=1)
     assert x.shape == (50, 2) and np.all(np.isfinite(x))
     np.testing.assert_array_equal(x, jaxgen.load(tmp_path / "run").sample(50, seed=1))

@@ -593,22 +593,47 @@ def _merge(cfg: ml_collections.ConfigDict, data: dict) -> None:
 LEGACY_SAMPLE_KEYS = ("steps", "method", "temperature")
 
 
-def from_json_file(path: str | Path) -> ml_collections.ConfigDict:
-    """Reads a resolved config written by `jaxgen train` back, resolved again.
+def from_json_file(path: str | Path, overrides: Iterable[str] = (), *,
+                   like: ml_collections.ConfigDict | None = None) -> ml_collections.ConfigDict:
+    """Reads a resolved config written by `jaxgen train` back, resolved again, with
+    `overrides` applied (as `resolve` applies them).
 
     Keys declared since that run was made get their defaults, so old workdirs stay
-    readable.
+    readable. An objective.name / model.name override replaces the stored name before it
+    is looked up, so a run whose plugin file has moved opens with
+    `--config.objective.name=NEW/PATH.py:make`. `like` (the resume check's new config): a
+    stored file reference whose file is gone is looked up as `like`'s name instead; the
+    result keeps the stored name, so `config_differences` shows the change (allowed where
+    it re-points the moved file, `registry.repointed`).
     """
+    overrides = list(overrides)
     data = json.loads(Path(path).read_text())
     cfg = base_config()
     _merge(cfg, data)
-    spec = registry.objective_spec(cfg.objective.name)
-    own = set(settings.names(spec.sample))
-    with cfg.sample.unlocked():
-        for k in LEGACY_SAMPLE_KEYS:
-            if k in cfg.sample and k not in own:
-                del cfg.sample[k]
-    return resolve(cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if sep and key in ("objective.name", "model.name"):
+            _set(cfg[key.split(".")[0]], "name", registry.absolute_reference(text))
+    stored = {}
+    for top in ("model", "objective") if like is not None else ():
+        if registry.missing_file(cfg[top].name) and like[top].name != cfg[top].name:
+            stored[top] = cfg[top].name
+            _set(cfg[top], "name", like[top].name)
+    try:
+        spec = registry.objective_spec(cfg.objective.name)
+        own = set(settings.names(spec.sample))
+        with cfg.sample.unlocked():
+            for k in LEGACY_SAMPLE_KEYS:
+                if k in cfg.sample and k not in own:
+                    del cfg.sample[k]
+        cfg = resolve(cfg, overrides)
+    except ConfigError:
+        for top, old in stored.items():  # the stand-in declares other keys: say what is gone
+            registry.objective_spec(old) if top == "objective" else registry.model_spec(old)
+        raise
+    for top, old in stored.items():
+        _set(cfg[top], "name", old)
+    return cfg
 
 
 # Keys that may change between a run and its resumption (they do not change
@@ -628,11 +653,22 @@ def _adjustable(name: str) -> bool:
         "learning_rate", "grad_clip")
 
 
+# A plugin reference re-pointed to a moved file (same file name and attribute, another
+# folder: `registry.repointed`) may change too, with a note.
+REPOINTABLE = ("objective.name", "model.name")
+
+
+def _repointed(name: str, a, b) -> bool:
+    return (name in REPOINTABLE and isinstance(a, str) and isinstance(b, str)
+            and registry.repointed(a, b))
+
+
 def config_differences(old: dict, new: dict, prefix: str = "",
                        allowed: tuple | None = None) -> list[str]:
     """"key: old -> new" of the keys that differ. Default: those a resumed run may not change
-    (not in RESUMABLE_CHANGES, not adjustable, not sample.* / eval.*); with `allowed`
-    (e.g. ADJUSTABLE): only the adjustable ones."""
+    (not in RESUMABLE_CHANGES, not adjustable, not sample.* / eval.*, not a re-pointed
+    plugin file); with `allowed` (e.g. ADJUSTABLE): only the adjustable and re-pointed
+    ones."""
     diffs = []
     for key in sorted(set(old) | set(new)):
         name = f"{prefix}{key}"
@@ -646,10 +682,18 @@ def config_differences(old: dict, new: dict, prefix: str = "",
                              and list(a) == list(b)):
             if allowed is not None:
                 if _adjustable(name):
-                    diffs.append(f"{name} changed {a!r} -> {b!r}")
-            elif not (name in RESUMABLE_CHANGES or _adjustable(name)
+                    diffs.append(f"{name} set to {b!r}" if a == "<missing>" else
+                                 f"{name} unset (was {a!r})" if b == "<missing>" else
+                                 f"{name} changed {a!r} -> {b!r}")
+                elif _repointed(name, a, b):
+                    diffs.append(f"{name} changed {a!r} -> {b!r} (the plugin file, moved)")
+            elif not (name in RESUMABLE_CHANGES or _adjustable(name) or _repointed(name, a, b)
                       or name.startswith(("sample.", "eval."))):
-                diffs.append(f"{name}: {a!r} -> {b!r}")
+                files = name in REPOINTABLE and all(
+                    isinstance(v, str) and v.rpartition(":")[0].endswith(".py") for v in (a, b))
+                diffs.append(f"{name}: {a!r} -> {b!r}" + (
+                    " (a moved plugin file may change its folder, not its file name or "
+                    "attribute)" if files else ""))
     return diffs
 
 

@@ -83,7 +83,7 @@ def _resume_checks(workdir: Path, config) -> None:
             f"({', '.join(map(str, steps))}), or pick a new --workdir. Nothing was changed.")
     if not path.exists():
         return
-    old = json.loads(config_lib.to_json(config_lib.from_json_file(path)))
+    old = json.loads(config_lib.to_json(config_lib.from_json_file(path, like=config)))
     new = json.loads(config_lib.to_json(config))
     diffs = config_lib.config_differences(old, new)
     if not diffs and not distributed.is_main():

@@ -111,6 +111,24 @@ def absolute_reference(name: str) -> str:
     return name
 
 
+def missing_file(name: str) -> bool:
+    """Whether `name` is a file reference whose file is not there (moved or deleted)."""
+    if not is_reference(name):
+        return False
+    target = name.rpartition(":")[0]
+    return _is_file(target) and not Path(target).expanduser().is_file()
+
+
+def repointed(old: str, new: str) -> bool:
+    """Whether `new` re-points the file reference `old` to another folder: the same file name
+    and attribute (a moved plugin file), e.g. /a/loss.py:make -> /b/loss.py:make."""
+    if old == new or not (is_reference(old) and is_reference(new)):
+        return False
+    (a, _, attr_a), (b, _, attr_b) = old.rpartition(":"), new.rpartition(":")
+    return (_is_file(a) and _is_file(b) and attr_a == attr_b
+            and Path(a).name == Path(b).name)
+
+
 def _module_from_file(path: Path):
     path = path.resolve()
     name = f"jaxgen_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{path.stem}"
@@ -190,6 +208,20 @@ def _plugin_model(name: str) -> ModelSpec:
                     "module class or a ModelSpec.")
 
 
+def _unknown(kind: str, key: str, name: str, choices, attr: str) -> UnknownNameError:
+    """The unknown-name error; a file path or import path without ":ATTRIBUTE" is told so."""
+    name = str(name)
+    if name.endswith(".py") or "/" in name or (
+            "." in name and all(part.isidentifier() for part in name.split("."))):
+        what, form = (("a file reference", "FILE.py:ATTRIBUTE")
+                      if name.endswith(".py") or "/" in name
+                      else ("an import-path reference", "pkg.module:ATTRIBUTE"))
+        return UnknownNameError(
+            f"{key}={name}: {what} needs the name of what it refers to after a colon "
+            f"({form}), e.g. --config.{key}={name}:{attr}")
+    return choices_error(f"{kind} ({key})", name, choices)
+
+
 def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
     """Adds (or replaces) an objective; returns the spec."""
     _OBJECTIVES[spec.name] = spec
@@ -202,7 +234,7 @@ def objective_spec(name: str) -> ObjectiveSpec:
         _check_file(name, "objective.name")
     if name not in _OBJECTIVES:
         if not is_reference(name):
-            raise choices_error("objective (objective.name)", name, objective_names())
+            raise _unknown("objective", "objective.name", name, objective_names(), "make")
         _OBJECTIVES[name] = _plugin_objective(name)
     return _OBJECTIVES[name]
 
@@ -220,14 +252,23 @@ def objective_specs() -> list[ObjectiveSpec]:
 
 def build_objective(config, model, data, **hooks):
     """The `Objective` of `config.objective.name` for this model and data; `hooks` go to
-    the builder (a family's replacement `loss`, DDPM's `weight`, ...)."""
+    the builder (a family's replacement `loss`, DDPM's `weight`, ...).
+
+    A plugin's objective is named by the reference the config gives, with the name its
+    builder chose after it ("/path/my_loss.py:make (flow_matching)" for a family's make
+    with a new loss), so contract errors, the run summary and run.json name the user's
+    file, not only the family."""
     from jaxgen.core.contract import BuildContext
-    spec = objective_spec(config.objective.name)
+    name = config.objective.name
+    spec = objective_spec(name)
     check_data_kind(spec, data)
     ctx = BuildContext(model=model, data=data, settings=objective_settings(config),
                        eval=family_settings(spec.eval, config.get("eval", {}), "eval"),
                        config=config)
-    return resolve(spec.build)(ctx, **hooks)
+    objective = resolve(spec.build)(ctx, **hooks)
+    if is_reference(name) and objective.name != name:
+        objective = dataclasses.replace(objective, name=f"{name} ({objective.name})")
+    return objective
 
 
 def check_data_kind(spec: ObjectiveSpec, data) -> None:
@@ -292,7 +333,7 @@ def model_spec(name: str) -> ModelSpec:
         _check_file(name, "model.name")
     if name not in _MODELS:
         if not is_reference(name):
-            raise choices_error("model (model.name)", name, model_names())
+            raise _unknown("model", "model.name", name, model_names(), "MyNet")
         _MODELS[name] = _plugin_model(name)
     return _MODELS[name]
 

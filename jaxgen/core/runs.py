@@ -19,7 +19,7 @@ def workdir_config(workdir, overrides=()):
         raise MissingError(
             f"{workdir} holds no jaxgen run (no config.json). Train first: "
             f"jaxgen train --config CFG.py --workdir {workdir}")
-    return config_lib.resolve(config_lib.from_json_file(path), overrides)
+    return config_lib.from_json_file(path, overrides)  # names first: a moved plugin file
 
 
 def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = False,
