@@ -80,6 +80,19 @@ def test_vp_x1_example_is_the_familys_cosine_x1_loss_written_out():
     b = stock.players[0].loss(params, batch, jax.random.key(2))[0]
     np.testing.assert_allclose(a, b, rtol=1e-6)
     assert ex.tools.path == stock.tools.path and ex.tools.prediction == "x1"
+    assert ex.tools.velocity.keywords["floor"] == 0.05  # the family's divisor floor
+
+
+def test_the_readme_shows_the_vp_x1_example_as_it_is():
+    """README "Writing a new objective": the code block is the file's code, its imports and
+    docstrings left out (and says so)."""
+    import re
+    readme = (ROOT / "README.md").read_text()
+    lead = "x1-prediction) is, besides its imports and docstrings, this:\n\n```python\n"
+    block = readme[readme.index(lead) + len(lead):]
+    block = block[:block.index("```")]
+    src = (EXAMPLES / "vp_x1_flow_matching.py").read_text()
+    assert block == re.sub(r'\n    """[^\n]*"""', "", src[src.index("def vp_x1_loss"):])
 
 
 def test_min_snr_example_equals_the_builtin_weighting():
