@@ -361,5 +361,6 @@ def test_progress_lines_without_a_terminal_and_end_of_run_stages(tmp_path, capsy
     lines = [line for line in err.splitlines() if line.startswith("train: step ")]
     assert lines[0].startswith("train: step 1/20 (5%)") and "ETA" in lines[1]
     assert lines[-1].startswith("train: step 20/20 (100%)") and "ms/step" in lines[-1]
+    assert sum("step 20/20" in line for line in lines) == 1  # the end is not printed twice
     stage = out.index("End-of-run pictures: the model's density")
     assert stage < out.index("Wrote ") and "density.png" in out[stage:]

@@ -116,6 +116,7 @@ class PlainProgress:
         self.file = file or sys.stderr
         self.t0 = self.last = time.perf_counter()
         self.first = None  # (time, n) of the first update: the rate leaves out compilation
+        self.shown = initial  # n at the last line printed
         self.postfix = ""
         self.closed = False
 
@@ -132,6 +133,7 @@ class PlainProgress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
 
     def _line(self, now: float, final: bool = False) -> None:
+        self.shown = self.n
         done = self.n - self.start_n
         elapsed = now - self.t0
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
@@ -152,8 +154,14 @@ class PlainProgress:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            if self.n > self.start_n:
+            if self.n > self.shown:  # the last line printed is not already this one
                 self._line(time.perf_counter(), final=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _clock(seconds: float) -> str:
@@ -169,6 +177,12 @@ class _Disabled:
         pass
 
     def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         pass
 
 

@@ -237,7 +237,7 @@ def check_held_out(data_config, train: Dataset) -> None:
               ("number of classes", "num_classes"), ("number of codes", "num_tokens"))
     for what, attr in fields:
         a, b = getattr(train, attr), getattr(held, attr)
-        if a != b:
+        if a != b and not (attr == "num_classes" and None in (a, b)):  # labels are optional
             raise UserError(
                 f"data.eval_path={_get(data_config, 'eval_path')} does not fit the training "
                 f"data data.path={_get(data_config, 'path')}: its {what} is {b}, the training "

@@ -64,12 +64,11 @@ def compress(args, overrides) -> None:
 
     import jax
     import numpy as np
-    from tqdm.auto import tqdm
 
     from jaxgen.coding import codec
     from jaxgen.core import runs
     from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import format_table
+    from jaxgen.core.logging import format_table, progress_bar
     from jaxgen.data import transforms
     out = Path(args.out)
     runs.refuse_existing(out, args.force)
@@ -90,8 +89,7 @@ def compress(args, overrides) -> None:
         x = transforms.preprocess(exp.info.kind, raw[lo:lo + bs], None, dequantize=False)
         nll.append(-np.asarray(log_probs(params, x), np.float64).sum(1) / np.log(2))
     nll_bits = float(np.mean(np.concatenate(nll)))
-    with tqdm(total=len(raw) * coder.dim, desc="encoding", unit="sym",
-              unit_scale=True) as bar:
+    with progress_bar(len(raw) * coder.dim, 0, True, desc="encoding", unit="symbol") as bar:
         data, st = codec.compress(exp.objective, params, raw, batch_size=args.batch_size,
                                   model_meta=meta, progress=bar)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +121,11 @@ def compress(args, overrides) -> None:
 
 def decompress(args, overrides) -> None:
     import numpy as np
-    from tqdm.auto import tqdm
 
     from jaxgen.coding import codec
     from jaxgen.core import runs
     from jaxgen.core.errors import MissingError, UsageError
+    from jaxgen.core.logging import progress_bar
     src, out = Path(args.input), Path(args.out)
     if out.suffix != ".npz":
         raise UsageError(f"--out {out}: use a .npz file name.")
@@ -140,8 +138,8 @@ def decompress(args, overrides) -> None:
     exp, params = runs.restore(args.workdir, overrides, m.get("step"),
                                m.get("params") == "raw", check=_check_coder)
     t0 = time.perf_counter()
-    with tqdm(total=header["n"] * header["dim"], desc="decoding", unit="sym",
-              unit_scale=True) as bar:
+    with progress_bar(header["n"] * header["dim"], 0, True, desc="decoding",
+                      unit="symbol") as bar:
         raw, header = codec.decompress(exp.objective, params, data, progress=bar)
     seconds = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)

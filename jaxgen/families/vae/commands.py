@@ -19,11 +19,11 @@ def configure_codes(p) -> None:
 def codes(args, overrides) -> None:
     import jax
     import numpy as np
-    from tqdm.auto import tqdm
 
     from jaxgen.core import runs
     from jaxgen.core.contract import require_tools
     from jaxgen.core.errors import UsageError
+    from jaxgen.core.logging import progress_bar
     from jaxgen.data import get_dataset, transforms
     from jaxgen.families.vae.vqvae import CodeTools
     out = Path(args.out)
@@ -40,11 +40,13 @@ def codes(args, overrides) -> None:
         exp.info.kind, x, None, dequantize=False)))
     maps, labels = [], []
     bs = max(1, args.batch_size)
-    for lo in tqdm(range(0, n, bs), desc=f"encoding {args.split}"):
-        batch = source.get(np.arange(lo, min(lo + bs, n)))
-        maps.append(np.asarray(fn(params, batch["x"])))
-        if "label" in batch:
-            labels.append(np.asarray(batch["label"]))
+    with progress_bar(n, 0, True, desc=f"encoding {args.split}", unit="image") as bar:
+        for lo in range(0, n, bs):
+            batch = source.get(np.arange(lo, min(lo + bs, n)))
+            maps.append(np.asarray(fn(params, batch["x"])))
+            if "label" in batch:
+                labels.append(np.asarray(batch["label"]))
+            bar.update(len(batch["x"]))
     maps = np.concatenate(maps).astype(np.int32)
     arrays = {"codes": maps, "num_codes": np.int32(tools.num_codes),
               "vqvae_workdir": np.array(str(Path(args.workdir).resolve()))}
