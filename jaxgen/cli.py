@@ -230,7 +230,8 @@ def cmd_eval(args, overrides):
     from jaxgen.core.errors import UsageError
     from jaxgen.eval import evaluate as ev
     if args.full:
-        preset = ev.full_overrides(runs.workdir_config(args.workdir))
+        preset = ev.full_overrides(runs.workdir_config(args.workdir,
+                                                       ev.name_overrides(overrides)))
         if not preset:
             raise UsageError(f"--full: the config of {args.workdir} declares no paper-grade "
                              "evaluation (eval.full is empty); pass --config.eval.* overrides.")

@@ -117,6 +117,9 @@ def test_a_plugin_file_trains_evaluates_and_samples_from_anywhere(tmp_path, monk
     assert _cli("eval", "--workdir", work / "run", "--out", tmp_path / "ev2.json",
                 "--config.eval.ode_steps=4", elsewhere) == 0
     assert json.loads((tmp_path / "ev2.json").read_text())["nll_nats"] == ev["nll_nats"]
+    # re-pointing is not another evaluation: it goes to the run's own file (no settings hash)
+    assert _cli("eval", "--workdir", work / "run", elsewhere) == 0
+    assert [p.name for p in (work / "run" / "eval").iterdir()] == ["test_step0000030.json"]
     # resuming: the same file name in another folder is the moved file (a note); another
     # file is another config (refused)
     moved = tmp_path / "moved"

@@ -99,8 +99,8 @@ def _resume_checks(workdir: Path, config) -> None:
         raise config_lib.ConfigError(
             f"{workdir} holds a run trained with a different config:\n  " + "\n  ".join(diffs)
             + f"\nResume with the same config (only {', '.join(config_lib.RESUMABLE_CHANGES)}, "
-            f"{', '.join(config_lib.ADJUSTABLE)}, sample.* and eval.* may change), or pick a "
-            "new --workdir.")
+            f"{', '.join(config_lib.ADJUSTABLE)}, sample.* and eval.* may change, and a moved "
+            "plugin file may be re-pointed), or pick a new --workdir.")
 
 
 def _nan_error(bad, m, s, ckpt, config, restored_from) -> NonFiniteLossError:

@@ -145,7 +145,7 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     if write and distributed.is_main():  # the target is known (and checked) before the work
         path = Path(out_path) if out_path else workdir / EVAL_DIR / result_name(
             split, int(distributed.to_host(state.step)), record_settings["differs_from_run"],
-            _full_differences(workdir))
+            _full_differences(workdir, overrides))
         _check_target(path, split, int(distributed.to_host(state.step)),
                       record_settings["differs_from_run"], force)
     e = config.eval
@@ -288,10 +288,16 @@ def config_differences(config, own) -> dict:
             if k not in _NOT_IDENTITY and new.get(k) != old.get(k)}
 
 
-def _own_config(workdir):
+def name_overrides(overrides) -> list[str]:
+    """The objective.name / model.name overrides: a moved plugin file re-pointed. They do not
+    make another evaluation, and the run's own config can only be read with them."""
+    return [o for o in overrides if o.split("=", 1)[0] in ("objective.name", "model.name")]
+
+
+def _own_config(workdir, overrides=()):
     from jaxgen.core import runs
     try:
-        return runs.workdir_config(workdir)
+        return runs.workdir_config(workdir, name_overrides(overrides))
     except MissingError:
         return None
 
@@ -299,7 +305,7 @@ def _own_config(workdir):
 def _record_settings(config, workdir, overrides) -> dict:
     return {"eval": config.eval.to_dict(), "sample": config.sample.to_dict(),
             "overrides": list(overrides),
-            "differs_from_run": config_differences(config, _own_config(workdir))}
+            "differs_from_run": config_differences(config, _own_config(workdir, overrides))}
 
 
 def full_overrides(config) -> list[str]:
@@ -315,13 +321,14 @@ def full_overrides(config) -> list[str]:
     return items
 
 
-def _full_differences(workdir) -> dict | None:
+def _full_differences(workdir, overrides=()) -> dict | None:
     """What `--full` changes in the run's own config (None: no preset, or no config)."""
     from jaxgen.core import runs
-    own = _own_config(workdir)
+    own = _own_config(workdir, overrides)
     if own is None or not full_overrides(own):
         return None
-    return config_differences(runs.workdir_config(workdir, full_overrides(own)), own)
+    names = name_overrides(overrides)
+    return config_differences(runs.workdir_config(workdir, [*names, *full_overrides(own)]), own)
 
 
 def _safe(text: str) -> str:
