@@ -220,30 +220,52 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     t_start = time.perf_counter()
     sample_path = None
     step = start
+
+    def check_and_log(first: int, device_metrics) -> dict:
+        """The metrics of the call that began at step `first`, fetched now: the NaN check
+        (naming the first bad step) and the log lines. Returns the last step's metrics."""
+        metrics = distributed.to_host(device_metrics)
+        per_step = [metrics] if k == 1 else [
+            {m: v[i] for m, v in metrics.items()} for i in range(k)]
+        for i, m in enumerate(per_step):
+            s = first + i + 1  # the step count after this update
+            bad = sorted(n for n, v in m.items() if not np.all(np.isfinite(v)))
+            if bad:
+                raise _nan_error(bad, m, s, ckpt, config, resume_step)
+            if s % t_cfg.log_every == 0 or s == total:
+                writer.write(s, m)
+        bar.set_postfix(loss=f"{float(per_step[-1]['loss']):.4f}", refresh=False)
+        return per_step[-1]
+
+    # The device runs ahead of the host: a call's metrics are fetched after the next call
+    # is dispatched (so the device is never idle waiting for the host), batches are read and
+    # placed on the devices by the pipeline's thread, and the only syncs are the checkpoint,
+    # sample and stop points, which first check what is pending (a checkpoint never holds a
+    # state past a non-finite step).
+    place = functools.partial(distributed.to_global, mesh=exp.mesh,
+                              global_batch_size=t_cfg.batch_size, steps_per_call=k)
+    pending = None  # (first step, device metrics) of the last call, not yet checked
     with _StopSignals(say) as signals:  # closing (saves) stays under it: Ctrl-C twice aborts
         try:
-            for step, local in pipeline.iterate(start, total):
-                t0 = time.perf_counter()
-                batch = distributed.to_global(local, exp.mesh, t_cfg.batch_size, k)
+            t_prev = time.perf_counter()
+            for step, batch in pipeline.iterate(start, total, place=place):
                 state, metrics = step_fn(state, batch)
-                metrics = distributed.to_host(metrics)
-                times.append(time.perf_counter() - t0)
-                per_step = [metrics] if k == 1 else [
-                    {m: v[i] for m, v in metrics.items()} for i in range(k)]
-                for i, m in enumerate(per_step):
-                    s = step + i + 1  # the step count after this update
-                    bad = sorted(n for n, v in m.items() if not np.all(np.isfinite(v)))
-                    if bad:
-                        raise _nan_error(bad, m, s, ckpt, config, resume_step)
-                    if s % t_cfg.log_every == 0 or s == total:
-                        writer.write(s, m)
-                last = per_step[-1]
+                if pending is not None:
+                    last = check_and_log(*pending)
+                pending = (step, metrics)
                 step = step + k
+                now = time.perf_counter()
+                times.append(now - t_prev)
+                t_prev = now
                 bar.update(k)
-                bar.set_postfix(loss=f"{float(last['loss']):.4f}", refresh=False)
+                periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
+                sync = (step % t_cfg.checkpoint_every == 0 or step == total or periodic
+                        or signals.name)
+                if sync:
+                    last = check_and_log(*pending)
+                    pending = None
                 if step % t_cfg.checkpoint_every == 0 or step == total:
                     save(step)
-                periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
                 if periodic or (step == total and t_cfg.pictures):
                     sample_path = write_samples(step)
                 if signals.name:
@@ -251,6 +273,8 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                         save(step)
                     stopped_by = signals.name
                     break
+                if sync:
+                    t_prev = time.perf_counter()  # a checkpoint or picture is not a step
         finally:
             bar.close()
             ckpt.close()
@@ -261,7 +285,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                                                     workdir / "samples", main, say=say):
             say(f"Wrote {path}{f' ({note})' if note else ''}")
     wall = time.perf_counter() - t_start
-    steady = times[1:] if len(times) > 1 else times
+    steady = times[2:] if len(times) > 2 else times  # the first calls compile
     summary = {
         "workdir": str(workdir),
         "objective": exp.objective.name,
@@ -271,7 +295,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         "steps": f"{start} -> {step} of {total}",
         "final loss": float(last["loss"]) if last else float("nan"),
         "wall time (s)": round(wall, 1),
-        "ms/step (median, after 1st call)": round(1000 * float(np.median(steady)) / k, 2)
+        "ms/step (median, after 2 calls)": round(1000 * float(np.median(steady)) / k, 2)
         if steady else float("nan"),
         "checkpoint": str(ckpt.step_dir(step)),
         "samples": str(sample_path) if sample_path else "-",

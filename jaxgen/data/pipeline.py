@@ -76,19 +76,27 @@ class BatchPipeline:
             return parts[0]
         return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
 
-    def iterate(self, start_step: int, end_step: int) -> Iterator[tuple[int, dict]]:
-        """Yields (step, local batch) for each device call, read ahead in a thread."""
+    def iterate(self, start_step: int, end_step: int, place=None) -> Iterator[tuple[int, dict]]:
+        """Yields (step, batch) for each device call, read ahead in a thread: `prefetch + 1`
+        calls at most (bounded memory). `place(local batch)`, if given, also runs in that
+        thread (e.g. the transfer to the devices), so the training thread only dispatches.
+        The batches are the same whatever the read-ahead: a pure function of (seed, step)."""
         steps = range(start_step, end_step, self.steps_per_call)
+
+        def read(s):
+            local = self.local_batch(s)
+            return local if place is None else place(local)
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             queue = collections.deque()
             it = iter(steps)
             for s in it:
-                queue.append((s, pool.submit(self.local_batch, s)))
+                queue.append((s, pool.submit(read, s)))
                 if len(queue) > self.prefetch:
                     break
             while queue:
                 s, fut = queue.popleft()
                 nxt = next(it, None)
                 if nxt is not None:
-                    queue.append((nxt, pool.submit(self.local_batch, nxt)))
+                    queue.append((nxt, pool.submit(read, nxt)))
                 yield s, fut.result()
