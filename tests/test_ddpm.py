@@ -486,3 +486,44 @@ def test_min_snr_loss_weights_the_per_example_terms_and_keeps_the_vlb_metrics():
         np.testing.assert_allclose(m1[k], m0[k], rtol=1e-6)
     huge, _ = objective("objective.weighting=min_snr", "objective.min_snr_gamma=1e12")
     np.testing.assert_allclose(huge.players[0].loss(params, batch, rng)[0], l0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [2, 16])
+def test_probability_flow_likelihood_converges_with_rk4_steps(dim):
+    """N(0.5, 0.3²) data and the exact ε: the probability-flow ODE is linear, so log p(x) is
+    known in closed form from ᾱ at its two ends, whatever ᾱ(u) does between them:
+    z = √ᾱ_T μ + (x − √ᾱ_min μ) √(V_T / V_min), log p = log N(z; 0, I) + d/2 log(V_T / V_min),
+    V = ᾱ std² + 1 − ᾱ. With the smooth (spline) ᾱ(u) the RK4 error falls with the steps
+    and is < 1e-3 nats at 100; with log ᾱ linear between grid points it stalled at 0.045
+    (2-D) and 0.12 (16-D) up to 100 steps."""
+    s = dp.make_schedule("linear", 1000)
+    x = 0.5 + 0.3 * jax.random.normal(jax.random.key(0), (256, dim))
+    v = samplers.probability_flow_velocity(lambda y, u: _gauss_eps(s, 0.5, 0.3)(y, u, True),
+                                           s, 1.0 / 1000)
+    ab0, abT = float(s.alpha_bars[1]), float(s.alpha_bars[-1])
+    v0, vT = ab0 * 0.09 + 1 - ab0, abT * 0.09 + 1 - abT
+    z = math.sqrt(abT) * 0.5 + (x - math.sqrt(ab0) * 0.5) * math.sqrt(vT / v0)
+    want = dp.sum_event(dp.normal_log_prob(z, 0.0, 1.0)) + 0.5 * dim * math.log(vT / v0)
+    err = {}
+    for n in (100, 400):
+        logp, _ = jax.jit(lambda xx, n=n: ode.log_likelihood(
+            v, xx, num_steps=n, method="rk4", divergence="exact"))(x)
+        err[n] = float(jnp.max(jnp.abs(logp - want)))
+    assert err[100] < 1e-3 and err[400] < err[100] / 2, err
+
+
+def test_continuous_log_alpha_bar_is_the_natural_cubic_spline():
+    """Against scipy's natural CubicSpline through (t, log ᾱ_t), value and derivative."""
+    from scipy.interpolate import CubicSpline
+    for name in ("linear", "cosine"):
+        s = dp.make_schedule(name, 200)
+        f = np.cumsum(np.log1p(-np.asarray(s.betas, np.float64)))
+        cs = CubicSpline(np.arange(201), f, bc_type="natural")
+        u = np.random.default_rng(0).random(500)
+        np.testing.assert_allclose(dp.log_alpha_bar_continuous(s, jnp.asarray(u)), cs(u * 200),
+                                   rtol=1e-5, atol=1e-6)  # float32
+        d = 200 * cs(u * 200, 1)
+        np.testing.assert_allclose(dp.dlog_alpha_bar_du(s, jnp.asarray(u)), d,
+                                   atol=1e-4 * np.abs(d).max())
+        np.testing.assert_allclose(np.exp(dp.log_alpha_bar_continuous(s, jnp.arange(201) / 200)),
+                                   s.alpha_bars, rtol=3e-5)  # through every grid point

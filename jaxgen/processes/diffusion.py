@@ -50,11 +50,17 @@ from jaxgen.processes.settings import PREDICTIONS
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """β_t, α_t, ᾱ_t for t = 0 … T (index 0: no noise). A pytree of arrays."""
+    """β_t, α_t, ᾱ_t for t = 0 … T (index 0: no noise). A pytree of arrays.
+
+    `log_alpha_bar` and `log_alpha_bar_curv` are log ᾱ_t (from float64) and the second
+    derivatives of its natural cubic spline over t: the smooth continuous-time ᾱ(u) of the
+    probability-flow ODE (`log_alpha_bar_continuous`)."""
 
     betas: jax.Array
     alphas: jax.Array
     alpha_bars: jax.Array
+    log_alpha_bar: jax.Array
+    log_alpha_bar_curv: jax.Array
 
     @property
     def num_steps(self) -> int:
@@ -72,8 +78,33 @@ def _from_betas(betas: np.ndarray) -> Schedule:
         raise UserError("Every β_t must lie in (0, 1).")
     alphas = 1.0 - betas
     alpha_bars = np.cumprod(alphas)
+    log_abar = np.cumsum(np.log1p(-betas))
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    return Schedule(f32(betas), f32(alphas), f32(alpha_bars))
+    return Schedule(f32(betas), f32(alphas), f32(alpha_bars), f32(log_abar),
+                    f32(natural_spline_curvature(log_abar)))
+
+
+def natural_spline_curvature(f: np.ndarray) -> np.ndarray:
+    """Second derivatives M_k of the natural cubic spline through (k, f_k), k = 0 … n (unit
+    spacing): M_0 = M_n = 0 and M_{k−1} + 4 M_k + M_{k+1} = 6 (f_{k+1} − 2 f_k + f_{k−1}),
+    solved in float64 by the Thomas algorithm."""
+    f = np.asarray(f, np.float64)
+    n = len(f) - 1
+    m = np.zeros(n + 1)
+    if n < 2:
+        return m
+    rhs = 6.0 * (f[2:] - 2.0 * f[1:-1] + f[:-2])
+    c, d = np.zeros(n - 1), np.zeros(n - 1)  # forward sweep of (1, 4, 1)
+    c[0], d[0] = 1.0 / 4.0, rhs[0] / 4.0
+    for i in range(1, n - 1):
+        denom = 4.0 - c[i - 1]
+        c[i], d[i] = 1.0 / denom, (rhs[i] - d[i - 1]) / denom
+    inner = np.zeros(n - 1)
+    inner[-1] = d[-1]
+    for i in range(n - 3, -1, -1):
+        inner[i] = d[i] - c[i] * inner[i + 1]
+    m[1:-1] = inner
+    return m
 
 
 def linear_schedule(num_steps: int = 1000, beta_start: float = 1e-4,
@@ -207,18 +238,34 @@ def reverse_mean(s: Schedule, xt, t, eps):
 
 
 # --------------------------------------------------------------- continuous t
-def log_alpha_bar_continuous(s: Schedule, u):
-    """log ᾱ(u) for continuous u ∈ [0, 1], linear in u between the grid points u = t/T.
-
-    The probability-flow ODE needs ᾱ at every u; interpolating log ᾱ makes
-    d log ᾱ / du = T · log α_t on ((t−1)/T, t/T], so the ODE's process agrees
-    with the discrete chain at every grid point, for any schedule.
-    """
+def _spline(s: Schedule, u):
+    """(interval index k, position r in it, its end values and curvatures) at y = u T."""
     T = s.num_steps
-    return jnp.interp(u * T, jnp.arange(T + 1, dtype=jnp.float32), jnp.log(s.alpha_bars))
+    y = jnp.clip(jnp.asarray(u, jnp.float32) * T, 0.0, float(T))
+    k = jnp.clip(jnp.floor(y).astype(jnp.int32), 0, T - 1)
+    r = y - k
+    f, m = s.log_alpha_bar, s.log_alpha_bar_curv
+    return r, f[k], f[k + 1], m[k], m[k + 1]
+
+
+def log_alpha_bar_continuous(s: Schedule, u):
+    """log ᾱ(u) for continuous u ∈ [0, 1]: the natural cubic spline through the grid points
+    (t/T, log ᾱ_t).
+
+    The probability-flow ODE needs ᾱ at every u. The spline agrees with the discrete chain
+    at every grid point and is twice continuously differentiable, so the ODE's velocity is
+    smooth in time and a fixed-step solver converges at its order. (Interpolating log ᾱ
+    linearly, as before, made d log ᾱ/du jump at each of the T − 1 inner grid points; RK4's
+    likelihood error then stalled at about 0.012 nats in 2-D and 0.23 in 784-D, whatever
+    the number of steps.)
+    """
+    r, f0, f1, m0, m1 = _spline(s, u)
+    q = 1.0 - r
+    return q * f0 + r * f1 + ((q ** 3 - q) * m0 + (r ** 3 - r) * m1) / 6.0
 
 
 def dlog_alpha_bar_du(s: Schedule, u):
-    T = s.num_steps
-    k = jnp.clip(jnp.ceil(u * T).astype(jnp.int32), 1, T)
-    return T * jnp.log(s.alphas[k])
+    """d log ᾱ / du of `log_alpha_bar_continuous` (the spline's exact derivative)."""
+    r, f0, f1, m0, m1 = _spline(s, u)
+    q = 1.0 - r
+    return s.num_steps * (f1 - f0 + ((1.0 - 3.0 * q ** 2) * m0 + (3.0 * r ** 2 - 1.0) * m1) / 6.0)
