@@ -37,4 +37,4 @@ for data in ring8 grid25; do
     done
   done
 done
-python -c "import sys; from jaxgen.eval.modes import summarize; print(summarize(sys.argv[1]))" "$ROOT"
+python -c "import sys; from jaxgen.reproduce.mode_collapse import summarize; print(summarize(sys.argv[1]))" "$ROOT"

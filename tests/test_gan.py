@@ -276,7 +276,7 @@ def test_class_entropy_judge_separates_blobs_and_measures_ambiguity():
 
 
 def test_mode_table_averages_seeds_and_prints_the_published_row(tmp_path):
-    from jaxgen.eval.modes import summarize
+    from jaxgen.reproduce.mode_collapse import summarize
     def record(cov, hq, **kw):
         return json.dumps({"modes_covered": cov, "num_modes": 8, "high_quality_pct": hq,
                            "reverse_kl": 0.1, **kw})

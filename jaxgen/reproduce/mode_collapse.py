@@ -95,3 +95,43 @@ def _mean_se(v) -> str:
     if len(v) < 2:
         return f"{v.mean():.2f}"
     return f"{v.mean():.2f} ± {v.std(ddof=1) / np.sqrt(len(v)):.2f}"
+
+
+def summarize(root) -> str:
+    """A Markdown table over the runs ROOT/<data>/<game>/seed*/: each run's newest test
+    evaluation (`jaxgen.eval.evaluate.read_eval`), mean ± s.e. over seeds."""
+    from pathlib import Path
+
+    from jaxgen.core.errors import MissingError
+    from jaxgen.eval.evaluate import read_eval
+    root = Path(root)
+
+    def evaluation(run):
+        try:
+            return read_eval(run, "test")
+        except MissingError:  # not evaluated (yet)
+            return None
+    lines = ["| data | game | seeds | modes covered | high quality % | reverse KL |",
+             "|---|---|---|---|---|---|"]
+
+    def cell(v):
+        v = np.asarray(v, np.float64)
+        if not np.all(np.isfinite(v)):  # reverse KL of a run without a high-quality sample
+            return f"inf ({int(np.sum(~np.isfinite(v)))} of {len(v)} seeds had none)"
+        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+        return f"{v.mean():.2f} ± {se:.2f}"
+
+    for data_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for game_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+            evs = [e for e in map(evaluation, sorted(game_dir.glob("seed*"))) if e is not None]
+            if not evs:
+                continue
+            k = evs[0]["num_modes"]
+            lines.append(f"| {data_dir.name} | {game_dir.name} | {len(evs)} | "
+                         f"{cell([e['modes_covered'] for e in evs])} / {k} | "
+                         f"{cell([e['high_quality_pct'] for e in evs])} | "
+                         f"{cell([e['reverse_kl'] for e in evs])} |")
+        for name, modes in PUBLISHED.get(data_dir.name, {}).items():
+            lines.append(f"| {data_dir.name} | {name} | - | {modes} (published) | - | - |")
+    return "\n".join(lines)
+
