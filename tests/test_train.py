@@ -279,6 +279,14 @@ def test_nan_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path, capsys):
     assert good and max(good) == bad_step - 1
     state, _ = load_final_state(tmp_path / "nan2")
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
+    # Metrics fetched only every 4 steps: the same first bad step is named, and no checkpoint
+    # past it is written.
+    code, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", tmp_path / "nan3",
+                     *flags(TINY_TOY), "--config.optim.learning_rate=1e35",
+                     "--config.optim.grad_clip=0", "--config.optim.warmup_steps=0",
+                     "--config.train.checkpoint_every=2", "--config.train.log_every=4")
+    assert code == 1 and int(err.split("at step ")[1].split()[0]) == bad_step
+    assert all(s < bad_step for s in _checkpoint_steps(tmp_path / "nan3"))
 
 
 def test_resuming_with_a_different_config_is_refused(tmp_path, capsys):

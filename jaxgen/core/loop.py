@@ -67,6 +67,10 @@ class _StopSignals:
             signal.signal(sig, old)
 
 
+#: Device calls the host may dispatch ahead of the last finished one (each holds its batch).
+IN_FLIGHT = 2
+
+
 def _resume_checks(workdir: Path, config) -> None:
     """Refuses to resume a workdir that was trained with a different config (the resumable
     changes are noted), or to train it back to fewer steps. Writes nothing."""
@@ -221,38 +225,40 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     sample_path = None
     step = start
 
-    def check_and_log(first: int, device_metrics) -> dict:
-        """The metrics of the call that began at step `first`, fetched now: the NaN check
-        (naming the first bad step) and the log lines. Returns the last step's metrics."""
-        metrics = distributed.to_host(device_metrics)
-        per_step = [metrics] if k == 1 else [
-            {m: v[i] for m, v in metrics.items()} for i in range(k)]
-        for i, m in enumerate(per_step):
-            s = first + i + 1  # the step count after this update
+    def check_and_log(calls) -> dict:
+        """The metrics of the calls [(first step, device metrics), ...] not yet checked,
+        fetched now in one transfer: the NaN check (naming the first bad step) and the log
+        lines. Returns the last step's metrics."""
+        per_step = []
+        for first, metrics in zip([c[0] for c in calls],
+                                  distributed.to_host([c[1] for c in calls])):
+            per_step += [(first + 1, metrics)] if k == 1 else [
+                (first + i + 1, {m: v[i] for m, v in metrics.items()}) for i in range(k)]
+        for s, m in per_step:  # s: the step count after this update
             bad = sorted(n for n, v in m.items() if not np.all(np.isfinite(v)))
             if bad:
                 raise _nan_error(bad, m, s, ckpt, config, resume_step)
             if s % t_cfg.log_every == 0 or s == total:
                 writer.write(s, m)
-        bar.set_postfix(loss=f"{float(per_step[-1]['loss']):.4f}", refresh=False)
-        return per_step[-1]
+        bar.set_postfix(loss=f"{float(per_step[-1][1]['loss']):.4f}", refresh=False)
+        return per_step[-1][1]
 
-    # The device runs ahead of the host: a call's metrics are fetched after the next call
-    # is dispatched (so the device is never idle waiting for the host), batches are read and
-    # placed on the devices by the pipeline's thread, and the only syncs are the checkpoint,
+    # The device runs ahead of the host: the metrics stay on the device and are fetched, all
+    # at once, every `log_every` steps (NaN check and log lines), batches are read and placed
+    # on the devices by the pipeline's thread, and the only other syncs are the checkpoint,
     # sample and stop points, which first check what is pending (a checkpoint never holds a
     # state past a non-finite step).
     place = functools.partial(distributed.to_global, mesh=exp.mesh,
                               global_batch_size=t_cfg.batch_size, steps_per_call=k)
-    pending = None  # (first step, device metrics) of the last call, not yet checked
+    pending = []  # (first step, device metrics) of the calls not yet checked
     with _StopSignals(say) as signals:  # closing (saves) stays under it: Ctrl-C twice aborts
         try:
             t_prev = time.perf_counter()
             for step, batch in pipeline.iterate(start, total, place=place):
                 state, metrics = step_fn(state, batch)
-                if pending is not None:
-                    last = check_and_log(*pending)
-                pending = (step, metrics)
+                pending.append((step, metrics))
+                if len(pending) > IN_FLIGHT:  # bounded: the batches of queued calls stay alive
+                    jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
                 step = step + k
                 now = time.perf_counter()
                 times.append(now - t_prev)
@@ -261,9 +267,9 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                 periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
                 sync = (step % t_cfg.checkpoint_every == 0 or step == total or periodic
                         or signals.name)
-                if sync:
-                    last = check_and_log(*pending)
-                    pending = None
+                if sync or step % t_cfg.log_every == 0:
+                    last = check_and_log(pending)
+                    pending = []
                 if step % t_cfg.checkpoint_every == 0 or step == total:
                     save(step)
                 if periodic or (step == total and t_cfg.pictures):

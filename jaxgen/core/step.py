@@ -178,12 +178,20 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
     return one_step
 
 
-def make_multi_step(one_step, steps_per_call: int):
-    """k steps per device call with `lax.scan`; the batch has a leading k axis."""
+def make_multi_step(one_step, steps_per_call: int, unroll: bool | None = None):
+    """k steps per device call with `lax.scan`; the batch has a leading k axis.
+
+    `unroll` (default: on the CPU backend only) writes the k steps out in the program. On
+    XLA:CPU a convolutional step inside a while loop ran about 40x slower than the same step
+    called k times (the DDPM U-Net, batch 64: 14.1 s/step rolled vs 0.34 unrolled and 0.37
+    for one step a call, k = 2, measured 2026-12-02); unrolled costs compile time that grows
+    with k. Other backends keep the loop."""
     if steps_per_call == 1:
         return one_step
+    if unroll is None:
+        unroll = jax.default_backend() == "cpu"
 
     def multi(state, batches):
-        return jax.lax.scan(one_step, state, batches)
+        return jax.lax.scan(one_step, state, batches, unroll=bool(unroll))
 
     return multi
