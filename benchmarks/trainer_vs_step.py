@@ -2,9 +2,10 @@
 
 For each config, in one process: `jaxgen.core.bench.bench` (the jitted step on one batch,
 blocking on every call: the device time of a step), then `train_and_evaluate` for N steps
-in a fresh workdir (batches read and placed, metrics fetched one call late, logging,
-checkpoints at the start and end only) with steps_per_call 1 and K. The trainer's figure
-is its summary's median ms/step (after the two compiling calls).
+in a fresh workdir (batches read and placed, metrics fetched every log_every steps, logging,
+checkpoints at the end only; `jaxgen.core.bench.trainer_ms_per_step`) with steps_per_call
+1 and K. The trainer's figure is its summary's median ms/step (after the two compiling
+calls).
 
     python benchmarks/trainer_vs_step.py                        # toy MLP and the U-Net
     python benchmarks/trainer_vs_step.py --only mlp --steps 2000 --k 10
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 CONFIGS = {
@@ -36,27 +36,20 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import bench
+    from jaxgen.core.bench import bench, trainer_ms_per_step
     from jaxgen.core.logging import format_table
-    from jaxgen.core.loop import train_and_evaluate
 
     rows, out = [], {}
     for name in args.only.split(","):
         config, extra = CONFIGS[name]
         steps = args.steps or (1000 if name == "mlp" else 40)
         steps -= steps % args.k
-        common = [*extra, f"train.steps={steps}", f"train.checkpoint_every={steps}",
-                  "train.sample_every=0", "train.pictures=false", "train.progress=false",
-                  f"train.log_every={args.k}"]
-        step_ms = bench(config_lib.load_config(config, common),
+        step_ms = bench(config_lib.load_config(config, extra),
                         steps=20 if name == "mlp" else 5, warmup=3, peak=False,
                         )["ms_per_step_median"]
-        trainer = {}
-        for k in (1, args.k):
-            cfg = config_lib.load_config(config, [*common, f"train.steps_per_call={k}"])
-            with tempfile.TemporaryDirectory() as tmp:
-                summary = train_and_evaluate(cfg, Path(tmp) / "run")
-            trainer[k] = summary["ms/step (median, after 2 calls)"]
+        trainer = {k: trainer_ms_per_step(
+            config_lib.load_config(config, [*extra, f"train.steps_per_call={k}"]), steps)
+            for k in (1, args.k)}
         out[name] = {"step_ms": step_ms, "trainer_ms": trainer, "steps": steps}
         rows.append((name, steps, step_ms, trainer[1], round(trainer[1] / step_ms, 3),
                      trainer[args.k], round(trainer[args.k] / trainer[1], 3)))

@@ -14,7 +14,9 @@ peak bytes in use.
 
 from __future__ import annotations
 
+import copy
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +75,25 @@ def sample_throughput(exp, params, num: int, reps: int = 3) -> dict:
             break
     return {"sample_batch": num, "sample_compile_s": round(compile_s, 2),
             "samples_per_s": round(num / float(np.median(times)), 2), "sample_calls": len(times)}
+
+
+def trainer_ms_per_step(config, steps: int) -> float:
+    """The trainer's own figure: `train_and_evaluate` for `steps` steps in a fresh temporary
+    workdir (batches read and placed, metrics fetched every log_every steps, the config's
+    own rounded down to a multiple of steps_per_call; a checkpoint at the end only, no
+    pictures); its summary's median ms/step after the two compiling calls."""
+    from jaxgen.core import config as config_lib
+    from jaxgen.core.loop import train_and_evaluate
+
+    k = int(config.train.steps_per_call)
+    steps -= steps % k
+    log = max(k, config.train.log_every - config.train.log_every % k)
+    cfg = config_lib.apply_overrides(copy.deepcopy(config), [
+        f"train.steps={steps}", f"train.checkpoint_every={steps}", "train.sample_every=0",
+        "train.pictures=false", "train.progress=false", f"train.log_every={log}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = train_and_evaluate(cfg, Path(tmp) / "run")
+    return float(summary["ms/step (median, after 2 calls)"])
 
 
 def setup(config):
