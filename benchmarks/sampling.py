@@ -7,7 +7,10 @@ drawing does not depend on what the weights are), the sampler compiled ahead
 of time for N samples in one call (`Experiment.compile_sample`), then the
 median of 3 timed draws (`jaxgen.core.bench.sample_throughput`). The sampler and its
 steps are the config's own `sample.*` settings, printed beside each row; rows
-with `+` are the same config with another sampler. Needs no PyTorch.
+with `+` are the same config with another sampler. The two PixelCNN rows are the
+incremental step (sampler=auto: "cached") and the 784 full passes of the conv net
+(sampler=recompute); benchmarks/pixelcnn_sampling.py compares them in detail.
+Needs no PyTorch.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOW = {"flow_matching": ("method", "steps"), "ddpm": ("sampler", "steps", "eta")}
+SHOW = {"flow_matching": ("method", "steps"), "ddpm": ("sampler", "steps", "eta"),
+        "autoregressive": ("sampler",)}
 SAMPLERS = {  # name -> (config, overrides)
     "flow matching (ODE)": ("flow_matching/fashion_mnist.py", []),
     "RealNVP (one inverse pass)": ("flows/realnvp_fashion_mnist.py", []),
@@ -33,7 +37,9 @@ SAMPLERS = {  # name -> (config, overrides)
     "AR GRU": ("autoregressive/rnn_fashion_mnist.py", []),
     "AR WaveNet": ("autoregressive/wavenet_fashion_mnist.py", []),
     "AR transformer (KV cache)": ("autoregressive/transformer_fashion_mnist.py", []),
-    "PixelCNN (784 passes)": ("autoregressive/pixelcnn_fashion_mnist.py", []),
+    "PixelCNN (cached)": ("autoregressive/pixelcnn_fashion_mnist.py", []),
+    "PixelCNN (full pass, sample.sampler=recompute)": ("autoregressive/pixelcnn_fashion_mnist.py",
+                                                       ["sample.sampler=recompute"]),
 }
 
 

@@ -10,8 +10,10 @@ The likelihood is exact and discrete (log P(x) of the 8-bit image; images are
 fed as bin centres), so bits/dim compares directly with every family's;
 uniform logits score 8.0. Binarised variant: --config.objective.binarize=threshold
 (2-way; the number is then per binary pixel, not comparable with 8-bit bits/dim).
-`--time` prints samples/s. Sampler:
-'recompute' only: 784 full passes of the conv net per batch of samples.
+`--time` prints samples/s. Sampler: 'auto' = 'cached', the fast incremental
+step (a row of the vertical stack at each row start, then each pixel of the
+horizontal stack from per-layer caches); 'recompute' (784 full passes of the
+conv net) is the reference: --config.sample.sampler=recompute.
 Everything but the model comes from pixelcnn_fashion_mnist.py.
 """
 

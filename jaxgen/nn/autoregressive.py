@@ -37,21 +37,26 @@ and every layer after that may look at positions ≤ i. PixelCNN uses mask A
 (plain) or shifted stacks (gated) instead. `tests/test_autoregressive.py`
 checks ∂ output_i / ∂ x_j = 0 for j ≥ i for every model.
 
-Incremental decoding (for sampling one element at a time): models with
-``incremental = True`` (all but PixelCNN) have
+Incremental decoding (for sampling and coding one element at a time): every
+model has ``incremental = True`` and
 
-    state = model.initial_state(batch_size, length)   # zeros, no params needed
+    state = model.initial_state(batch_size, length, shape)   # zeros, no params needed
     state, out_i = model.apply(v, state, x_prev, i, method=model.step)
 
-where x_prev (B,) is x_{i−1} (ignored at i = 0) and out_i (B, num_outputs)
-equals model(x)[:, i]. The state is: the window of the last k inputs (MLP),
-the RNN carry, one queue per dilated layer (WaveNet, "fast WaveNet": the last
-(kernel−1)·dilation inputs of each layer), the KV cache (Transformer: keys and
-values of every layer at every position, (layers, B, heads, length, d_head)).
-Each step then costs O(1) in the length (MLP, RNN, WaveNet) or O(length)
-(Transformer: one query against the fixed-size cache, the positions > i masked)
-instead of a full pass over the sequence. The cache is kept heads-major so the
-per-step attention needs no transpose of it (2.4x faster sampling on a CPU).
+where x_prev (B,) is x_{i−1} (ignored at i = 0), out_i (B, num_outputs)
+equals model(x)[:, i], and `shape` is the event shape (only PixelCNN uses it,
+for the image width; without it a square image is assumed). The state is: the
+window of the last k inputs (MLP), the RNN carry, one queue per dilated layer
+(WaveNet, "fast WaveNet": the last (kernel−1)·dilation inputs of each layer),
+the KV cache (Transformer: keys and values of every layer at every position,
+(layers, B, heads, length, d_head)), per-layer rings of the last image rows
+(PixelCNN, "fast PixelCNN": each layer's activation at pixel i from a small
+patch of the layer below; the gated one computes its vertical stack a row at a
+time, see `PixelCNN`). Each step then costs O(1) in the length (MLP, RNN,
+WaveNet, PixelCNN) or O(length) (Transformer: one query against the
+fixed-size cache, the positions > i masked) instead of a full pass over the
+sequence. The cache is kept heads-major so the per-step attention needs no
+transpose of it (2.4x faster sampling on a CPU).
 
 Networks only: the likelihoods and samplers live in
 `jaxgen.families.autoregressive.objective`.
@@ -142,8 +147,8 @@ class FiniteMemoryMLP(nn.Module):
         window = jnp.concatenate([fp[:, j:j + length] for j in range(k)], -1)  # oldest first
         return self._head(window, jnp.arange(length))
 
-    def initial_state(self, batch_size: int, length: int | None = None):
-        del length
+    def initial_state(self, batch_size: int, length: int | None = None, shape=None):
+        del length, shape
         return jnp.zeros((batch_size, self.context, 2), jnp.float32)
 
     def step(self, state, x_prev, i):
@@ -194,8 +199,8 @@ class RNN(nn.Module):
             raise UserError(f"model.cell must be gru or lstm, got {self.cell!r}.")
         self.core = _RNNCore(self.hidden, self.num_layers, self.cell, self.num_outputs)
 
-    def initial_state(self, batch_size: int, length: int | None = None):
-        del length
+    def initial_state(self, batch_size: int, length: int | None = None, shape=None):
+        del length, shape
         z = jnp.zeros((batch_size, self.hidden), jnp.float32)
         return tuple(z if self.cell == "gru" else (z, z) for _ in range(self.num_layers))
 
@@ -265,8 +270,8 @@ class WaveNet(nn.Module):
             skips = skips + s
         return self._head(skips)
 
-    def initial_state(self, batch_size: int, length: int | None = None):
-        del length
+    def initial_state(self, batch_size: int, length: int | None = None, shape=None):
+        del length, shape
         k = self.kernel_size
         return ([jnp.zeros((batch_size, k - 1, 2), jnp.float32)]
                 + [jnp.zeros((batch_size, (k - 1) * d, self.channels), jnp.float32)
@@ -330,6 +335,12 @@ def _right_shift(x):
     return jnp.pad(x, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
 
 
+def _gate(a):
+    """The gated unit tanh(a) · σ(b) of the two halves of the channels."""
+    a, b = jnp.split(a, 2, -1)
+    return jnp.tanh(a) * nn.sigmoid(b)
+
+
 class _GatedLayer(nn.Module):
     """One layer of the two-stack gated PixelCNN (van den Oord et al., 2016c, fig. 2).
 
@@ -354,13 +365,29 @@ class _GatedLayer(nn.Module):
         h_in = jnp.pad(h, ((0, 0), (0, 0), (k // 2, 0), (0, 0)))
         h_conv = (nn.Conv(2 * p, (1, k // 2 + 1), padding="VALID", name="h_conv")(h_in)
                   + nn.Dense(2 * p, name="v_to_h")(v_conv))
+        h_out = nn.Dense(p, name="h_out")(_gate(h_conv))
+        return _gate(v_conv), (h + h_out if self.residual else h_out)
 
-        def gate(a):
-            a, b = jnp.split(a, 2, -1)
-            return jnp.tanh(a) * nn.sigmoid(b)
 
-        h_out = nn.Dense(p, name="h_out")(gate(h_conv))
-        return gate(v_conv), (h + h_out if self.residual else h_out)
+def _dense(p, x):
+    """An `nn.Dense` from its params {"kernel", "bias"}."""
+    return x @ p["kernel"] + p["bias"]
+
+
+def _ring_rows(buf, first, n: int):
+    """Rows first … first + n − 1 of a ring buffer of image rows (B, R, cols, C), row r in
+    slot r mod R (rows before the image: slots never written, zeros)."""
+    return jnp.take(buf, (first + jnp.arange(n)) % buf.shape[1], axis=1)
+
+
+def _put(buf, value, row, col):
+    """buf (B, R, cols, C)[:, row mod R, col] <- value (B, C)."""
+    return jax.lax.dynamic_update_slice(buf, value[:, None, None].astype(buf.dtype),
+                                        (0, row % buf.shape[1], col, 0))
+
+
+_XPAD = 4  # columns of zero padding either side of the input ring (the 7-wide kernels' 3,
+#            and the gated horizontal stack's 4: it reads x at columns c − 4 … c − 1)
 
 
 class PixelCNN(nn.Module):
@@ -372,6 +399,31 @@ class PixelCNN(nn.Module):
     `gated=True`: `num_layers` two-stack gated layers (`_GatedLayer`; the
     first with a 7-wide kernel on the shifted image, the rest 3-wide), then
     the same 1x1 head on the horizontal stack.
+
+    `step` computes pixel i alone from per-layer caches of what the layers
+    computed before ("fast PixelCNN"), with the same parameters as the full
+    pass (read from `self.variables`); the state (`initial_state`) holds rings
+    of image rows, so its size does not grow with H:
+
+    * plain: the input [x, 1] of the last 4 rows (the mask-A 7x7 kernel's rows
+      r − 3 … r, columns padded by 4), and per residual block the relu of its
+      input in the last 2 rows (mask B 3x3: rows r − 1, r), each (B, R, W + pad,
+      C). Step i = (r, c) writes x_{i−1}, computes conv_a at (r, c) from a
+      (4, 7) patch, then each block's value at (r, c) from a (2, 3) patch of the
+      ring below (written first at (r, c): mask B sees the centre), then the
+      head. The masked-out part of a patch may hold stale rows (r − R): the
+      mask multiplies it by 0.
+    * gated: the vertical stack at row r reads rows < r only, but all of a
+      row's columns, so at c = 0 (`lax.cond`) the whole row r of every
+      layer's vertical stack is computed from the input ring (rows r − 4 …
+      r − 1) and each layer's vertical input of row r − 1 (kept, (B, W, C));
+      the vertical-to-horizontal links (the `v_to_h` 1x1 of the row) are kept
+      for the row. The horizontal stack at (r, c) reads x at columns c − 4 …
+      c − 1 of row r (layer 0) and each later layer its input at column c − 1
+      (kept, zero at c = 0: the left padding).
+
+    Per step: O(C²) per layer instead of O(H·W·C²) (plain), plus one row of
+    the vertical stack every W steps (gated).
     """
 
     channels: int = 64
@@ -380,7 +432,7 @@ class PixelCNN(nn.Module):
     gated: bool = False
     num_outputs: int = 256
 
-    incremental = False
+    incremental = True
 
     @nn.compact
     def __call__(self, x):
@@ -402,6 +454,94 @@ class PixelCNN(nn.Module):
         h = nn.relu(nn.Dense(self.hidden, name="head1")(nn.relu(h)))  # 1x1 convs
         out = nn.Dense(self.num_outputs, name="head2")(h)
         return out.reshape(x.shape[0], -1, self.num_outputs)
+
+    # ------------------------------------------------ incremental decoding
+    def initial_state(self, batch_size: int, length: int, shape=None):
+        """The empty caches for images of `shape` (H, W[, 1]); without it the image is
+        taken to be square, √length x √length. Only W sets the sizes."""
+        if shape is None:
+            side = math.isqrt(length)
+            if side * side != length:
+                raise UserError(f"PixelCNN.initial_state: {length} pixels are not a square "
+                                 "image; pass shape=(H, W).")
+            shape = (side, side)
+        w, b, ch = int(shape[1]), batch_size, self.channels
+        ring = jnp.zeros((b, 5 if self.gated else 4, w + 2 * _XPAD, 2), jnp.float32)
+        if not self.gated:
+            return {"x": ring, "h": jnp.zeros((self.num_layers, b, 2, w + 2, ch), jnp.float32)}
+        inner = max(self.num_layers - 1, 0)  # layers 1 … L−1 read a kept input
+        return {"x": ring, "v": jnp.zeros((inner, b, w, ch), jnp.float32),
+                "h": jnp.zeros((inner, b, ch), jnp.float32),
+                "link": jnp.zeros((self.num_layers, b, w, 2 * ch), jnp.float32)}
+
+    def step(self, state, x_prev, i):
+        """Writes x_{i−1} into the caches and returns out_i = model(x)[:, i] (class doc)."""
+        p = self.variables["params"]
+        width = state["x"].shape[2] - 2 * _XPAD
+        r, c = jnp.divmod(i, width)
+        rp, cp = jnp.divmod(i - 1, width)  # pixel i − 1; (−1, W − 1) at i = 0, written as 0
+        state = {**state, "x": _put(state["x"], _prev_features(x_prev, i), rp, cp + _XPAD)}
+        state, h = (self._gated_step if self.gated else self._plain_step)(p, state, r, c)
+        h = nn.relu(_dense(p["head1"], nn.relu(h)))
+        return state, _dense(p["head2"], h)
+
+    def _plain_step(self, p, state, r, c):
+        rows = _ring_rows(jax.lax.dynamic_slice_in_dim(state["x"], c + _XPAD - 3, 7, 2),
+                          r - 3, 4)  # (B, 4, 7, 2): rows r − 3 … r, columns c − 3 … c + 3
+        mask_a = jnp.asarray(raster_mask(7, 7, "A"))[:4, :, None, None]
+        h = jnp.einsum("byxi,yxio->bo", rows, p["conv_a"]["kernel"][:4] * mask_a) \
+            + p["conv_a"]["bias"]
+        mask_b = jnp.asarray(raster_mask(3, 3, "B"))[:2, :, None, None]
+        caches = []
+        for j in range(self.num_layers):
+            ring = _put(state["h"][j], nn.relu(h), r, c + 1)  # column c sits at c + 1
+            caches.append(ring)
+            patch = _ring_rows(jax.lax.dynamic_slice_in_dim(ring, c, 3, 2), r - 1, 2)
+            conv = p[f"conv_b_{j}"]
+            h = h + jnp.einsum("byxi,yxio->bo", patch, conv["kernel"][:2] * mask_b) \
+                + conv["bias"]
+        if caches:
+            state = {**state, "h": jnp.stack(caches)}
+        return state, h
+
+    def _vertical_row(self, p, xring, v_prev, r):
+        """Row r of every layer's vertical stack: the new kept inputs (row r of layers
+        1 … L−1) and the row's vertical-to-horizontal links."""
+        width = xring.shape[2] - 2 * _XPAD
+        v_in = _ring_rows(xring, r - 4, 4)[:, :, _XPAD - 3:_XPAD + width + 3]  # (B, 4, W+6, 2)
+        kept, links = [], []
+        for j in range(self.num_layers):
+            q = p[f"gated_{j}"]
+            if j > 0:  # rows r − 1, r of this layer's input, padded by one column
+                kept.append(v_in)
+                v_in = jnp.pad(jnp.stack([v_prev[j - 1], v_in], 1),
+                               ((0, 0), (0, 0), (1, 1), (0, 0)))
+            v_conv = jax.lax.conv_general_dilated(
+                v_in, q["v_conv"]["kernel"], (1, 1), "VALID",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"))[:, 0] + q["v_conv"]["bias"]
+            links.append(_dense(q["v_to_h"], v_conv))
+            v_in = _gate(v_conv)  # (B, W, C): the next layer's input at row r
+        return (jnp.stack(kept) if kept else v_prev), jnp.stack(links)
+
+    def _gated_step(self, p, state, r, c):
+        v, link = jax.lax.cond(c == 0, lambda: self._vertical_row(p, state["x"], state["v"], r),
+                               lambda: (state["v"], state["link"]))
+        x_left = _ring_rows(jax.lax.dynamic_slice_in_dim(state["x"], c + _XPAD - 4, 4, 2),
+                            r, 1)[:, 0]  # (B, 4, 2): x at columns c − 4 … c − 1 of row r
+        left = (c > 0).astype(jnp.float32)
+        kept, h = [], x_left[:, -1]  # the right-shifted input at (r, c)
+        for j in range(self.num_layers):
+            q = p[f"gated_{j}"]
+            window = x_left if j == 0 else jnp.stack([state["h"][j - 1] * left, h], 1)
+            if j > 0:
+                kept.append(h)
+            a = (jnp.einsum("bxi,xio->bo", window, q["h_conv"]["kernel"][0])
+                 + q["h_conv"]["bias"]
+                 + jax.lax.dynamic_index_in_dim(link[j], c, 1, keepdims=False))
+            out = _dense(q["h_out"], _gate(a))
+            h = out if j == 0 else h + out
+        h_kept = jnp.stack(kept) if kept else state["h"]
+        return {**state, "v": v, "link": link, "h": h_kept}, h
 
 
 # -------------------------------------------------------------- Transformer
@@ -514,8 +654,9 @@ class CausalTransformer(nn.Module):
             h = block(h)
         return self.out(self.ln_f(h))
 
-    def initial_state(self, batch_size: int, length: int):
+    def initial_state(self, batch_size: int, length: int, shape=None):
         """The empty KV cache: {"k", "v"} of shape (layers, B, heads, length, d_head)."""
+        del shape
         z = jnp.zeros((self.num_layers, batch_size, self.num_heads, length,
                        self.d_model // self.num_heads), jnp.float32)
         return {"k": z, "v": z}

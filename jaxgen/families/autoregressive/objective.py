@@ -44,16 +44,19 @@ position i is drawn from fold_in(rng, i). Temperature T divides the logits
 scale. Samplers (sample.sampler, or `sampler=` to `sample`):
   "cached"     incremental decoding with the model's `step` (MLP: the window of
                the last k inputs; RNN: its carried state; WaveNet: a queue per
-               dilated layer; Transformer: the KV cache): O(1) work per position
-               (Transformer: O(D), one query against the whole cache with the
-               positions not yet drawn masked), D steps in all.
-  "recompute"  the naive sampler: at every position the whole network runs on the
-               current prefix (the rest zeros, which causality makes irrelevant)
-               and output i is read: D full forward passes, O(D²) work for a
-               sequence model, D passes of the conv net for PixelCNN (which only
-               has this one).
-  "auto"       (default) "cached" where the model has it, else "recompute".
-Both draw the same values for the same key (tests/test_autoregressive.py).
+               dilated layer; PixelCNN: per-layer rings of the last image rows,
+               each layer's activation at pixel i from a small patch; Transformer:
+               the KV cache): O(1) work per position (Transformer: O(D), one query
+               against the whole cache with the positions not yet drawn masked),
+               D steps in all.
+  "recompute"  the naive sampler, kept as the reference: at every position the whole
+               network runs on the current prefix (the rest zeros, which causality
+               makes irrelevant) and output i is read: D full forward passes, O(D²)
+               work for a sequence model, D passes of the conv net for PixelCNN.
+  "auto"       (default) "cached" where the model has it (every model here), else
+               "recompute".
+Both draw the same values for the same key (tests/test_autoregressive.py,
+tests/test_pixelcnn_cached.py).
 The models are unconditional: labels raise ValueError.
 
 The objective's `tools` (an `ARTools`) has `conditionals`: `(params, x) -> (B, D, K)`
@@ -64,8 +67,8 @@ arithmetic coder of `jaxgen.coding.codec` drives (discrete data only):
     state = coder.init(num)
     state, out_i = coder.step(params, state, prev, i)   # prev (num,) int: symbol i−1
 
-the cached sampler's step (or, for PixelCNN, a full pass over the prefix kept
-in the state), one position at a time; `coder.to_symbols(raw)` /
+the cached sampler's step (or, for a model without one, a full pass over the
+prefix kept in the state), one position at a time; `coder.to_symbols(raw)` /
 `coder.from_symbols(s)` map raw uint8 images (or int codes) to (N, D) int
 symbols and back, `coder.num_bins` is K.
 """
@@ -136,15 +139,17 @@ def _draw(key, out, temperature: float, discrete: bool):
     return mean + temperature * jnp.exp(log_s) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
-def sample_cached(model, variables, rng, num: int, length: int, draw, to_input, to_output):
+def sample_cached(model, variables, rng, num: int, event_shape, draw, to_input, to_output):
     """D calls of `model.step` in a `lax.scan`, the model's state carried (see module doc)."""
+    length = math.prod(event_shape)
+
     def body(carry, i):
         state, prev = carry
         state, out = model.apply(variables, state, prev, i, method=model.step)
         v = draw(jax.random.fold_in(rng, i), out)
         return (state, to_input(v)), to_output(v)
 
-    init = (model.initial_state(num, length), jnp.zeros((num,), jnp.float32))
+    init = (model.initial_state(num, length, event_shape), jnp.zeros((num,), jnp.float32))
     _, xs = jax.lax.scan(body, init, jnp.arange(length))
     return jnp.swapaxes(xs, 0, 1)  # (num, D)
 
@@ -185,7 +190,7 @@ class Coder:
 
     def init(self, num: int):
         if self._model.incremental:
-            return self._model.initial_state(num, self.dim)
+            return self._model.initial_state(num, self.dim, self.event_shape)
         return jnp.zeros((num, self.dim), jnp.float32)  # the prefix read so far
 
     def step(self, params, state, prev, i):
@@ -329,8 +334,8 @@ def sample(params, rng, num, settings, labels=None, *, am: ARModel):
                              discrete=am.discrete)
     variables = {"params": params["model"]}
     if sampler == "cached":
-        x = sample_cached(model, variables, rng, num, math.prod(am.event_shape), draw,
-                          am.to_input, am.to_output)
+        x = sample_cached(model, variables, rng, num, am.event_shape, draw, am.to_input,
+                          am.to_output)
     else:
         x = sample_recompute(model, variables, rng, num, am.event_shape, draw, am.to_input,
                              am.to_output)
