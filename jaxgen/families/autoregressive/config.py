@@ -16,7 +16,8 @@ class ARSettings:
 @dataclasses.dataclass(frozen=True)
 class ARSample:
     sampler: str = setting("auto", "cached (incremental: KV cache, RNN state, WaveNet "
-                                   "queues), recompute (a full pass per position), or auto",
+                                   "queues, PixelCNN layer caches), recompute (a full pass "
+                                   "per position), or auto",
                            choices=("auto", "cached", "recompute"))
     temperature: float = setting(1.0, "divides the logits (0: argmax); multiplies a "
                                       "Gaussian's scale", check=non_negative)
