@@ -122,14 +122,15 @@ def test_bf16_loss_curve_tracks_float32(tmp_path):
 
 
 def test_xla_options_reach_the_compiler_and_keep_the_numbers():
-    """train.xla_options: XLA's own defaults ("none") and jaxgen's (on CPU: convolutions
-    without YNNPACK) compute the same step."""
+    """train.xla_options: XLA's own defaults ("none") and jaxgen's (on CPU: YNNPACK for
+    reductions and dots only) compute the same step."""
     from jaxgen.core.experiment import CPU_IMAGE_TRAIN_XLA_OPTIONS as CPU_IMAGES
     from jaxgen.core.experiment import xla_options
     assert xla_options("", "cpu", "images") == CPU_IMAGES
     assert xla_options("", "cpu", "points") == xla_options("", "gpu", "images") == {}
     assert xla_options("none", "cpu", "images") == xla_options(None, "cpu", "images") == {}
     assert xla_options("a=1, b=", "cpu") == {"a": "1", "b": ""}
+    assert xla_options("a=X,Y, b=2,c=", "cpu") == {"a": "X,Y", "b": "2", "c": ""}
     opts = "train.xla_options=xla_cpu_experimental_ynn_fusion_type="
     _, la = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW), 2)
     _, lb = _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW + [opts]), 2)
