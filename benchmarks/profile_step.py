@@ -4,14 +4,20 @@
 
 jaxgen: the trainer's compiled step (`jaxgen.core.bench.setup`), warmed up, then `--steps`
 steps under `jax.profiler` (a Perfetto trace); every XLA:CPU thunk's duration is summed by
-its HLO name and sorted into a kind. PyTorch: the twin's `step_fn()`
-(`torch_models.BUILDERS`) under `torch.profiler`, each aten op's self CPU time, sorted the
-same way. Kinds: convolution (forward, input and kernel gradients), layout copies
-(transposes and copies XLA inserts around its convolutions; aten copies/contiguous),
-reductions (normalisation statistics, bias gradients, norms), matmul, elementwise (the
-rest of XLA's fusions; pointwise aten ops), optimizer (aten's _foreach_* / Adam ops; in
-jaxgen they are fused into the elementwise kind). Per step, in ms; the kinds of each
-column add up to its profiled total, which can differ a little from an unprofiled step.
+its HLO name and sorted into a kind. Eigen's convolutions run as tasks the profiler does
+not trace (a convolution thunk's own span is its launch), so the profiled steps' wall time
+less every traced op is its own row, "untraced".
+PyTorch: the twin's `step_fn()` (`torch_models.BUILDERS`) under `torch.profiler`, each
+aten op's self CPU time, sorted the same way.
+
+Kinds: convolution (forward, input and kernel gradients); layout copies (transposes and
+copies XLA inserts around its convolutions; aten copies); reductions (normalisation
+statistics, bias gradients, norms; XLA's YNNPACK fusions, which also hold single dots);
+matmul; elementwise (the rest of XLA's fusions;
+pointwise aten ops); optimizer (aten's _foreach_* / Adam ops; in jaxgen they are fused
+into the elementwise kind). Per step, in ms; the kinds of each column add up to its
+profiled total (jaxgen's: the profiled steps' wall time), which can differ from an
+unprofiled step.
 Needs PyTorch for its column (pip install torch); jaxgen never imports it.
 """
 
@@ -33,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from compare import ARCHS, jaxgen_batch, twin_kwargs  # noqa: E402
 
-KINDS = ("convolution", "layout copies", "reductions", "matmul", "elementwise", "optimizer")
+KINDS = ("convolution", "untraced (Eigen convolution tasks)", "layout copies", "reductions",
+         "matmul", "elementwise", "optimizer")
 
 
 def xla_kind(name: str) -> str | None:
@@ -44,7 +51,7 @@ def xla_kind(name: str) -> str | None:
         return "convolution"
     if name.startswith(("transpose", "copy")) or "transpose" in name.split("_fusion")[0]:
         return "layout copies"
-    if "reduce" in name:
+    if "reduce" in name or name.startswith("ynn_fusion"):  # YNNPACK: reductions and dots
         return "reductions"
     if name.startswith(("dot", "custom-call")):
         return "matmul"
@@ -82,9 +89,11 @@ def profile_jaxgen(config, steps: int) -> tuple[dict, dict, float]:
     wall = (time.perf_counter() - t0) / steps * 1000
     with tempfile.TemporaryDirectory() as tmp:
         jax.profiler.start_trace(tmp, create_perfetto_trace=True)
+        t0 = time.perf_counter()
         for _ in range(steps):
             state, m = step(state, batch)
             jax.block_until_ready(m)
+        profiled = (time.perf_counter() - t0) / steps * 1000
         jax.profiler.stop_trace()
         trace = sorted(glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True))[-1]
         events = json.load(gzip.open(trace))["traceEvents"]
@@ -94,6 +103,9 @@ def profile_jaxgen(config, steps: int) -> tuple[dict, dict, float]:
         if kind:
             by_kind[kind] += e["dur"] / 1000 / steps
             by_op[re.sub(r"\.\d+$", "", e["name"])] += e["dur"] / 1000 / steps
+    # Eigen's convolutions run as tasks the profiler does not trace (a convolution thunk's
+    # own span is its launch): the profiled steps' wall time less the traced ops.
+    by_kind["untraced (Eigen convolution tasks)"] = max(profiled - sum(by_kind.values()), 0.0)
     return by_kind, by_op, wall
 
 
