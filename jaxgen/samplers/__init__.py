@@ -5,8 +5,9 @@ likelihoods.
 sampling, and the exact (or Hutchinson-estimated) log-likelihood of a
 continuous flow via the instantaneous change of variables.
 
-``ddpm``: ancestral sampling (the lecture's Algorithm 2), DDIM, and the
-probability-flow ODE of a diffusion (integrated by ``ode``).
+``ddpm``: ancestral sampling (the lecture's Algorithm 2), DDIM, DPM-Solver++(2M)
+(``dpm_solver_pp``, a second-order multistep solver of the probability-flow ODE), and
+the probability-flow ODE of a diffusion as a velocity (integrated by ``ode``).
 
 ``langevin``: Langevin dynamics and annealed Langevin over a noise ladder (NCSN).
 """

@@ -28,8 +28,12 @@ class DDPMSettings:
 @dataclasses.dataclass(frozen=True)
 class DDPMSample(ODESolver, PriorTemperature):
     sampler: str = setting("ddpm", "ddpm (ancestral, all T steps), ddim (sample.steps of "
-                                   "them) or ode (probability flow)",
-                           choices=("ddpm", "ddim", "ode"))
+                                   "them), ode (probability flow) or dpm_solver "
+                                   "(DPM-Solver++(2M), sample.steps network calls)",
+                           choices=("ddpm", "ddim", "ode", "dpm_solver"))
+    spacing: str = setting("quadratic", "dpm_solver: its steps, quadratic in t (t_i = T (i/M)^2), "
+                                        "uniform in log-SNR, or uniform in t (ddim's)",
+                           choices=("quadratic", "logsnr", "time"))  # samplers.ddpm.DPM_SPACINGS
     eta: float = setting(0.0, "ddim: 0 deterministic, 1 = DDPM's beta-tilde variance",
                          check=non_negative)
     guidance: float = setting(0.0, "classifier-free guidance scale w (labelled samples)",

@@ -1,5 +1,5 @@
 """DDPM (Ho et al., 2020) as in the lecture, with its variational bound, DDIM,
-the probability-flow ODE and classifier-free guidance.
+DPM-Solver++(2M), the probability-flow ODE and classifier-free guidance.
 
 Training is the lecture's Algorithm 1: x_0 ~ data, t ~ U{1, …, T}, ε ~ N(0, I),
 
@@ -71,7 +71,7 @@ class DiffusionTools(FamilyTools):
     """A DDPM's schedule and its sampler with the whole path (for the pictures).
 
     draw(params, rng, num, settings, labels=None, return_path=False): `sample`, which
-    with return_path also returns the path x_T ... x_0 (ddpm/ddim samplers).
+    with return_path also returns the path x_T ... x_0 (ddpm/ddim/dpm_solver samplers).
     """
 
     provides: ClassVar[str] = "diffusion schedule"
@@ -262,7 +262,8 @@ def guided_eps(params, labels, guidance, *, net, s: dp.Schedule, num_classes):
 
 def draw(params, rng, num, settings, labels=None, return_path=False, *, net, s: dp.Schedule,
          num_classes, variance: str, event_shape, image: bool):
-    """Samples by settings.sampler: "ddpm" (Algorithm 2), "ddim" or "ode" (probability flow)."""
+    """Samples by settings.sampler: "ddpm" (Algorithm 2), "ddim", "dpm_solver"
+    (DPM-Solver++(2M) on settings.spacing's steps) or "ode" (probability flow)."""
     if labels is not None and num_classes is None:
         raise UserError("This model is unconditional (model.num_classes is unset); "
                          "drop the labels.")
@@ -280,6 +281,11 @@ def draw(params, rng, num, settings, labels=None, return_path=False, *, net, s: 
         return samplers.ddim(eps, s, x_T, kr,
                              timesteps=samplers.ddim_timesteps(settings.steps, T),
                              eta=float(settings.eta), clip=clip, return_path=return_path)
+    if settings.sampler == "dpm_solver":
+        return samplers.dpm_solver_pp(eps, s, x_T,
+                                      timesteps=samplers.dpm_solver_timesteps(
+                                          settings.steps, s, settings.spacing),
+                                      clip=clip, return_path=return_path)
     v = samplers.probability_flow_velocity(lambda x, u: eps(x, u, True), s, 1.0 / T)
     return ode.odeint(v, x_T, 0.0, 1.0, settings.steps, settings.method)
 
