@@ -44,9 +44,9 @@ def read_run_info(workdir: Path) -> DatasetInfo:
 
 
 # jaxgen's XLA options for the train step of image models on CPU: YNNPACK for reductions
-# (GroupNorm statistics, bias gradients) and single dots, Eigen for the convolutions
-# (YNNPACK's kernel-gradient convolutions were the slower here); vector data keep XLA's
-# defaults. Against YNNPACK off, the U-Net step 0.90x, DCGAN 0.84x, PixelCNN 0.85x (one
+# (GroupNorm statistics, bias gradients, softmax) and single dots, Eigen for the
+# convolutions (YNNPACK's kernel-gradient convolutions were the slower here); vector data
+# keep XLA's defaults. Against YNNPACK off: DCGAN 0.89x, PixelCNN 0.85x, U-Net 0.99x (one
 # interleaved run each, issue 19). The timings are in the README ("Speed: jaxgen vs
 # PyTorch"); `jaxgen bench --config.train.xla_options=none` measures XLA's defaults again.
 CPU_IMAGE_TRAIN_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":

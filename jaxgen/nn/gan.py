@@ -39,7 +39,6 @@ import jax.numpy as jnp
 
 from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
-from jaxgen.nn.norm import GroupNorm
 
 __all__ = ["MLPGAN", "DCGAN"]
 
@@ -154,9 +153,9 @@ class DCGANGenerator(nn.Module):
         c = self.channels
         h = nn.Dense((h_ // 4) * (w_ // 4) * 2 * c, name="project")(z)
         h = h.reshape(z.shape[0], h_ // 4, w_ // 4, 2 * c)
-        h = nn.relu(GroupNorm(num_groups=self.groups, name="norm_0")(h))
+        h = nn.relu(nn.GroupNorm(num_groups=self.groups, name="norm_0")(h))
         h = ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", name="up_0")(h)
-        h = nn.relu(GroupNorm(num_groups=self.groups, name="norm_1")(h))
+        h = nn.relu(nn.GroupNorm(num_groups=self.groups, name="norm_1")(h))
         h = ConvTranspose(c_out, (4, 4), strides=(2, 2), padding="SAME", name="up_1")(h)
         return jnp.tanh(h)
 

@@ -31,6 +31,7 @@ Models (one Flax module each, as `jaxgen.nn.gan`):
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -38,7 +39,6 @@ import jax.numpy as jnp
 
 from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
-from jaxgen.nn.norm import gcd_group_norm
 
 __all__ = ["UNetGenerator", "PatchDiscriminator", "Pix2Pix", "CycleGAN", "network"]
 
@@ -51,6 +51,10 @@ def _check_images(event_shape, model_name: str) -> tuple:
         raise UserError(f"model.name={model_name} expects (H, W, C) images with H and W "
                          f"divisible by 4; got event shape {shape}.")
     return shape
+
+
+def _group_norm(channels: int, groups: int, name: str) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=math.gcd(groups, channels), name=name)
 
 
 class UNetGenerator(nn.Module):
@@ -72,17 +76,17 @@ class UNetGenerator(nn.Module):
 
         def down(h, w, name):
             h = nn.Conv(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
-            return nn.leaky_relu(gcd_group_norm(g, w, f"{name}_norm")(h), 0.2)
+            return nn.leaky_relu(_group_norm(w, g, f"{name}_norm")(h), 0.2)
 
         def up(h, skip, w, name):
             h = ConvTranspose(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
             h = jnp.concatenate([h, skip], -1)
-            return nn.relu(gcd_group_norm(g, 2 * w, f"{name}_norm")(h))
+            return nn.relu(_group_norm(2 * w, g, f"{name}_norm")(h))
 
         e0 = nn.leaky_relu(nn.Conv(c, (3, 3), padding="SAME", name="in")(x), 0.2)  # H
         e1 = down(e0, 2 * c, "down_0")  # H/2
         e2 = down(e1, 4 * c, "down_1")  # H/4
-        h = nn.relu(gcd_group_norm(g, 4 * c, "mid_norm")(
+        h = nn.relu(_group_norm(4 * c, g, "mid_norm")(
             nn.Conv(4 * c, (3, 3), padding="SAME", name="mid")(e2)))
         h = up(h, e1, 2 * c, "up_0")  # H/2, skip from e1
         h = up(h, e0, c, "up_1")  # H, skip from e0

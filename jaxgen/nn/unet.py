@@ -34,9 +34,13 @@ import jax.numpy as jnp
 
 from jaxgen.core.errors import UserError
 from jaxgen.nn.embeddings import ClassEmbedding, TimeEmbedding, broadcast_time
-from jaxgen.nn.norm import gcd_group_norm
 
 __all__ = ["UNet", "ResBlock", "AttentionBlock"]
+
+
+def _group_norm(groups: int, channels: int, name: str) -> nn.GroupNorm:
+    """GroupNorm with ``gcd(groups, channels)`` groups, so any width works."""
+    return nn.GroupNorm(num_groups=math.gcd(groups, channels), name=name)
 
 
 class ResBlock(nn.Module):
@@ -51,10 +55,10 @@ class ResBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, temb: jax.Array) -> jax.Array:
         in_channels = x.shape[-1]
-        h = nn.silu(gcd_group_norm(self.groups, in_channels, "norm_0")(x))
+        h = nn.silu(_group_norm(self.groups, in_channels, "norm_0")(x))
         h = nn.Conv(self.out_channels, (3, 3), name="conv_0")(h)
         h = h + nn.Dense(self.out_channels, name="time_proj")(nn.silu(temb))[:, None, None, :]
-        h = nn.silu(gcd_group_norm(self.groups, self.out_channels, "norm_1")(h))
+        h = nn.silu(_group_norm(self.groups, self.out_channels, "norm_1")(h))
         h = nn.Conv(self.out_channels, (3, 3), name="conv_1")(h)
         if in_channels != self.out_channels:
             x = nn.Conv(self.out_channels, (1, 1), name="skip")(x)
@@ -69,7 +73,7 @@ class AttentionBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         b, hgt, wid, c = x.shape
-        h = gcd_group_norm(self.groups, c, "norm")(x).reshape(b, hgt * wid, c)
+        h = _group_norm(self.groups, c, "norm")(x).reshape(b, hgt * wid, c)
         q, k, v = jnp.split(nn.Dense(3 * c, name="qkv")(h), 3, axis=-1)
         attn = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", q, k) / math.sqrt(c), axis=-1)
         out = nn.Dense(c, name="proj")(jnp.einsum("bqk,bkc->bqc", attn, v))
@@ -151,7 +155,7 @@ class UNet(nn.Module):
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)  # nearest x2
                 h = nn.Conv(self.channels[level - 1], (3, 3), name=f"up_{level}_upsample")(h)
 
-        h = nn.silu(gcd_group_norm(self.groups, h.shape[-1], "norm_out")(h))
+        h = nn.silu(_group_norm(self.groups, h.shape[-1], "norm_out")(h))
         return nn.Conv(
             self.out_channels or in_channels,
             (3, 3),
