@@ -51,7 +51,7 @@ from jaxgen.core.registry import (
 from jaxgen.core.settings import NoSettings, setting
 from jaxgen.processes import diffusion as diffusion_process
 from jaxgen.processes.paths import AffinePath, CosinePath, OTPath, StraightPath, make_path
-from jaxgen.samplers.ddpm import ancestral, ddim, probability_flow_velocity
+from jaxgen.samplers.ddpm import ancestral, ddim, dpm_solver_pp, probability_flow_velocity
 from jaxgen.samplers.langevin import annealed_langevin, langevin
 from jaxgen.samplers.ode import log_likelihood as ode_log_likelihood
 from jaxgen.samplers.ode import odeint
@@ -68,7 +68,7 @@ __all__ = [
     "base_config", "load_config", "load_config_file", "resolve", "train", "load", "Run",
     # mathematics
     "distributions", "diffusion_process", "AffinePath", "StraightPath", "OTPath",
-    "CosinePath", "make_path", "odeint", "ode_log_likelihood", "ancestral", "ddim",
+    "CosinePath", "make_path", "odeint", "ode_log_likelihood", "ancestral", "ddim", "dpm_solver_pp",
     "probability_flow_velocity", "langevin", "annealed_langevin",
     # errors
     "JaxgenError", "UserError", "ConfigError", "ContractError",
