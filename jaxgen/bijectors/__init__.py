@@ -6,7 +6,8 @@ the normalizing direction) and ``inverse_and_log_det(y) -> (x, log_det)``
 :mod:`jaxgen.bijectors.base` for the protocol and how to init / apply.
 
 Layers: :class:`ActNorm`, :class:`Conv1x1`, :class:`Conv1x1LU`,
-:class:`AffineCoupling`, :class:`AdditiveCoupling`, :class:`Permute`,
+:class:`AffineCoupling`, :class:`AdditiveCoupling`, :class:`RQSplineCoupling`
+(+ :func:`rational_quadratic_spline`), :class:`Permute`,
 :class:`Squeeze`, :class:`Unsqueeze`, :class:`Split` (+ :func:`multi_scale`),
 :class:`LogitTransform`, :class:`ScaleShift`; composition :class:`Chain`,
 :class:`Inverse`. Default conditioners live in :mod:`jaxgen.nn.conditioners`.
@@ -33,6 +34,7 @@ from jaxgen.bijectors.multiscale import (
     unsqueeze2d,
 )
 from jaxgen.bijectors.preprocess import LogitTransform, ScaleShift
+from jaxgen.bijectors.spline import RQSplineCoupling, rational_quadratic_spline, spline_knots
 
 __all__ = [
     "MASK_TYPES",
@@ -46,6 +48,7 @@ __all__ = [
     "Inverse",
     "LogitTransform",
     "Permute",
+    "RQSplineCoupling",
     "ScaleShift",
     "Split",
     "Squeeze",
@@ -58,6 +61,8 @@ __all__ = [
     "multi_scale",
     "permutation_matrix",
     "random_orthogonal",
+    "rational_quadratic_spline",
+    "spline_knots",
     "squeeze2d",
     "standard_normal_log_prob",
     "unsqueeze2d",

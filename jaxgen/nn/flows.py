@@ -10,6 +10,10 @@ input's shape on the first call, so one class serves 2-D vectors and images.
   - images: logit pre-processing, then per scale 3 checkerboard couplings →
     squeeze → 3 channel couplings → split (half the channels factored out),
     and 4 checkerboard couplings at the last scale (their Sec. 4.1).
+  - `coupling="spline"`: the same layout with rational-quadratic spline couplings
+    (neural spline flows; Durkan et al., 2019) in place of the affine ones, `num_bins`
+    bins on [−tail_bound, tail_bound] and the identity outside
+    (`jaxgen.bijectors.spline`); configs/flows/nsf_*.py.
 * `Glow` (Kingma & Dhariwal, 2018): per scale squeeze → `steps` ×
   (ActNorm → invertible 1×1 conv (LU) → affine coupling) → split with a
   learned prior, as in their Fig. 2; for vectors, the same step without the
@@ -18,7 +22,7 @@ input's shape on the first call, so one class serves 2-D vectors and images.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -30,27 +34,44 @@ from jaxgen.bijectors import (
     Chain,
     Conv1x1LU,
     LogitTransform,
+    RQSplineCoupling,
     Squeeze,
     multi_scale,
 )
 from jaxgen.core.errors import UserError
 from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
 
-__all__ = ["RealNVP", "Glow"]
+__all__ = ["RealNVP", "Glow", "COUPLINGS"]
+
+COUPLINGS = ("affine", "spline")  # RealNVP's model.coupling
 
 
-def _vector_coupling(d: int, hidden: Sequence[int], parity: int) -> AffineCoupling:
-    return AffineCoupling(MLPConditioner(2 * d, hidden=tuple(hidden)), mask_type="half",
-                          parity=parity)
+def _coupling(conditioner: Callable[[int], nn.Module], c: int, mask: str, parity: int,
+              spline: tuple[int, float] | None) -> Bijector:
+    """An affine coupling of ``c`` channels, or with ``spline = (K, B)`` a rational-quadratic
+    spline coupling; ``conditioner(n)`` builds its conditioner with ``n`` outputs."""
+    if spline is None:
+        return AffineCoupling(conditioner(2 * c), mask_type=mask, parity=parity)
+    bins, bound = spline
+    return RQSplineCoupling(conditioner(RQSplineCoupling.params_per_entry(bins) * c),
+                            mask_type=mask, parity=parity, num_bins=bins, tail_bound=bound)
 
 
-def _conv_coupling(c: int, hidden: int, blocks: int, mask: str, parity: int) -> AffineCoupling:
-    return AffineCoupling(ConvConditioner(2 * c, hidden=hidden, num_blocks=blocks),
-                          mask_type=mask, parity=parity)
+def _vector_coupling(d: int, hidden: Sequence[int], parity: int,
+                     spline: tuple[int, float] | None = None) -> Bijector:
+    return _coupling(lambda n: MLPConditioner(n, hidden=tuple(hidden)), d, "half", parity,
+                     spline)
+
+
+def _conv_coupling(c: int, hidden: int, blocks: int, mask: str, parity: int,
+                   spline: tuple[int, float] | None = None) -> Bijector:
+    return _coupling(lambda n: ConvConditioner(n, hidden=hidden, num_blocks=blocks), c, mask,
+                     parity, spline)
 
 
 class RealNVP(Bijector):
-    """RealNVP for vectors (B, D) or images (B, H, W, C).
+    """RealNVP for vectors (B, D) or images (B, H, W, C); with ``coupling="spline"`` a
+    neural spline flow (RQ-NSF (C) of Durkan et al., 2019) in RealNVP's layout.
 
     Attributes:
       num_layers: vectors: number of couplings.
@@ -60,6 +81,9 @@ class RealNVP(Bijector):
       num_blocks: images: residual blocks per conv conditioner.
       actnorm: vectors: an ActNorm before every coupling.
       logit_alpha: images: RealNVP's logit pre-processing with this α; 0 skips it.
+      coupling: "affine" (RealNVP) or "spline" (rational-quadratic spline couplings).
+      num_bins: coupling="spline": bins K of each spline (3K − 1 conditioner outputs per entry).
+      tail_bound: coupling="spline": B, each spline maps [−B, B] onto itself, identity outside.
     """
 
     num_layers: int = 8
@@ -68,30 +92,44 @@ class RealNVP(Bijector):
     num_blocks: int = 2
     actnorm: bool = True
     logit_alpha: float = 0.05
+    coupling: str = "affine"
+    num_bins: int = 8
+    tail_bound: float = 4.0
+
+    def _spline(self) -> tuple[int, float] | None:
+        """(num_bins, tail_bound) for spline couplings, None for affine ones."""
+        if self.coupling not in COUPLINGS:
+            raise UserError(f"model.coupling={self.coupling!r}: expected one of {COUPLINGS}.")
+        if self.coupling == "affine":
+            return None
+        if self.num_bins < 1 or not self.tail_bound > 0:
+            raise UserError(f"A spline coupling needs model.num_bins >= 1 and model.tail_bound "
+                            f"> 0; got {self.num_bins} and {self.tail_bound}.")
+        return self.num_bins, float(self.tail_bound)
 
     def _layers(self, shape) -> list:
+        spline = self._spline()
         if len(shape) == 2:
             d = shape[-1]
             layers = []
             for i in range(self.num_layers):
                 if self.actnorm:
                     layers.append(ActNorm())
-                layers.append(_vector_coupling(d, self.hidden, i % 2))
+                layers.append(_vector_coupling(d, self.hidden, i % 2, spline))
             return layers
         hidden = self.hidden if isinstance(self.hidden, int) else int(self.hidden[0])
         c = shape[-1]
         levels = []
+
+        def couplings(c, mask, n):
+            return [_conv_coupling(c, hidden, self.num_blocks, mask, i % 2, spline)
+                    for i in range(n)]
+
         for _ in range(self.num_scales):
-            level = [_conv_coupling(c, hidden, self.num_blocks, "checkerboard", i % 2)
-                     for i in range(3)]
-            level.append(Squeeze())
-            c4 = 4 * c
-            level += [_conv_coupling(c4, hidden, self.num_blocks, "channel", i % 2)
-                      for i in range(3)]
-            levels.append(level)
-            c = c4 // 2
-        levels.append([_conv_coupling(c, hidden, self.num_blocks, "checkerboard", i % 2)
-                       for i in range(4)])
+            levels.append(couplings(c, "checkerboard", 3) + [Squeeze()]
+                          + couplings(4 * c, "channel", 3))
+            c = 4 * c // 2
+        levels.append(couplings(c, "checkerboard", 4))
         pre = [LogitTransform(alpha=self.logit_alpha)] if self.logit_alpha > 0 else []
         return pre + [multi_scale(levels)]
 
