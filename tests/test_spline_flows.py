@@ -10,9 +10,9 @@ Property tests over random inputs and random spline / conditioner parameters:
   ±B (where the tails join);
 * all-zero parameters, a coupling at init and a spline RealNVP at init are the identity;
 * a 2-D spline flow's log-likelihood is the change-of-variables sum, its density integrates
-  to 1, and the image model inverts with the log-det of its Jacobian.
+  to 1, and the multi-scale image model inverts with the log-det of its Jacobian.
 
-Each test compiles one small program (`fast_jit`): the file runs in ~20 s on 2 cores.
+Each test compiles one small program (`fast_jit`): the file runs in ~25 s with -n 2 on 2 cores.
 """
 
 from __future__ import annotations
@@ -270,8 +270,7 @@ def test_2d_spline_flow_log_likelihood_is_the_change_of_variables_sum():
     assert abs(float(mass) - 1.0) < 0.01, mass
 
 
-def test_spline_realnvp_on_images_inverts():
-    """The multi-scale layout with spline couplings (their log-dets: the coupling test)."""
+def test_spline_realnvp_on_images_inverts_with_the_log_det_of_its_jacobian():
     model = RealNVP(num_scales=1, hidden=4, num_blocks=0, coupling="spline", num_bins=4)
     x = jax.random.uniform(jax.random.key(8), (2, 4, 4, 2), minval=-0.95, maxval=0.95)
 
@@ -279,12 +278,12 @@ def test_spline_realnvp_on_images_inverts():
         params = _perturbed(model, x, key, scale=0.1)
         z, ld = _fwd(model, params, x)
         x_back, ld_inv = _inv(model, params, z)
-        return z, x_back, ld, ld_inv
+        return x_back, ld, ld_inv, _slogdet_one(model, params, x[0])
 
-    z, x_back, ld, ld_inv = map(np.asarray, fast_jit(run, jax.random.key(9), x))
+    x_back, ld, ld_inv, want = map(np.asarray, fast_jit(run, jax.random.key(9), x))
     np.testing.assert_allclose(x_back, np.asarray(x), atol=1e-5)
     np.testing.assert_allclose(ld_inv, -ld, rtol=1e-5, atol=1e-4)
-    assert np.isfinite(z).all()
+    np.testing.assert_allclose(ld[0], want, rtol=1e-5, atol=1e-3)
 
 
 def test_an_unknown_coupling_is_a_user_error():
