@@ -11,8 +11,8 @@ from jaxgen import cli
 from jaxgen.reproduce import defaults_quality as dq
 
 SHIPPED_2D = ["diffusion/ddpm_toy2d", "diffusion/ncsn_toy2d", "flow_matching/toy2d",
-              "flows/nsf_toy2d", "flows/realnvp_toy2d", "gan/minimax_toy2d", "gan/ns_toy2d", "gan/wgan_gp_toy2d",
-              "gan/wgan_toy2d", "vae/vae_toy2d"]
+              "flows/nsf_toy2d", "flows/realnvp_toy2d", "gan/minimax_toy2d", "gan/ns_toy2d",
+              "gan/wgan_gp_toy2d", "gan/wgan_toy2d", "vae/vae_toy2d"]
 
 
 def test_finds_every_shipped_2d_config():
