@@ -99,19 +99,40 @@ def perplexity(codes, num_codes: int):
     return jnp.exp(h), jnp.mean(p > 0)
 
 
+def quantize(z_e, codebook):
+    """One level's quantiser: (z_q, codes, {"codebook", "commitment"}).
+
+    codes = argmin_j ‖z_e − e_j‖², z_q the straight-through z_e + sg[e_k − z_e] (value
+    e_k, gradient to z_e); the codebook term ‖sg[z_e] − e_k‖² and the commitment term
+    ‖z_e − sg[e_k]‖², each a mean over its elements.
+    """
+    codes = nearest_codes(sg(z_e), sg(codebook))
+    e_k = codebook[codes]
+    z_q = z_e + sg(e_k - z_e)  # straight-through: value e_k, gradient to z_e
+    return z_q, codes, {"codebook": jnp.mean(jnp.square(sg(z_e) - e_k)),
+                        "commitment": jnp.mean(jnp.square(z_e - sg(e_k)))}
+
+
 def vq_terms(z_e, codebook, decode, x):
     """The lecture's three terms (each a mean over its elements) and the codes.
 
     decode: z_q (B, h, w, D) -> x̂. Returns ({"recon", "codebook", "commitment"}, codes).
     """
-    codes = nearest_codes(sg(z_e), sg(codebook))
-    e_k = codebook[codes]
-    z_q = z_e + sg(e_k - z_e)  # straight-through: value e_k, gradient to z_e
-    x_hat = decode(z_q)
-    terms = {"recon": jnp.mean(jnp.square(x - x_hat)),
-             "codebook": jnp.mean(jnp.square(sg(z_e) - e_k)),
-             "commitment": jnp.mean(jnp.square(z_e - sg(e_k)))}
-    return terms, codes
+    z_q, codes, terms = quantize(z_e, codebook)
+    return {"recon": jnp.mean(jnp.square(x - decode(z_q))), **terms}, codes
+
+
+def level_metrics(terms, codes, vq, *, num_codes: int, ema: bool, restart_after: int,
+                  suffix: str = "") -> dict:
+    """One level's logged metrics: commitment, perplexity, usage (+ codebook without EMA,
+    dead_codes with restarts), each name + suffix (e.g. "_top")."""
+    ppl, usage = perplexity(codes, num_codes)
+    m = {"commitment": terms["commitment"], "perplexity": ppl, "usage": usage}
+    if not ema:
+        m["codebook"] = terms["codebook"]
+    if restart_after:
+        m["dead_codes"] = jnp.sum(vq["idle"] >= restart_after).astype(jnp.float32)
+    return {k + suffix: v for k, v in m.items()}
 
 
 def held_out_code_stats(arrays: dict, num_codes: int) -> dict:
@@ -138,6 +159,51 @@ def ema_update(vq: dict, flat, codes, num_codes: int, decay: float, epsilon: flo
             "codebook": embed_sum / smoothed[:, None]}
 
 
+def init_codebook(k_pick, k_noise, flat, num_codes: int, ema: bool) -> tuple:
+    """One level's codebook, drawn near the vectors flat (N, D) (module doc):
+    (the gradient-trained codebook or None under EMA, its non-gradient state "vq")."""
+    K, D = num_codes, flat.shape[-1]
+    pick = jax.random.randint(k_pick, (K,), 0, flat.shape[0])
+    scale = 0.1 * jnp.std(flat) + 1e-3
+    codebook = flat[pick] + scale * jax.random.normal(k_noise, (K, D), flat.dtype)
+    idle = jnp.zeros((K,), jnp.float32)
+    if ema:
+        return None, {"codebook": codebook, "cluster_size": jnp.ones((K,), jnp.float32),
+                      "embed_sum": codebook, "idle": idle}
+    return codebook, {"shift": jnp.zeros((K, D), jnp.float32), "idle": idle}
+
+
+def codebook_in_use(vq: dict, learned=None):
+    """The codebook a level quantises with: the EMA one, or the learned one + its restart
+    offsets (`learned` None: EMA)."""
+    return vq["codebook"] if learned is None else learned + vq["shift"]
+
+
+def refresh_codebook(vq: dict, flat, codes, learned, rng, *, num_codes: int, decay: float,
+                     epsilon: float, restart_after: int) -> dict:
+    """One level's update_state from vectors flat (N, D) assigned to codes (N,): the EMA
+    step (`learned` None), idle counters and dead-code restarts (module doc)."""
+    K = num_codes
+    ema = learned is None
+    vq = dict(vq)
+    if ema:
+        vq = ema_update(vq, flat, codes, K, decay, epsilon)
+    used = jnp.zeros((K,), bool).at[codes].set(True)
+    idle = jnp.where(used, 0.0, vq["idle"] + 1.0)
+    if restart_after:
+        dead = idle >= restart_after
+        new = flat[jax.random.randint(rng, (K,), 0, flat.shape[0])]
+        if ema:
+            vq["codebook"] = jnp.where(dead[:, None], new, vq["codebook"])
+            vq["embed_sum"] = jnp.where(dead[:, None], new, vq["embed_sum"])
+            vq["cluster_size"] = jnp.where(dead, 1.0, vq["cluster_size"])
+        else:
+            vq["shift"] = jnp.where(dead[:, None], new - learned, vq["shift"])
+        idle = jnp.where(dead, 0.0, idle)
+    vq["idle"] = idle
+    return vq
+
+
 def vq_loss(params, batch, rng, *, model, codebook_of, beta: float, ema: bool,
             num_codes: int, restart_after: int):
     del rng
@@ -149,13 +215,9 @@ def vq_loss(params, batch, rng, *, model, codebook_of, beta: float, ema: bool,
     loss = terms["recon"] + beta * terms["commitment"]
     if not ema:
         loss = loss + terms["codebook"]
-    ppl, usage = perplexity(codes, num_codes)
-    metrics = {"mse": terms["recon"], "commitment": terms["commitment"], "perplexity": ppl,
-               "usage": usage}
-    if not ema:
-        metrics["codebook"] = terms["codebook"]
-    if restart_after:
-        metrics["dead_codes"] = jnp.sum(params["vq"]["idle"] >= restart_after).astype(jnp.float32)
+    metrics = {"mse": terms["recon"],
+               **level_metrics(terms, codes, params["vq"], num_codes=num_codes, ema=ema,
+                               restart_after=restart_after)}
     return loss, metrics
 
 
@@ -189,9 +251,7 @@ class VQModel:
     ema: bool
 
     def codebook(self, params):
-        if self.ema:
-            return params["vq"]["codebook"]
-        return params["model"]["codebook"] + params["vq"]["shift"]
+        return codebook_in_use(params["vq"], None if self.ema else params["model"]["codebook"])
 
     def encode(self, params, x):
         return self.net.apply({"params": params["model"]["net"]}, x, method=self.net.encode)
@@ -217,46 +277,25 @@ class VQModel:
 
     def init(self, rng, batch):
         """Net params, and the codebook drawn near encoder outputs of the first batch."""
-        K, D = self.num_codes, self.embed_dim
         k_net, k_pick, k_noise = jax.random.split(rng, 3)
         x = batch["x"]
         net = self.net.init(k_net, x)["params"]
-        flat = self.net.apply({"params": net}, x, method=self.net.encode).reshape(-1, D)
-        pick = jax.random.randint(k_pick, (K,), 0, flat.shape[0])
-        scale = 0.1 * jnp.std(flat) + 1e-3
-        codebook = flat[pick] + scale * jax.random.normal(k_noise, (K, D), flat.dtype)
-        idle = jnp.zeros((K,), jnp.float32)
-        if self.ema:
-            vq = {"codebook": codebook, "cluster_size": jnp.ones((K,), jnp.float32),
-                  "embed_sum": codebook, "idle": idle}
-            return {"model": {"net": net}, "vq": vq}
-        return {"model": {"net": net, "codebook": codebook},
-                "vq": {"shift": jnp.zeros((K, D), jnp.float32), "idle": idle}}
+        flat = self.net.apply({"params": net}, x, method=self.net.encode).reshape(
+            -1, self.embed_dim)
+        learned, vq = init_codebook(k_pick, k_noise, flat, self.num_codes, self.ema)
+        model = {"net": net} if learned is None else {"net": net, "codebook": learned}
+        return {"model": model, "vq": vq}
 
 
 def update_codebook(params, batch, rng, *, vm: VQModel, decay: float, epsilon: float,
                     restart_after: int):
     """update_state: the EMA codebook step, idle counters and dead-code restarts."""
-    K, D = vm.num_codes, vm.embed_dim
-    flat = vm.encode(params, batch["x"]).reshape(-1, D)
+    flat = vm.encode(params, batch["x"]).reshape(-1, vm.embed_dim)
     codes = nearest_codes(flat, vm.codebook(params))
-    vq = dict(params["vq"])
-    if vm.ema:
-        vq = ema_update(vq, flat, codes, K, decay, epsilon)
-    used = jnp.zeros((K,), bool).at[codes].set(True)
-    idle = jnp.where(used, 0.0, vq["idle"] + 1.0)
-    if restart_after:
-        dead = idle >= restart_after
-        new = flat[jax.random.randint(rng, (K,), 0, flat.shape[0])]
-        if vm.ema:
-            vq["codebook"] = jnp.where(dead[:, None], new, vq["codebook"])
-            vq["embed_sum"] = jnp.where(dead[:, None], new, vq["embed_sum"])
-            vq["cluster_size"] = jnp.where(dead, 1.0, vq["cluster_size"])
-        else:
-            vq["shift"] = jnp.where(dead[:, None], new - params["model"]["codebook"],
-                                    vq["shift"])
-        idle = jnp.where(dead, 0.0, idle)
-    vq["idle"] = idle
+    vq = refresh_codebook(params["vq"], flat, codes,
+                          None if vm.ema else params["model"]["codebook"], rng,
+                          num_codes=vm.num_codes, decay=decay, epsilon=epsilon,
+                          restart_after=restart_after)
     return {**params, "vq": vq}
 
 
