@@ -29,6 +29,7 @@ MODELS = {
     "gan_mlp": ModelSpec("jaxgen.nn.gan:MLPGAN", defaults=event_shape_default),
     "dcgan": ModelSpec("jaxgen.nn.gan:DCGAN", ("images",), event_shape_default,
                        "Use model.name=gan_mlp."),
+    "biggan": ModelSpec("jaxgen.nn.biggan:BigGAN", ("images",), event_shape_default),
     "pix2pix_unet": ModelSpec("jaxgen.nn.image2image:Pix2Pix", ("images",),
                               event_shape_default, expects="translates images"),
     "cyclegan": ModelSpec("jaxgen.nn.image2image:CycleGAN", ("images",), event_shape_default,

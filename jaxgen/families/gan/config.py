@@ -27,6 +27,9 @@ class GameSettings:
                                        "model.class_head)", check=non_negative)
     class_weight: float = setting(1.0, "CAN: weight of D's class head loss",
                                   check=non_negative)
+    ortho_weight: float = setting(0.0, "BigGAN: beta of G's orthogonal regularisation "
+                                       "||W^T W * (1 - I)||_F^2 over its kernels (0: off)",
+                                  check=non_negative)
 
 
 @dataclasses.dataclass(frozen=True)

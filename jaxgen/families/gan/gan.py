@@ -40,6 +40,11 @@ has a second, K-way class ("style") head D_c trained on the real labels,
 D loss += class_weight · CE(D_c(x), y); G is pushed toward class ambiguity,
 G loss += style_weight · E_z[−Σ_k (1/K log D_c(k|G(z)) + (1 − 1/K) log(1 − D_c(k|G(z))))],
 the paper's style-ambiguity term (D_c(k|·) the softmax class posterior).
+BigGAN (Brock et al., 2018; jaxgen.nn.biggan): objective.ortho_weight = β > 0 adds the
+orthogonal regularisation β Σ_W ‖WᵀW ⊙ (1 − I)‖_F² over G's conv/dense kernels to G's loss
+(metric `ortho_penalty`). A model with variable collections beyond "params"
+(`state_collections`, e.g. spectral norm's power-iteration vectors) has them kept as
+non-gradient state under params[name], refreshed after each step by its `refresh_state`.
 
 Metrics (per player, prefixed by the trainer): discriminator: `d_real`,
 `d_fake` (mean D on real / fake; for critics the mean critic value), for
@@ -68,6 +73,7 @@ import jax.numpy as jnp
 from jaxgen.core.contract import BuildContext, FamilyTools, Objective, Player, microbatch
 from jaxgen.core.errors import UserError
 from jaxgen.families.gan import pictures
+from jaxgen.nn.biggan import orthogonal_penalty
 
 
 # ----------------------------------------------------------------- the losses
@@ -227,15 +233,21 @@ class GANModel:
     net: object
     latent_dim: int
     conditional: bool
+    # the net's variable collections beyond "params" (e.g. spectral norm's power-iteration
+    # vectors, jaxgen.nn.biggan): non-gradient state kept under params[name]
+    state: tuple = ()
+
+    def _variables(self, params, player: str) -> dict:
+        return {"params": {player: params[player]}, **{k: params[k] for k in self.state}}
 
     def generate(self, params, z, label=None):
-        return self.net.apply({"params": {"generator": params["generator"]}}, z,
+        return self.net.apply(self._variables(params, "generator"), z,
                               label if self.conditional else None, method=self.net.generate)
 
     def discriminate(self, params, x, label=None):
         """(D's output, its class head's logits or None)."""
         return _split_heads(self.net.apply(
-            {"params": {"discriminator": params["discriminator"]}}, x,
+            self._variables(params, "discriminator"), x,
             label if self.conditional else None, method=self.net.discriminate))
 
     def draw_fakes(self, params, rng, n, label):
@@ -290,8 +302,10 @@ def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_we
 
 
 def generator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, split: bool,
-                   n_critic: int, class_head: bool, style_weight: float):
-    """The generator's loss of the game, plus CAN's style ambiguity."""
+                   n_critic: int, class_head: bool, style_weight: float,
+                   ortho_weight: float = 0.0):
+    """The generator's loss of the game, plus CAN's style ambiguity and BigGAN's
+    orthogonal regularisation (ortho_weight · Σ ‖WᵀW ⊙ (1 − I)‖_F² over G's kernels)."""
     if split:  # the generator draws m = B / n_critic latents, like each critic update
         batch = microbatch(batch, 0, n_critic)
     label = batch.get("label")
@@ -305,7 +319,31 @@ def generator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, split: bo
         if style_weight > 0:
             loss = loss + style_weight * amb
         m.update(style_ambiguity=amb, style_entropy=jnp.mean(entropy(cls)))
+    if ortho_weight > 0:
+        ortho = orthogonal_penalty(params["generator"])
+        loss = loss + ortho_weight * ortho
+        m["ortho_penalty"] = ortho
     return loss, m
+
+
+def refresh_model_state(params, batch, rng, *, net):
+    """update_state of a model with state collections: `net.refresh_state(params)` (e.g.
+    one power iteration of spectral norm on the updated kernels)."""
+    del batch, rng
+    return {**params, **net.refresh_state(params)}
+
+
+def _chain(*updates):
+    """The update_state running each given one (None: skipped) in turn; None if none."""
+    updates = [u for u in updates if u is not None]
+    if not updates:
+        return None
+
+    def update_state(params, batch, rng):
+        for i, u in enumerate(updates):
+            params = u(params, batch, jax.random.fold_in(rng, i))
+        return params
+    return update_state
 
 
 def latents(rng, num, temperature=1.0, truncation=0.0, *, latent_dim: int):
@@ -356,23 +394,28 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     if conditional and int(model.num_classes) != data.num_classes:
         raise UserError(f"model.num_classes={model.num_classes} but {data.name} has "
                          f"{data.num_classes} classes.")
-    gm = GANModel(model, latent_dim, conditional)
+    state = tuple(getattr(model, "state_collections", ()))
+    gm = GANModel(model, latent_dim, conditional, state=state)
 
     def init(rng, batch):
         x = batch["x"]
         label = batch.get("label") if conditional else None
         z = jnp.zeros((x.shape[0], latent_dim), jnp.float32)
-        p = model.init(rng, z, label)["params"]
+        variables = model.init(rng, z, label)
+        p = variables["params"]
         d = p["discriminator"]
-        return {"generator": p["generator"],
-                "discriminator": clip_weights(d, clip) if game.clip else d}
+        params = {"generator": p["generator"],
+                  "discriminator": clip_weights(d, clip) if game.clip else d}
+        params.update({k: variables[k] for k in state})  # non-gradient state
+        return params
 
     d_loss = functools.partial(discriminator_loss, gm=gm, game=game,
                                gp_weight=float(o.gp_weight), class_head=two_heads,
                                class_weight=float(o.class_weight))
     g_loss = functools.partial(generator_loss, gm=gm, game=game, split=split,
                                n_critic=n_critic, class_head=two_heads,
-                               style_weight=float(o.style_weight))
+                               style_weight=float(o.style_weight),
+                               ortho_weight=float(o.ortho_weight))
     players = (Player("discriminator", d_loss, updates_per_step=n_critic, split_batch=split,
                       project=functools.partial(clip_weights, c=clip) if game.clip else None),
                Player("generator", g_loss))
@@ -380,6 +423,7 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         name="gan",
         players=players,
         init=init,
+        update_state=_chain(functools.partial(refresh_model_state, net=model) if state else None),
         sample=functools.partial(sample, gm=gm, num_classes=getattr(model, "num_classes", None)),
         pictures=pictures.write_all,
         representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
