@@ -334,10 +334,29 @@ def test_biggan_trains_through_the_cli_and_refreshes_u(tmp_path):
                      "--config.train.batch_size=16", "--config.train.log_every=1",
                      "--config.train.checkpoint_every=3", "--config.train.progress=false",
                      "--config.train.sample_every=0", "--config.train.pictures=false",
-                     "--config.model.g_channels=4", "--config.model.d_channels=4",
-                     "--config.data.num_train=256"]) == 0
+                     "--config.model.g_channels=4", "--config.model.d_channels=4"]) == 0
     m = read_metrics(wd)
     assert len(m) == 3 and all(np.isfinite(r["loss"]) and r["generator/ortho_penalty"] > 0
                                for r in m)
     state, _ = load_final_state(wd)
     assert "spectral" in state.params and "spectral" in state.ema_params
+
+
+@pytest.mark.heavy
+def test_reproduce_truncation_fast_writes_its_table_and_plot(tmp_path):
+    import json
+
+    from jaxgen import reproduce
+    from jaxgen.eval import classifier as clf
+    from jaxgen.reproduce import truncation
+    reproduce.run("truncation", tmp_path, budget=reproduce.Budget(fast=True))
+    out = json.loads((tmp_path / "truncation" / "truncation.json").read_text())
+    assert out["psis"] == list(truncation.PSIS) and set(out["models"]) == {"ortho", "no_ortho"}
+    assert out["models"]["ortho"]["ortho_weight"] == 1e-4
+    if clf.load_cached() is not None:
+        for m in out["models"].values():
+            assert [r["psi"] for r in m["per_psi"]] == list(truncation.PSIS)
+            assert all(np.isfinite(r["fd"]) and 0 <= r["precision"] <= 1
+                       and 0 <= r["class_entropy"] <= np.log(10) + 1e-6 for r in m["per_psi"])
+        assert (tmp_path / "truncation" / "truncation.png").stat().st_size > 0
+        assert "| ortho | 0.25 |" in (tmp_path / "truncation" / "report.md").read_text()

@@ -14,6 +14,8 @@ the lecture's or paper's.
     style-transfer          content + Gram-style losses on the jaxgen classifier's features
     defaults-quality        every shipped 2-D config at its default budget on three random
                             Gaussian mixtures against its family's quality target
+    truncation              BigGAN's truncation trick over ψ: FD, precision/recall and class
+                            entropy of a class-conditional G with vs without orthogonal reg.
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -33,7 +35,7 @@ __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
-                 "defaults-quality")
+                 "defaults-quality", "truncation")
 
 
 def _module(name: str):
