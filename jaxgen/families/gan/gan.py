@@ -233,6 +233,7 @@ class GANModel:
     net: object
     latent_dim: int
     conditional: bool
+    grows: bool = False  # the net's methods take `step` (params["growth"]["step"]; ProGAN)
     # the net's variable collections beyond "params" (e.g. spectral norm's power-iteration
     # vectors, jaxgen.nn.biggan): non-gradient state kept under params[name]
     state: tuple = ()
@@ -240,15 +241,20 @@ class GANModel:
     def _variables(self, params, player: str) -> dict:
         return {"params": {player: params[player]}, **{k: params[k] for k in self.state}}
 
+    def _step(self, params) -> dict:
+        return {"step": params["growth"]["step"]} if self.grows else {}
+
     def generate(self, params, z, label=None):
         return self.net.apply(self._variables(params, "generator"), z,
-                              label if self.conditional else None, method=self.net.generate)
+                              label if self.conditional else None, method=self.net.generate,
+                              **self._step(params))
 
     def discriminate(self, params, x, label=None):
         """(D's output, its class head's logits or None)."""
         return _split_heads(self.net.apply(
             self._variables(params, "discriminator"), x,
-            label if self.conditional else None, method=self.net.discriminate))
+            label if self.conditional else None, method=self.net.discriminate,
+            **self._step(params)))
 
     def draw_fakes(self, params, rng, n, label):
         z = jax.random.normal(rng, (n, self.latent_dim), jnp.float32)
@@ -288,6 +294,9 @@ def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_we
     m = {"d_real": jnp.mean(game.show(real_out)), "d_fake": jnp.mean(game.show(fake_out))}
     if game.output == "critic":
         m["w_estimate"] = jnp.mean(real_out) - jnp.mean(fake_out)
+    if gm.grows:  # where the growth is: the current resolution and fade-in alpha
+        stage, alpha = gm.net.schedule(params["growth"]["step"])
+        m.update(resolution=gm.net.resolution(stage), alpha=alpha)
     if game.gradient_penalty:
         pen, norms = gradient_penalty(lambda xx: gm.discriminate(params, xx, label)[0],
                                       x, fake, kg)
@@ -324,6 +333,12 @@ def generator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, split: bo
         loss = loss + ortho_weight * ortho
         m["ortho_penalty"] = ortho
     return loss, m
+
+
+def advance_growth(params, batch, rng):
+    """update_state of a growing model (ProGAN): one more step on its clock."""
+    del batch, rng
+    return {**params, "growth": {"step": params["growth"]["step"] + 1}}
 
 
 def refresh_model_state(params, batch, rng, *, net):
@@ -374,7 +389,8 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     game = LOSSES[o.loss] if loss is None else loss
     kind = game.name
     if not hasattr(model, "generate") or not hasattr(model, "discriminate"):
-        raise UserError("objective.name=gan needs a GAN model: model.name=gan_mlp or dcgan.")
+        raise UserError("objective.name=gan needs a GAN model: model.name=gan_mlp, dcgan or "
+                        "progan.")
     n_critic = int(o.n_critic)
     split = bool(o.split_batch) and n_critic > 1
     clip = float(o.clip)
@@ -394,8 +410,9 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     if conditional and int(model.num_classes) != data.num_classes:
         raise UserError(f"model.num_classes={model.num_classes} but {data.name} has "
                          f"{data.num_classes} classes.")
+    grows = bool(getattr(model, "grows", False))
     state = tuple(getattr(model, "state_collections", ()))
-    gm = GANModel(model, latent_dim, conditional, state=state)
+    gm = GANModel(model, latent_dim, conditional, grows, state=state)
 
     def init(rng, batch):
         x = batch["x"]
@@ -406,6 +423,8 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         d = p["discriminator"]
         params = {"generator": p["generator"],
                   "discriminator": clip_weights(d, clip) if game.clip else d}
+        if grows:  # a growing model's clock: non-gradient state, checkpointed with the params
+            params["growth"] = {"step": jnp.zeros((), jnp.int32)}
         params.update({k: variables[k] for k in state})  # non-gradient state
         return params
 
@@ -423,7 +442,8 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         name="gan",
         players=players,
         init=init,
-        update_state=_chain(functools.partial(refresh_model_state, net=model) if state else None),
+        update_state=_chain(advance_growth if grows else None,
+                            functools.partial(refresh_model_state, net=model) if state else None),
         sample=functools.partial(sample, gm=gm, num_classes=getattr(model, "num_classes", None)),
         pictures=pictures.write_all,
         representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
