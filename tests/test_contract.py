@@ -168,7 +168,7 @@ def test_objective_contract(case):
 
 # each family's builder takes a replacement loss: the loss changes, nothing else does
 REPLACEABLE = {"flow_matching": "model", "flow_nll": "model", "ddpm": "model", "ncsn": "model",
-               "vae": "model", "vqvae": "model", "autoregressive": "model",
+               "vae": "model", "vqvae": "model", "vqvae2": "model", "autoregressive": "model",
                "pixelcnn": "model", "pix2pix": "generator", "cyclegan": "generators"}
 
 

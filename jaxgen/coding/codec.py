@@ -91,12 +91,15 @@ class Codec:
         self.params = params
         self.batch_size = int(batch_size)
         self.dim = coder.dim
+        self.given = int(getattr(coder, "given", 0))
         self._init = jax.jit(coder.init, static_argnums=0)
         self._step = jax.jit(coder.step)
 
     # the shared loop: encoder and decoder differ only in where symbol i comes from
-    def _run(self, n: int, choose, progress=None):
-        """For each batch and position: tables of the real rows -> choose(b0, i, cdf) -> symbols."""
+    def _run(self, n: int, choose, progress=None, given=None):
+        """For each batch and position: tables of the real rows -> choose(b0, i, cdf) -> symbols.
+
+        given (n, P): the coder's conditioning prefix (`coder.given` = P), fed, not coded."""
         out = np.zeros((n, self.dim), np.int64)
         bs = self.batch_size
         for b0 in range(0, n, bs):
@@ -105,8 +108,10 @@ class Codec:
             prev = jnp.zeros((bs,), jnp.int32)
             for i in range(self.dim):
                 state, logits = self._step(self.params, state, prev, jnp.int32(i))
-                cdf = quantized_cdf(np.asarray(logits)[:rows])
-                sym = choose(b0, i, cdf)
+                if i < self.given:
+                    sym = given[b0:b0 + rows, i]
+                else:
+                    sym = choose(b0, i, quantized_cdf(np.asarray(logits)[:rows]))
                 out[b0:b0 + rows, i] = sym
                 full = np.zeros((bs,), np.int32)
                 full[:rows] = sym
@@ -130,17 +135,18 @@ class Codec:
                 (cdf[rows, s + 1] - cdf[rows, s]) / cdf[rows, -1])
             return s
 
-        self._run(len(symbols), choose, progress)
+        self._run(len(symbols), choose, progress, given=symbols[:, :self.given])
         return enc.finish(), ideal
 
-    def decode(self, payload: bytes, n: int, progress=None) -> np.ndarray:
-        """The (n, D) symbols `encode` coded into `payload`."""
+    def decode(self, payload: bytes, n: int, progress=None, given=None) -> np.ndarray:
+        """The (n, D) symbols `encode` coded into `payload`; `given` (n, P) their first P
+        (the coder's conditioning prefix, which the payload does not hold)."""
         dec = ArithmeticDecoder(payload, PRECISION)
 
         def choose(b0, i, cdf):
             return np.array([dec.decode(row) for row in cdf], np.int64)
 
-        return self._run(n, choose, progress)
+        return self._run(n, choose, progress, given=given)
 
 
 # ------------------------------------------------------------------ files
@@ -197,6 +203,9 @@ def compress(objective, params, raw, *, batch_size: int = 256, model_meta: dict 
         "payload_bytes": len(payload), "payload_crc32": zlib.crc32(payload),
         "model": {**(model_meta or {}), "fingerprint": fingerprint(params)},
     }
+    if codec.given:  # the prefix is not in the file: the decoder is handed it (and checks it)
+        header["given"] = codec.given
+        header["given_crc32"] = zlib.crc32(np.ascontiguousarray(symbols[:, :codec.given]))
     data = _pack(header, payload)
     n = len(raw)
     stats = {"n": n, "dim": codec.dim, "payload_bytes": len(payload), "file_bytes": len(data),
@@ -205,8 +214,12 @@ def compress(objective, params, raw, *, batch_size: int = 256, model_meta: dict 
     return data, stats
 
 
-def decompress(objective, params, data: bytes, progress=None) -> tuple[np.ndarray, dict]:
-    """File bytes -> (raw examples, header); FormatError if the model or checksum differs."""
+def decompress(objective, params, data: bytes, progress=None,
+               given=None) -> tuple[np.ndarray, dict]:
+    """File bytes -> (raw examples, header); FormatError if the model or checksum differs.
+
+    given: for a file of a model with a conditioning prefix (header "given" = P), the
+    examples' first P symbols (N, ≥ P) ints, e.g. the top codes decoded from their file."""
     header, payload = read_header(data)
     fp = fingerprint(params)
     if header["model"]["fingerprint"] != fp:
@@ -218,7 +231,18 @@ def decompress(objective, params, data: bytes, progress=None) -> tuple[np.ndarra
     codec = Codec(objective, params, header["batch_size"])
     if codec.coder.num_bins != header["num_bins"] or codec.dim != header["dim"]:
         raise FormatError("the model's alphabet or dimension differs from the file's.")
-    symbols = codec.decode(payload, header["n"], progress)
+    if header.get("given", 0) != codec.given:
+        raise FormatError("the model's conditioning prefix differs from the file's.")
+    if codec.given:
+        if given is None:
+            raise UserError(f"this file codes positions {codec.given}.. of each example given "
+                            f"the first {codec.given} (e.g. the top codes): pass them "
+                            "(`jaxgen decompress --given FILE`).")
+        given = np.asarray(given).reshape(len(given), -1)[:, :codec.given].astype(np.int64)
+        if (len(given) != header["n"] or given.shape[1] != codec.given
+                or zlib.crc32(np.ascontiguousarray(given)) != header["given_crc32"]):
+            raise FormatError("the given prefix is not the one the file was coded with.")
+    symbols = codec.decode(payload, header["n"], progress, given=given)
     raw = codec.coder.from_symbols(symbols)
     if zlib.crc32(np.ascontiguousarray(raw).tobytes()) != header["crc32"]:
         cause = ("the file's bytes passed their own check, so the model's conditionals "

@@ -24,7 +24,8 @@ def decoder_workdir(config) -> str | None:
     wd = config.data.get("decoder_workdir", "") or ""
     if not wd and config.data.get("path"):
         from jaxgen.data import load_codes_file
-        wd = load_codes_file(config.data.path)[2] or ""
+        wd = load_codes_file(config.data.path,
+                             tuple(config.data.get("levels", ()) or ()))[2] or ""
     return wd if wd and (Path(wd) / "config.json").exists() else None
 
 
@@ -43,12 +44,15 @@ def _load(workdir: str):
 
 
 def decode(config, codes, chunk: int = 500) -> np.ndarray | None:
-    """uint8 images of `codes` (N, h, w) by their VQ-VAE, or None when it is not available."""
+    """uint8 images of `codes` (N, h, w) by their VQ-VAE, or None when it is not available
+    (or the codes are not a whole code of it)."""
     wd = decoder_workdir(config)
     if wd is None:
         return None
     exp, params, fn = _load(str(Path(wd).resolve()))
     codes = np.asarray(codes, np.int32)
+    if codes[0].size != np.prod(exp.objective.autoencoder.latent_shape):
+        return None  # e.g. a VQ-VAE-2's top map alone: its decoder needs both levels
     out = [transforms.postprocess(exp.info.kind, fn(params, codes[i:i + chunk]))
            for i in range(0, len(codes), chunk)]
     return np.concatenate(out)

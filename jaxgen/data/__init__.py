@@ -158,7 +158,7 @@ def get_dataset(data_config, split: str) -> Dataset:
         src, num_tokens, decoder = load_codes_file(_split_path(
             data_config, train, split, "FILE.npz",
             f"written by `jaxgen codes --workdir VQVAE_RUN --out FILE.npz --split "
-            f"{'train' if train else 'test'}`"))
+            f"{'train' if train else 'test'}`"), tuple(_get(data_config, "levels", ()) or ()))
         src = _keep_classes(src, data_config)
         return Dataset(name, "tokens", src, src.event_shape, src.num_classes,
                        num_tokens=num_tokens, decoder_workdir=decoder)
@@ -198,7 +198,7 @@ def applicable_keys(name: str) -> set[str]:
     if name == "array":
         return _FILE_KEYS
     if name == "codes":
-        return _FILE_KEYS | {"decoder_workdir"}
+        return _FILE_KEYS | {"decoder_workdir", "levels"}
     if name == "fashion_mnist":
         return {"name", "path", "source_dir", "classes"}
     if name.startswith("tfds:"):
@@ -271,17 +271,27 @@ def _split_path(data_config, train: bool, split: str, what: str, hint: str) -> s
     return path
 
 
-def load_codes_file(path) -> tuple:
-    """(ArraySource of int32 codes (N, h, w) [+ label], K, the VQ-VAE workdir or None)."""
+def load_codes_file(path, levels: tuple = ()) -> tuple:
+    """(ArraySource of int32 codes (N, h, w) [+ label], K, the VQ-VAE workdir or None).
+
+    `levels` (a multi-level export's `codes_<level>` arrays, data.levels): one level keeps
+    its (N, h, w) maps; several are flattened and concatenated, the first's first, into
+    one (N, Σ h w) sequence (e.g. VQ-VAE-2's [top ; bottom], for a bottom prior that reads
+    the top as a given prefix)."""
     path = os.path.expanduser(str(path))
     if not os.path.exists(path):
         raise MissingError(f"{path} does not exist; write it with `jaxgen codes "
                                 "--workdir VQVAE_RUN --out FILE.npz`.")
+    keys = [f"codes_{lv}" for lv in levels] or ["codes"]
     with np.load(path) as f:
-        if "codes" not in f.files or "num_codes" not in f.files:
-            raise UserError(f"{path} holds {f.files}; data.name=codes reads the 'codes' and "
-                             "'num_codes' arrays `jaxgen codes` writes.")
-        codes = np.asarray(f["codes"])
+        if any(k not in f.files for k in keys) or "num_codes" not in f.files:
+            have = [str(v) for v in f["levels"]] if "levels" in f.files else []
+            raise UserError(f"{path} holds {f.files}; data.name=codes reads {keys} and "
+                             "'num_codes' (`jaxgen codes` writes them)"
+                             + (f"; its levels: {have}, set data.levels" if have else "") + ".")
+        maps = [np.asarray(f[k]) for k in keys]
+        codes = maps[0] if len(maps) == 1 else np.concatenate(
+            [m.reshape(len(m), -1) for m in maps], axis=1)
         k = int(f["num_codes"])
         label = np.asarray(f["label"]) if "label" in f.files else None
         decoder = str(f["vqvae_workdir"]) if "vqvae_workdir" in f.files else None

@@ -26,6 +26,7 @@ MODELS = {
     "vae_conv": ModelSpec("jaxgen.nn.vae:ConvVAE", ("images",), event_shape_default,
                           "Use model.name=vae_mlp."),
     "vqvae_conv": ModelSpec("jaxgen.nn.vae:VQVAEConv", ("images",), event_shape_default),
+    "vqvae2_conv": ModelSpec("jaxgen.nn.vae:VQVAE2Conv", ("images",), event_shape_default),
     "gan_mlp": ModelSpec("jaxgen.nn.gan:MLPGAN", defaults=event_shape_default),
     "dcgan": ModelSpec("jaxgen.nn.gan:DCGAN", ("images",), event_shape_default,
                        "Use model.name=gan_mlp."),

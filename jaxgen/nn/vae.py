@@ -15,6 +15,8 @@ decode(encode(x)), used to initialise every parameter):
   the bottleneck Dense layers: the encoder gives a (H/4, W/4, D) map of
   continuous vectors (D = ``embed_dim``), to be quantised by the objective's
   codebook; the decoder maps such a map back to an image (B, H, W, C).
+* :class:`VQVAE2Conv` (``model.name=vqvae2_conv``): VQ-VAE-2's two levels, a top
+  (H/4, W/4, D) map and a bottom (H/2, W/2, D) map conditioned on the decoded top.
 
 Decoder outputs of the Gaussian VAEs have shape ``(B, *event_shape,
 decoder_outputs)``: one map per parameter of p(x|z) (e.g. mean and log-scale
@@ -32,11 +34,12 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
-__all__ = ["MLPVAE", "ConvVAE", "VQVAEConv"]
+__all__ = ["MLPVAE", "ConvVAE", "VQVAEConv", "VQVAE2Conv"]
 
 
 def _check_spatial(event_shape, name: str):
@@ -168,7 +171,24 @@ class ConvVAE(nn.Module):
         return self.decode(mean)
 
 
-class VQVAEConv(nn.Module):
+class _VQConvFields(nn.Module):
+    """The fields (and their checks) of the VQ-VAE conv nets, one level or two."""
+
+    FIELD_CHECKS = {"num_res": lambda v: None if v >= 0 else "must be >= 0"}  # 0: no res blocks
+
+    event_shape: Sequence[int] = (28, 28, 1)
+    embed_dim: int = 16
+    channels: Sequence[int] = (32, 64)
+    num_res: int = 1
+
+    def _check(self, name: str):
+        _check_spatial(self.event_shape, f"model.name={name}")
+        if len(self.channels) != 2:
+            raise UserError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
+                             f"got {tuple(self.channels)}.")
+
+
+class VQVAEConv(_VQConvFields):
     """VQ-VAE encoder/decoder: (H, W, C) <-> a (H/4, W/4, embed_dim) map of vectors.
 
     Attributes:
@@ -178,18 +198,8 @@ class VQVAEConv(nn.Module):
       num_res: 3x3 residual conv blocks at the H/4 resolution on each side.
     """
 
-    FIELD_CHECKS = {"num_res": lambda v: None if v >= 0 else "must be >= 0"}  # 0: no res blocks
-
-    event_shape: Sequence[int] = (28, 28, 1)
-    embed_dim: int = 16
-    channels: Sequence[int] = (32, 64)
-    num_res: int = 1
-
     def setup(self):
-        _check_spatial(self.event_shape, "model.name=vqvae_conv")
-        if len(self.channels) != 2:
-            raise UserError(f"model.channels must have 2 entries (28 -> 14 -> 7), "
-                             f"got {tuple(self.channels)}.")
+        self._check("vqvae_conv")
         c_top = self.channels[-1]
         self.down = _ConvDown(tuple(self.channels))
         self.enc_res = [nn.Conv(c_top, (3, 3)) for _ in range(self.num_res)]
@@ -214,6 +224,80 @@ class VQVAEConv(nn.Module):
 
     def __call__(self, x):
         return self.decode(self.encode(x))
+
+
+class VQVAE2Conv(_VQConvFields):
+    """VQ-VAE-2's two-level encoder/decoder (Razavi et al., 2019), (H, W, C) images.
+
+    Bottom features h = E_b(x) at H/2 (a stride-2 conv + res blocks; 14x14 for 28x28);
+    the top map z_t = E_t(h) at H/4 (7x7). The quantised top e_t is decoded and
+    upsampled to H/2 (D_t) and concatenated with h before the bottom's 1x1 projection:
+    z_b = P_b([h, D_t(e_t)]), so the bottom codes carry what the top does not. The
+    decoder takes both: D([e_b, U(e_t)]) (U a stride-2 transposed conv), up to (H, W).
+
+    Methods (the objective quantises between them): `features(x) -> h`,
+    `encode_top(h) -> z_t` (B, H/4, W/4, D), `encode_bottom(h, e_t) -> z_b`
+    (B, H/2, W/2, D), `decode(e_t, e_b) -> (B, H, W, C)`.
+
+    Attributes:
+      event_shape: (H, W, C) (from the data).
+      embed_dim: D, the size of each code vector (both levels).
+      channels: widths at H/2 (bottom) and H/4 (top).
+      num_res: 3x3 residual conv blocks at each level, on each side.
+    """
+
+    def setup(self):
+        self._check("vqvae2_conv")
+        c_b, c_t = self.channels
+
+        def res(c, name):
+            return [nn.Conv(c, (3, 3), name=f"{name}_{i}") for i in range(self.num_res)]
+
+        self.down_b = nn.Conv(c_b, (3, 3), strides=(2, 2))
+        self.res_b = res(c_b, "res_b")
+        self.down_t = nn.Conv(c_t, (3, 3), strides=(2, 2))
+        self.res_t = res(c_t, "res_t")
+        self.out_t = nn.Conv(self.embed_dim, (1, 1))
+        self.dec_t_in = nn.Conv(c_t, (3, 3))
+        self.dec_t_res = res(c_t, "dec_t_res")
+        self.dec_t_up = ConvTranspose(c_b, (3, 3), strides=(2, 2))
+        self.out_b = nn.Conv(self.embed_dim, (1, 1))
+        self.up_t = ConvTranspose(self.embed_dim, (3, 3), strides=(2, 2))
+        self.dec_in = nn.Conv(c_b, (3, 3))
+        self.dec_res = res(c_b, "dec_res")
+        self.dec_up = ConvTranspose(c_b, (3, 3), strides=(2, 2))
+        self.dec_out = nn.Conv(self.event_shape[-1], (3, 3))
+
+    @staticmethod
+    def _res(h, convs):
+        for conv in convs:
+            h = h + conv(nn.silu(h))
+        return h
+
+    def features(self, x):
+        """x (B, H, W, C) -> the bottom features h (B, H/2, W/2, channels[0])."""
+        return self._res(nn.silu(self.down_b(x)), self.res_b)
+
+    def encode_top(self, h):
+        """h -> z_t (B, H/4, W/4, embed_dim)."""
+        return self.out_t(nn.silu(self._res(nn.silu(self.down_t(h)), self.res_t)))
+
+    def encode_bottom(self, h, e_t):
+        """h and the quantised top e_t -> z_b (B, H/2, W/2, embed_dim)."""
+        d = self._res(self.dec_t_in(e_t), self.dec_t_res)
+        d = nn.silu(self.dec_t_up(nn.silu(d)))
+        return self.out_b(jnp.concatenate([h, d], axis=-1))
+
+    def decode(self, e_t, e_b):
+        """(e_t (B, H/4, W/4, D), e_b (B, H/2, W/2, D)) -> (B, H, W, C)."""
+        h = self.dec_in(jnp.concatenate([e_b, self.up_t(e_t)], axis=-1))
+        h = nn.silu(self._res(h, self.dec_res))
+        return self.dec_out(nn.silu(self.dec_up(h)))
+
+    def __call__(self, x):
+        h = self.features(x)
+        z_t = self.encode_top(h)
+        return self.decode(z_t, self.encode_bottom(h, z_t))
 
 
 def latent_shape(module: nn.Module) -> tuple:

@@ -28,6 +28,9 @@ def configure_decompress(p) -> None:
     p.add_argument("--out", required=True, help=".npz: x (the decoded examples)")
     p.add_argument("--verify", action="store_true",
                    help="compare byte for byte with the source the header names")
+    p.add_argument("--given", default=None,
+                   help=".npz/.npy whose x holds each example's conditioning prefix (a "
+                        "model with objective.condition_prefix: e.g. the decoded top codes)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
 
 
@@ -94,8 +97,9 @@ def compress(args, overrides) -> None:
                                   model_meta=meta, progress=bar)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    base = codec.baselines(raw)
-    d = coder.dim
+    p = getattr(coder, "given", 0)  # a conditioning prefix is not coded: neither by these
+    base = codec.baselines(raw.reshape(len(raw), -1)[:, p:] if p else raw)
+    d = coder.dim - p
     coded = st["bits_per_example"]
     rows = [("model NLL (exact, parallel pass)", nll_bits),
             ("arithmetic code (payload)", coded),
@@ -138,9 +142,13 @@ def decompress(args, overrides) -> None:
     exp, params = runs.restore(args.workdir, overrides, m.get("step"),
                                m.get("params") == "raw", check=_check_coder)
     t0 = time.perf_counter()
+    given = None
+    if args.given:
+        loaded = np.load(args.given)
+        given = np.asarray(loaded["x"] if hasattr(loaded, "files") else loaded)
     with progress_bar(header["n"] * header["dim"], 0, True, desc="decoding",
                       unit="symbol") as bar:
-        raw, header = codec.decompress(exp.objective, params, data, progress=bar)
+        raw, header = codec.decompress(exp.objective, params, data, progress=bar, given=given)
     seconds = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, x=raw)

@@ -11,6 +11,10 @@ from jaxgen.core.settings import non_negative, setting
 class ARSettings:
     binarize: str = setting("", "'' (or none): 256-way 8-bit pixels; threshold: b = [x > 127], "
                                 "2-way", choices=("", "none", "threshold"))
+    condition_prefix: int = setting(0, "P > 0: the first P positions are given, not modelled "
+                                       "(VQ-VAE-2's top codes before the bottom's): loss, "
+                                       "likelihood and coding are of p(x_{≥P} | x_{<P})",
+                                    check=non_negative)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,3 +25,6 @@ class ARSample:
                            choices=("auto", "cached", "recompute"))
     temperature: float = setting(1.0, "divides the logits (0: argmax); multiplies a "
                                       "Gaussian's scale", check=non_negative)
+    prefix_workdir: str = setting("", "objective.condition_prefix > 0: the run (a prior over "
+                                      "the prefix, e.g. the top codes) whose samples are "
+                                      "the given prefix")

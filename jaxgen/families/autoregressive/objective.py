@@ -59,6 +59,17 @@ Both draw the same values for the same key (tests/test_autoregressive.py,
 tests/test_pixelcnn_cached.py).
 The models are unconditional: labels raise ValueError.
 
+Given prefix (objective.condition_prefix = P > 0): the first P positions are
+conditioning, not modelled, e.g. VQ-VAE-2's top codes before its bottom codes
+(data.levels=(top, bottom)). The network is the same causal one over the whole
+sequence; the loss, the `exact` likelihood, `log_probs` (B, D − P) and the coder
+count positions ≥ P only, so they are log p(x_{≥P} | x_{<P}) exactly (bits/dim in
+the training log are per modelled position). Sampling takes the prefix from the
+samples of the run sample.prefix_workdir names (the top prior; its parameters are
+read once and enter the compiled sampler as constants), feeds it through the KV
+cache, then draws positions P … D−1; the coder codes positions ≥ P, the decoder
+being handed the prefix (`jaxgen decompress --given`).
+
 The objective's `tools` (an `ARTools`) has `conditionals`: `(params, x) -> (B, D, K)`
 per-position outputs of model-space x (logits over K = 256 or 2 bins; for sequences
 (μ, log s)), in raster order, and `log_probs` (B, D). `Objective.coder` is what the
@@ -139,14 +150,24 @@ def _draw(key, out, temperature: float, discrete: bool):
     return mean + temperature * jnp.exp(log_s) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
-def sample_cached(model, variables, rng, num: int, event_shape, draw, to_input, to_output):
-    """D calls of `model.step` in a `lax.scan`, the model's state carried (see module doc)."""
+def _keep_given(v, given, i):
+    """v, except at positions i < P of a given prefix (num, P) ints: its value there."""
+    if given is None:
+        return v
+    p = given.shape[1]
+    return jnp.where(i < p, given[:, jnp.minimum(i, p - 1)].astype(v.dtype), v)
+
+
+def sample_cached(model, variables, rng, num: int, event_shape, draw, to_input, to_output,
+                  given=None):
+    """D calls of `model.step` in a `lax.scan`, the model's state carried (see module doc);
+    `given` (num, P): the first P values are these, not drawn."""
     length = math.prod(event_shape)
 
     def body(carry, i):
         state, prev = carry
         state, out = model.apply(variables, state, prev, i, method=model.step)
-        v = draw(jax.random.fold_in(rng, i), out)
+        v = _keep_given(draw(jax.random.fold_in(rng, i), out), given, i)
         return (state, to_input(v)), to_output(v)
 
     init = (model.initial_state(num, length, event_shape), jnp.zeros((num,), jnp.float32))
@@ -154,14 +175,16 @@ def sample_cached(model, variables, rng, num: int, event_shape, draw, to_input, 
     return jnp.swapaxes(xs, 0, 1)  # (num, D)
 
 
-def sample_recompute(model, variables, rng, num: int, event_shape, draw, to_input, to_output):
+def sample_recompute(model, variables, rng, num: int, event_shape, draw, to_input, to_output,
+                     given=None):
     """The naive sampler: a full forward pass per position in a `lax.fori_loop`."""
     length = math.prod(event_shape)
 
     def body(i, carry):
         x_in, x_out = carry
         out = model.apply(variables, x_in.reshape(num, *event_shape))
-        v = draw(jax.random.fold_in(rng, i), jax.lax.dynamic_index_in_dim(out, i, 1, False))
+        v = _keep_given(draw(jax.random.fold_in(rng, i),
+                             jax.lax.dynamic_index_in_dim(out, i, 1, False)), given, i)
         return x_in.at[:, i].set(to_input(v)), x_out.at[:, i].set(to_output(v))
 
     zeros = jnp.zeros((num, length), jnp.float32)
@@ -179,10 +202,11 @@ class Coder:
     float rounding).
     """
 
-    def __init__(self, *, num_bins, event_shape, binarized, tokens, model, to_input):
+    def __init__(self, *, num_bins, event_shape, binarized, tokens, model, to_input, given=0):
         self.num_bins = int(num_bins)
         self.event_shape = tuple(event_shape)
         self.dim = math.prod(self.event_shape)
+        self.given = int(given)  # the first `given` symbols are conditioning: not coded
         self.binarized = binarized
         self.tokens = tokens
         self._model = model
@@ -244,6 +268,7 @@ class ARModel:
     kind: str  # the data kind: "points" | "images" | "tokens"
     num_bins: int | None  # K of a categorical; None: Gaussian conditionals
     binarized: bool = False
+    given: int = 0  # objective.condition_prefix: leading positions not modelled
 
     @property
     def tokens(self) -> bool:
@@ -276,11 +301,13 @@ class ARModel:
         return self.net.apply({"params": params["model"]}, self.model_input(x))
 
     def log_probs(self, params, x):
-        """(B, D): log p(x_i | x_<i)."""
+        """(B, D − given): log p(x_i | x_<i) of the modelled positions i ≥ given."""
         out = self.conditionals(params, x)
         if self.discrete:
-            return categorical_log_prob(out, self.targets(x))
-        return gaussian_log_prob(x.reshape(x.shape[0], -1), out)
+            lp = categorical_log_prob(out, self.targets(x))
+        else:
+            lp = gaussian_log_prob(x.reshape(x.shape[0], -1), out)
+        return lp[:, self.given:]
 
     def to_input(self, v):
         """A drawn value (bin, code or real) -> what the network reads."""
@@ -333,13 +360,37 @@ def sample(params, rng, num, settings, labels=None, *, am: ARModel):
     draw = functools.partial(_draw, temperature=float(settings.temperature),
                              discrete=am.discrete)
     variables = {"params": params["model"]}
-    if sampler == "cached":
-        x = sample_cached(model, variables, rng, num, am.event_shape, draw, am.to_input,
-                          am.to_output)
-    else:
-        x = sample_recompute(model, variables, rng, num, am.event_shape, draw, am.to_input,
-                             am.to_output)
+    given = None
+    if am.given:
+        rng, k_prefix = jax.random.split(rng)
+        given = sample_prefix(settings.prefix_workdir, k_prefix, num, am.given)
+    run = sample_cached if sampler == "cached" else sample_recompute
+    x = run(model, variables, rng, num, am.event_shape, draw, am.to_input, am.to_output,
+            given=given)
     return x.reshape(num, *am.event_shape)
+
+
+@functools.lru_cache(maxsize=4)
+def _prefix_run(workdir: str):
+    from jaxgen.core import runs
+    exp, params = runs.restore(workdir)
+    return exp.objective.sample, params, exp.sample_settings
+
+
+def sample_prefix(workdir: str, rng, num: int, length: int):
+    """(num, length) int32 prefixes drawn by the run in `workdir` (e.g. the top prior)."""
+    from pathlib import Path
+    if not workdir or not (Path(workdir) / "config.json").exists():
+        raise UserError(f"objective.condition_prefix > 0: sampling needs the prefix's own "
+                         f"model, sample.prefix_workdir=RUN (e.g. the top prior); got "
+                         f"{workdir!r}.")
+    with jax.ensure_compile_time_eval():  # called while the sampler is traced: read eagerly
+        fn, params, settings = _prefix_run(str(Path(workdir).resolve()))
+    prefix = fn(params, rng, num, settings).reshape(num, -1)
+    if prefix.shape[1] != length:
+        raise UserError(f"sample.prefix_workdir={workdir} draws {prefix.shape[1]} values, "
+                         f"objective.condition_prefix is {length}.")
+    return jnp.round(prefix).astype(jnp.int32)
 
 
 def make(ctx: BuildContext, loss=None) -> Objective:
@@ -365,7 +416,11 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     model = model.clone(num_outputs=num_bins or 2)
     event_shape = tuple(data.event_shape)
     dim = math.prod(event_shape)
-    am = ARModel(model, event_shape, data.kind, num_bins, binarized)
+    given = int(o.condition_prefix)
+    if given >= dim:
+        raise UserError(f"objective.condition_prefix={given} leaves nothing to model in "
+                         f"{dim} positions.")
+    am = ARModel(model, event_shape, data.kind, num_bins, binarized, given)
     metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if discrete \
         else "nll_per_step_nats"
 
@@ -375,8 +430,9 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     coder = None
     if discrete:
         coder = Coder(num_bins=num_bins, event_shape=event_shape, binarized=binarized,
-                      tokens=tokens, model=model, to_input=am.to_input)
-    loss = functools.partial(loss or ar_nll, log_probs=am.log_probs, dim=dim, metric=metric)
+                      tokens=tokens, model=model, to_input=am.to_input, given=given)
+    loss = functools.partial(loss or ar_nll, log_probs=am.log_probs, dim=dim - given,
+                             metric=metric)
     return Objective(
         name="autoregressive",
         players=(Player("model", loss),),

@@ -40,7 +40,8 @@ class VAEEval:
 
 @dataclasses.dataclass(frozen=True)
 class VQVAESettings:
-    num_codes: int = setting(512, "K, the codebook size", check=positive)
+    num_codes: int = setting(512, "K, the codebook size (vqvae2: of each level's)",
+                             check=positive)
     beta: float = setting(0.25, "weight of the commitment term", check=non_negative)
     ema: bool = setting(False, "keep the codebook by EMA (non-gradient state) instead of its "
                                "loss term")

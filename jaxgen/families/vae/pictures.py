@@ -163,10 +163,15 @@ def write_vqvae(exp, params, rng, dataset, folder: Path, main: bool = True) -> l
     x = held_out_images(exp, dataset, 1000, rng)
     paths = [write_reconstructions(exp, params, x[:30], folder / "reconstructions.png",
                                    tools.reconstruct, main)]
-    codes = np.asarray(jax.jit(tools.encode_codes)(params, jnp.asarray(x)))
-    counts = np.bincount(codes.reshape(-1), minlength=tools.num_codes)
-    paths.append(write_bars(np.sort(counts)[::-1], folder / "code_usage.png",
-                            f"code usage on {len(x)} held-out images "
-                            f"({int(np.sum(counts > 0))} of {tools.num_codes} codes used)",
-                            "codes, most used first", "count", main))
+    if tools.encode_levels is None:
+        levels = {"": jax.jit(tools.encode_codes)(params, jnp.asarray(x))}
+    else:  # VQ-VAE-2: one picture per level, code_usage_top.png, ...
+        levels = {f"_{k}": v for k, v in
+                  jax.jit(tools.encode_levels)(params, jnp.asarray(x)).items()}
+    for suffix, codes in levels.items():
+        counts = np.bincount(np.asarray(codes).reshape(-1), minlength=tools.num_codes)
+        paths.append(write_bars(np.sort(counts)[::-1], folder / f"code_usage{suffix}.png",
+                                f"{suffix[1:]} code usage on {len(x)} held-out images "
+                                f"({int(np.sum(counts > 0))} of {tools.num_codes} codes used)",
+                                "codes, most used first", "count", main))
     return paths

@@ -227,7 +227,9 @@ class CodeTools(FamilyTools):
 
     encode_codes(params, x) -> (B, h, w) int32; decode_codes(params, codes) -> images;
     reconstruct(params, x); stats(params, x) -> {mse, perplexity, usage};
-    codebook(params) -> (K, D) the codebook in use.
+    codebook(params) -> (K, D) the codebook in use. A multi-level model (VQ-VAE-2) also
+    has encode_levels(params, x) -> {level: (B, h_l, w_l)} and decode_levels(params, that
+    dict); its encode_codes / decode_codes then use the levels as one token sequence.
     """
 
     encode_codes: Callable
@@ -237,8 +239,10 @@ class CodeTools(FamilyTools):
     codebook: Callable
     num_codes: int
     code_shape: tuple
+    encode_levels: Callable | None = None
+    decode_levels: Callable | None = None
     provides: ClassVar[str] = "discrete codes"
-    needed_for: ClassVar[str] = "VQ-VAE runs (objective.name=vqvae)"
+    needed_for: ClassVar[str] = "VQ-VAE runs (objective.name=vqvae or vqvae2)"
 
 
 @dataclasses.dataclass(frozen=True)
