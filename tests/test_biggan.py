@@ -319,8 +319,8 @@ def test_the_shipped_config_is_class_conditional_hinge_with_ortho_reg():
     assert cfg.model.name == "biggan" and cfg.model.num_classes == 10
     assert cfg.objective.loss == "hinge" and cfg.objective.ortho_weight == 1e-4
     assert (cfg.optim.b1, cfg.optim.b2) == (0.0, 0.999)
-    assert cfg.optim.players.generator.learning_rate == 5e-5
-    assert cfg.optim.players.discriminator.learning_rate == 2e-4
+    assert cfg.optim.players.generator.learning_rate == 1e-4  # SAGAN TTUR
+    assert cfg.optim.players.discriminator.learning_rate == 4e-4
 
 
 @pytest.mark.heavy
