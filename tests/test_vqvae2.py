@@ -30,22 +30,34 @@ def _vq2(overrides: tuple = ()):
     obj = registry.build_objective(cfg, registry.build_model(cfg.model, info), info)
     raw = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1))
     x = jnp.asarray(2 * (raw + 0.5) / 256 - 1, jnp.float32)
-    return obj, jax.jit(obj.init)(jax.random.key(0, impl="rbg"), {"x": x}), x
+    return obj, obj.init(jax.random.key(0, impl="rbg"), {"x": x}), x  # eager: no compile
 
 
-@pytest.mark.parametrize("ema", [True, False])
-def test_two_level_shapes_and_per_level_commitment_terms_match_the_formula(ema):
-    obj, params, x = _vq2(() if ema else ("objective.ema=false",))
+def test_two_level_shapes_and_per_level_commitment_terms_match_the_formula():
+    """Gradient-trained codebooks (ema = False): the loss has both levels' codebook and
+    commitment terms; the EMA case's loss is checked in the next test."""
+    obj, params, x = _vq2(("objective.ema=false",))
     vm = obj.tools.encode_levels.__self__
     beta = 0.25
+
+    m = vm.net
 
     @jax.jit
     def run(params):
         x_hat, terms, codes, z = vm.forward(params, x)
         loss, metrics = obj.players[0].loss(params, {"x": x}, None)
-        return x_hat, terms, codes, z, loss, metrics, obj.tools.encode_codes(params, x)
+        net = {"params": params["model"]["net"]}
+        h = m.apply(net, x, method=m.features)
+        e_t = jax.random.normal(jax.random.key(1), (4, 7, 7, 3))
+        e_b = jax.random.normal(jax.random.key(2), (4, 14, 14, 3))
+        g_enc = jax.grad(lambda e: jnp.sum(m.apply(net, h, e, method=m.encode_bottom)))(e_t)
+        g_dec = jax.grad(lambda e: jnp.sum(m.apply(net, e, e_b, method=m.decode) ** 2))(e_t)
+        return (x_hat, terms, codes, z, loss, metrics, obj.tools.encode_codes(params, x),
+                g_enc, g_dec)
 
-    x_hat, terms, codes, z, loss, metrics, seq = run(params)
+    x_hat, terms, codes, z, loss, metrics, seq, g_enc, g_dec = run(params)
+    # d z_b / d e_t and d x̂ / d e_t are nonzero: the bottom level is conditioned on the top
+    assert float(jnp.abs(g_enc).max()) > 0 and float(jnp.abs(g_dec).max()) > 0
     assert codes["top"].shape == (4, 7, 7) and codes["bottom"].shape == (4, 14, 14)
     assert z["top"].shape == (4, 7, 7, 3) and z["bottom"].shape == (4, 14, 14, 3)
     assert x_hat.shape == x.shape and seq.shape == (4, 49 + 196)
@@ -59,7 +71,7 @@ def test_two_level_shapes_and_per_level_commitment_terms_match_the_formula(ema):
         np.testing.assert_array_equal(np.asarray(codes[lv]).reshape(-1), d2.argmin(-1))
         commit = np.mean((zl - cb[d2.argmin(-1)]) ** 2)
         np.testing.assert_allclose(float(metrics[f"commitment_{lv}"]), commit, rtol=1e-5)
-        expect += beta * commit + (0.0 if ema else commit)  # the codebook term's value
+        expect += (beta + 1.0) * commit  # commitment and codebook terms: equal values
         ppl, _ = vqvae.perplexity(codes[lv], 6)
         np.testing.assert_allclose(float(metrics[f"perplexity_{lv}"]), float(ppl), rtol=1e-6)
     np.testing.assert_allclose(float(loss), expect, rtol=1e-5)
@@ -69,21 +81,23 @@ def test_two_level_shapes_and_per_level_commitment_terms_match_the_formula(ema):
     np.testing.assert_allclose(obj.tools.decode_codes(params, seq), x_hat, atol=1e-5)
 
 
-def test_bottom_map_and_decoder_depend_on_the_top_and_ema_updates_each_level():
+@pytest.mark.heavy  # ~8 s more of conv compiles (the config's own EMA codebooks)
+def test_ema_codebooks_loss_and_update_of_each_level():
     obj, params, x = _vq2()
     vm = obj.tools.encode_levels.__self__
-    net = {"params": params["model"]["net"]}
-    m = vm.net
-    h = m.apply(net, x, method=m.features)
-    e_t = jax.random.normal(jax.random.key(1), (4, 7, 7, 3))
-    e_b = jax.random.normal(jax.random.key(2), (4, 14, 14, 3))
-    # d z_b / d e_t and d x̂ / d e_t are nonzero: the bottom level is conditioned on the top
-    g_enc = jax.grad(lambda e: jnp.sum(m.apply(net, h, e, method=m.encode_bottom)))(e_t)
-    g_dec = jax.grad(lambda e: jnp.sum(m.apply(net, e, e_b, method=m.decode) ** 2))(e_t)
-    assert float(jnp.abs(g_enc).max()) > 0 and float(jnp.abs(g_dec).max()) > 0
+
+    @jax.jit
+    def run(params):  # one compile for the lot
+        loss, metrics = obj.players[0].loss(params, {"x": x}, None)
+        return (vm.forward(params, x), loss, metrics,
+                obj.update_state(params, {"x": x}, jax.random.key(1)))
+
+    (_, _, codes, z), loss, metrics, new = run(params)
+    # EMA codebooks: the loss is mse + β (commitment_top + commitment_bottom), no codebook term
+    np.testing.assert_allclose(float(loss), float(metrics["mse"]) + 0.25 * (
+        float(metrics["commitment_top"]) + float(metrics["commitment_bottom"])), rtol=1e-5)
+    assert "codebook_top" not in metrics
     # update_state: each level's EMA step equals vqvae.ema_update on that level's vectors
-    _, _, codes, z = vm.forward(params, x)
-    new = jax.jit(obj.update_state)(params, {"x": x}, jax.random.key(1))
     for lv in ("top", "bottom"):
         want = vqvae.ema_update(params["vq"][lv], z[lv].reshape(-1, 3), codes[lv].reshape(-1),
                                 6, 0.99, 1e-5)
@@ -121,9 +135,15 @@ def test_bottom_prior_likelihood_is_the_joint_minus_the_top_and_sums_to_one_over
     cond, params = _prior()
     joint, _ = _prior(0)
     x = jnp.asarray(_all_sequences([2, 0]), jnp.float32)  # all 27 bottoms after top (2, 0)
-    lp_cond = np.asarray(jax.jit(cond.likelihoods["exact"].fn)(params, x, None), np.float64)
-    lp_joint = np.asarray(jax.jit(joint.tools.log_probs)(params, x), np.float64)  # (27, D)
-    assert cond.tools.log_probs(params, x).shape == (27, D - P)
+
+    @jax.jit
+    def run(params):
+        return (cond.likelihoods["exact"].fn(params, x, None), joint.tools.log_probs(params, x),
+                cond.tools.log_probs(params, x), cond.players[0].loss(params, {"x": x}, None)[0])
+
+    lp_cond, lp_joint, lp_bottom, loss = run(params)
+    lp_cond, lp_joint = np.asarray(lp_cond, np.float64), np.asarray(lp_joint, np.float64)
+    assert lp_bottom.shape == (27, D - P) and lp_joint.shape == (27, D)
     # log p(bottom | top) = log p(top, bottom) − log p(top), the chain rule's tail
     np.testing.assert_allclose(lp_cond, lp_joint.sum(1) - lp_joint[:, :P].sum(1), atol=1e-5)
     # a normalised distribution over the K^3 bottoms given the top (the top's own
@@ -131,7 +151,6 @@ def test_bottom_prior_likelihood_is_the_joint_minus_the_top_and_sums_to_one_over
     np.testing.assert_allclose(np.exp(lp_cond).sum(), 1.0, rtol=1e-5)
     assert np.exp(lp_joint.sum(1)).sum() < 0.9
     # the loss is the mean −log p(bottom | top) per modelled position
-    loss, _ = cond.players[0].loss(params, {"x": x}, None)
     np.testing.assert_allclose(float(loss), -lp_cond.mean() / (D - P), rtol=1e-5)
 
 
