@@ -82,12 +82,13 @@ def pixel_norm(a, eps: float = 1e-8):
 
 
 def minibatch_stddev(x, group_size: int = 4):
-    """x (B, H, W, C) -> (B, H, W, C + 1): the group's mean feature std as a new channel."""
+    """x (B, H, W, C) -> (B, H, W, C + 1): the group's mean feature std as a new channel.
+
+    Groups of g examples, g the largest divisor of B not above `group_size` (the paper's
+    min(4, B) when B divides by it, as training batches do; any B works, e.g. a last partial
+    batch)."""
     b = x.shape[0]
-    g = min(group_size, b)
-    if b % g:
-        raise UserError(f"the minibatch-stddev layer groups {g} examples but got a batch of "
-                        f"{b}; make the batch a multiple of {g} (or set model.mbstd_group).")
+    g = next(d for d in range(min(group_size, b), 0, -1) if b % d == 0)
     y = x.reshape(g, b // g, *x.shape[1:])
     std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)            # (B/g, H, W, C)
     s = jnp.mean(std, axis=(1, 2, 3))                     # (B/g,)
@@ -249,7 +250,8 @@ class ProGAN(nn.Module):
       g_channels / d_channels: widths per stage, lowest resolution first (equal lengths:
         the number of stages S; 28x28 with S = 3 grows 7 -> 14 -> 28).
       phase_steps: steps of each phase (stable / fade-in), the schedule of the module doc.
-      mbstd_group: group size of the minibatch-stddev layer (the batch must divide by it).
+      mbstd_group: largest group of the minibatch-stddev layer (groups of the largest divisor
+        of the batch not above it).
       num_classes / class_head / num_styles: unsupported (unconditional, one head); present
         so the GAN family's checks read them.
     """
