@@ -411,8 +411,9 @@ def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise
              label=rng.integers(0, 3, 64))
     np.savez(tmp_path / "test.npz", x=rng.integers(0, 256, (16, 8, 8, 1), dtype=np.uint8),
              label=rng.integers(0, 3, 16))
+    from jaxgen import cli
     wd = tmp_path / "cfg"
-    run_cli(["train", "--config", ROOT / "configs" / "diffusion" / "cfg_fashion_mnist.py",
+    assert cli.main([str(a) for a in ["train", "--config", ROOT / "configs" / "diffusion" / "cfg_fashion_mnist.py",
              "--workdir", wd, "--config.data.name=array",
              f"--config.data.path={tmp_path / 'train.npz'}",
              f"--config.data.eval_path={tmp_path / 'test.npz'}", "--config.model.num_classes=3",
@@ -422,19 +423,19 @@ def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise
              "--config.train.checkpoint_every=3", "--config.train.progress=false",
              "--config.sample.steps=5", "--config.eval.num_examples=16",
              "--config.eval.batch_size=16", "--config.eval.vlb_steps=0",
-             "--config.eval.ode_steps=4", "--config.sample.guidance_grid=(0.0, 2.0)"])
+             "--config.eval.ode_steps=4", "--config.sample.guidance_grid=(0.0, 2.0)"]]) == 0
     m = read_metrics(wd)
     assert [r["step"] for r in m] == [1, 2, 3] and all(r["vlb_bpd"] > 8 for r in m)
     for w in (0, 2):
         assert (wd / "samples" / f"classes_w{w}.png").exists()
     assert (wd / "samples" / "forward_process.png").exists()
-    run_cli(["eval", "--workdir", wd])
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0
     ev = read_eval(wd)
     assert ev["vlb/bits_per_dim"] > 7.9 and ev["ode/bits_per_dim"] > 7.9
     assert ev["vlb/prior_bpd"] < 0.01 and ev["vlb/diffusion_bpd"] > 0
     out = tmp_path / "per_class.npz"
-    run_cli(["sample", "--workdir", wd, "--num", "7", "--out", out, "--classes",
-             "--config.sample.guidance=2"])
+    assert cli.main(["sample", "--workdir", str(wd), "--num", "7", "--out", str(out),
+                     "--classes", "--config.sample.guidance=2"]) == 0
     got = np.load(out)
     assert got["x"].shape == (6, 8, 8, 1) and list(got["label"]) == [0, 0, 1, 1, 2, 2]
 

@@ -270,6 +270,7 @@ def test_2d_spline_flow_log_likelihood_is_the_change_of_variables_sum():
     assert abs(float(mass) - 1.0) < 0.01, mass
 
 
+@pytest.mark.heavy  # 17 s; the image couplings' log-dets are checked in CI above
 def test_spline_realnvp_on_images_inverts_with_the_log_det_of_its_jacobian():
     model = RealNVP(num_scales=1, hidden=4, num_blocks=0, coupling="spline", num_bins=4)
     x = jax.random.uniform(jax.random.key(8), (2, 4, 4, 2), minval=-0.95, maxval=0.95)
