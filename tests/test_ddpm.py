@@ -413,8 +413,9 @@ def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise
              label=rng.integers(0, 3, 16))
     from jaxgen import cli
     wd = tmp_path / "cfg"
-    assert cli.main([str(a) for a in ["train", "--config", ROOT / "configs" / "diffusion" / "cfg_fashion_mnist.py",
-             "--workdir", wd, "--config.data.name=array",
+    config = ROOT / "configs" / "diffusion" / "cfg_fashion_mnist.py"
+    assert cli.main([str(a) for a in [
+             "train", "--config", config, "--workdir", wd, "--config.data.name=array",
              f"--config.data.path={tmp_path / 'train.npz'}",
              f"--config.data.eval_path={tmp_path / 'test.npz'}", "--config.model.num_classes=3",
              "--config.model.channels=(8, 16)", "--config.model.time_dim=16",
