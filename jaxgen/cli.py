@@ -197,16 +197,17 @@ def cmd_sample(args, overrides):
         print(f"Sampled {args.num} in {wall:.2f} s: {1000 * wall / args.num:.1f} ms/sample, "
               f"{args.num / wall:.1f} samples/s (compile: {compile_s:.1f} s; "
               f"sample.* = {dict(sorted(exp.config.sample.to_dict().items()))})")
+    from jaxgen.core.tokens import decodes_samples
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         extra = {} if labels is None else {"label": labels}
-        if info.kind == "tokens":
+        if decodes_samples(exp.config):
             from jaxgen.core.tokens import decode
             images = decode(exp.config, x)
             if images is not None:
-                extra["images"] = images  # the codes decoded by their VQ-VAE
+                extra["images"] = images  # decoded by their autoencoder
         np.savez(out, x=x, **extra)
-    elif info.kind == "tokens":
+    elif decodes_samples(exp.config):
         from jaxgen.core.tokens import write_token_samples
         _, note = write_token_samples(exp, x, out)
         print(f"({note})")

@@ -83,6 +83,8 @@ def _info_for(cfg):
     if cfg.data.name == "codes":  # a VQ-VAE's 7 x 7 maps of 128 codes (`jaxgen codes`)
         shape = (49 + 196,) if len(cfg.data.levels) == 2 else (7, 7)  # VQ-VAE-2 [top; bottom]
         return DatasetInfo("codes", "tokens", shape, 10, num_tokens=128)
+    if cfg.data.name == "latents":  # the conv VAE's 32-d posterior means
+        return DatasetInfo("latents", "points", (32,), 10)
     from jaxgen.data import get_dataset  # toys: the real shape (e.g. a sequence's length)
     small = {**cfg.data.to_dict(), "num_train": 16, "num_eval": 16}
     return DatasetInfo.of(get_dataset(small, "train"))

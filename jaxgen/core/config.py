@@ -87,6 +87,8 @@ class DataSettings:
                               "fashion_mnist: the folder of the IDX files (Debian's package)")
     decoder_workdir: str = setting("", "codes: the VQ-VAE run that decodes samples "
                                        "('': the one the .npz names)")
+    workdir: str = setting("", "latents: the autoencoder run (a VAE) whose posterior means "
+                               "are the data and which decodes samples")
     levels: tuple = setting((), "codes of a multi-level VQ-VAE (VQ-VAE-2): the levels read, "
                                 "e.g. ('top',), or ('top', 'bottom'): one sequence, the "
                                 "first's codes first; (): the one-level file's codes")

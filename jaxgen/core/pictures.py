@@ -38,14 +38,14 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
     """
     if exp.objective.sample is None:
         return None
+    from jaxgen.core import tokens
     if exp.info.kind == "images":
         x = exp.sample(params, rng, num or 64, chunk=64)
         if main:
             viz.save_image_grid(x, path)
-    elif exp.info.kind == "tokens":
-        from jaxgen.core.tokens import write_token_samples
+    elif exp.info.kind == "tokens" or tokens.decodes_samples(exp.config):
         x = exp.sample(params, rng, num or 64, chunk=64)
-        path, _ = write_token_samples(exp, x, path, main)
+        path, _ = tokens.write_token_samples(exp, x, path, main)
     else:
         x = exp.sample(params, rng, num or exp.config.sample.num)
         if main:

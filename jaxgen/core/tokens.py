@@ -1,9 +1,10 @@
-"""Pictures of token data: a prior's sampled code maps, decoded by their VQ-VAE.
+"""Pictures of a prior's samples in an autoencoder's latent space, decoded by it.
 
-A prior trained on `jaxgen codes` maps (`data.name=codes`) samples code maps,
-not images; the run that wrote them turns codes into pictures with its decoder
-(`Objective.autoencoder.decode`, with discrete codes). Its run is the one the .npz names
-(`vqvae_workdir`), or `data.decoder_workdir` when set (a moved run).
+A prior trained on `jaxgen codes` maps (`data.name=codes`) samples code maps, and one
+trained on a VAE's latents (`data.name=latents`) samples latent vectors, not images; the
+autoencoder run turns them into pictures with its decoder (`Objective.autoencoder.decode`).
+For codes its run is the one the .npz names (`vqvae_workdir`), or `data.decoder_workdir`
+when set (a moved run); for latents it is `data.workdir`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from jaxgen.data import transforms
 
 
 def decoder_workdir(config) -> str | None:
-    """The VQ-VAE run that decodes the prior's codes, or None if unknown/absent."""
+    """The autoencoder run that decodes the prior's samples, or None if unknown/absent."""
     wd = config.data.get("decoder_workdir", "") or ""
+    if not wd and config.data.get("name") == "latents":
+        wd = config.data.get("workdir", "") or ""
     if not wd and config.data.get("path"):
         from jaxgen.data import load_codes_file
         wd = load_codes_file(config.data.path,
@@ -34,25 +37,28 @@ def _load(workdir: str):
     from jaxgen.core import runs
 
     def check(exp):
-        ae = exp.objective.autoencoder
-        if ae is None or ae.num_codes is None:
-            raise UserError(f"{workdir} is a {exp.objective.name} run; decoding codes needs "
-                            "the VQ-VAE (objective.name=vqvae) that exported them.")
+        if exp.objective.autoencoder is None:
+            raise UserError(f"{workdir} is a {exp.objective.name} run; decoding a prior's "
+                            "samples needs the autoencoder (VAE, VQ-VAE) whose latents it "
+                            "models.")
 
     exp, params = runs.restore(workdir, check=check)
     return exp, params, jax.jit(exp.objective.autoencoder.decode)
 
 
 def decode(config, codes, chunk: int = 500) -> np.ndarray | None:
-    """uint8 images of `codes` (N, h, w) by their VQ-VAE, or None when it is not available
-    (or the codes are not a whole code of it)."""
+    """uint8 images of `codes` (N, h, w) by their VQ-VAE, or of latents (N, d) by their
+    VAE, or None when it is not available (or they are not a whole latent of it)."""
     wd = decoder_workdir(config)
     if wd is None:
         return None
     exp, params, fn = _load(str(Path(wd).resolve()))
-    codes = np.asarray(codes, np.int32)
-    if codes[0].size != np.prod(exp.objective.autoencoder.latent_shape):
+    ae = exp.objective.autoencoder
+    codes = np.asarray(codes)
+    if codes[0].size != np.prod(ae.latent_shape):
         return None  # e.g. a VQ-VAE-2's top map alone: its decoder needs both levels
+    codes = codes.reshape(len(codes), *ae.latent_shape).astype(
+        np.float32 if ae.num_codes is None else np.int32)
     out = [transforms.postprocess(exp.info.kind, fn(params, codes[i:i + chunk]))
            for i in range(0, len(codes), chunk)]
     return np.concatenate(out)
@@ -65,10 +71,23 @@ def code_maps_as_images(codes, num_tokens: int) -> np.ndarray:
     return g.round().astype(np.uint8)[..., None]
 
 
+def decodes_samples(config) -> bool:
+    """Whether the data are an autoencoder's latents (codes or vectors), so that samples
+    are pictures only once decoded."""
+    return config.data.get("name") in ("codes", "latents")
+
+
 def write_token_samples(exp, codes, path: Path, main: bool = True) -> tuple[Path, str]:
-    """The decoded grid (or grey code maps when no decoder is known)."""
+    """The decoded grid (or grey code maps when no decoder is known; latent vectors that
+    cannot be decoded are saved as .npy)."""
     images = decode(exp.config, codes)
-    note = "code maps decoded by their VQ-VAE"
+    note = "samples decoded by their autoencoder"
+    if images is None and exp.info.kind != "tokens":
+        path = path.with_suffix(".npy")
+        if main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, np.asarray(codes))
+        return path, "latent vectors (no autoencoder run found to decode them: data.workdir)"
     if images is None:
         images = code_maps_as_images(codes, exp.info.num_tokens or 2)
         note = ("grey code maps (no VQ-VAE run found to decode them: set "

@@ -64,12 +64,13 @@ class Dataset:
     num_classes: int | None
     toy: Toy2D | ToySequence | None = None
     num_tokens: int | None = None
-    decoder_workdir: str | None = None  # tokens: the VQ-VAE run that decodes them
+    decoder_workdir: str | None = None  # tokens / latents: the autoencoder that decodes them
 
 
 def dataset_names() -> list[str]:
     """Valid `data.name` values (`tfds:<name>` stands for any prepared tfds dataset)."""
-    return [*TOY_DATASETS, *SEQUENCE_TOYS, "array", "codes", "fashion_mnist", "tfds:<name>"]
+    return [*TOY_DATASETS, *SEQUENCE_TOYS, "array", "codes", "latents", "fashion_mnist",
+            "tfds:<name>"]
 
 
 def _get(cfg, key, default=None):
@@ -108,6 +109,8 @@ def get_dataset(data_config, split: str) -> Dataset:
     * "codes": like "array", from the .npz files `jaxgen codes` writes (a
       VQ-VAE's code maps "codes" (N, h, w), "num_codes", "label", and the
       VQ-VAE's workdir, which decodes samples of a prior back to images).
+    * "latents": the posterior means of the autoencoder run `workdir` over its own train
+      ("train") or test ("test"/"eval") images, as (N, d) points (`jaxgen.data.latents`).
     * "fashion_mnist": `path` is the tfds data_dir (empty: ~/.cache/jaxgen/tfds),
       `source_dir` the folder with the IDX files; prepared on first use.
     * "tfds:<name>": a prepared array_record tfds dataset in data_dir `path`
@@ -163,6 +166,13 @@ def get_dataset(data_config, split: str) -> Dataset:
         return Dataset(name, "tokens", src, src.event_shape, src.num_classes,
                        num_tokens=num_tokens, decoder_workdir=decoder)
 
+    if name == "latents":
+        from jaxgen.data.latents import latent_source
+        workdir = _get(data_config, "workdir", "") or ""
+        src = _keep_classes(latent_source(workdir, train, get_dataset), data_config)
+        return Dataset(name, "points", src, src.event_shape, src.num_classes,
+                       decoder_workdir=workdir)
+
     if name == "fashion_mnist":
         from jaxgen.data.fashion_mnist import DEFAULT_SOURCE_DIR, fashion_mnist_source
 
@@ -199,6 +209,8 @@ def applicable_keys(name: str) -> set[str]:
         return _FILE_KEYS
     if name == "codes":
         return _FILE_KEYS | {"decoder_workdir", "levels"}
+    if name == "latents":
+        return {"name", "workdir", "classes"}
     if name == "fashion_mnist":
         return {"name", "path", "source_dir", "classes"}
     if name.startswith("tfds:"):

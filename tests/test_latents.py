@@ -1,0 +1,85 @@
+"""Latents as data (issue 21, part 1-2): `data.name=latents` reads a trained VAE's posterior
+means; a prior trained on them through the one trainer samples latents that the VAE
+decodes (end-of-run grid and `jaxgen sample`)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from conftest import ROOT, read_metrics
+
+from jaxgen import cli
+from jaxgen.core import runs
+from jaxgen.core.errors import UserError
+from jaxgen.data import get_dataset, transforms
+
+TINY_VAE = ["model.channels=(4, 8)", "model.hidden=16", "model.latent_dim=3",
+            "eval.iwae_k=4", "eval.iwae_chunk=4"]
+COMMON = ["train.steps=2", "train.batch_size=16", "train.log_every=1",
+          "train.checkpoint_every=2", "train.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("latents")
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "train.npz", x=rng.integers(0, 256, (48, 8, 8, 1), dtype=np.uint8),
+             label=rng.integers(0, 3, 48))
+    np.savez(tmp / "test.npz", x=rng.integers(0, 256, (16, 8, 8, 1), dtype=np.uint8),
+             label=rng.integers(0, 3, 16))
+    wd = tmp / "vae"
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "vae" / "vae_fashion_mnist.py"),
+                     "--workdir", str(wd), "--config.data.name=array",
+                     f"--config.data.path={tmp / 'train.npz'}",
+                     f"--config.data.eval_path={tmp / 'test.npz'}", "--config.train.pictures=false",
+                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+                     *[f"--config.{o}" for o in TINY_VAE + COMMON]]) == 0
+    return tmp, wd
+
+
+def test_latents_are_the_vaes_posterior_means_of_its_own_splits(vae_run):
+    tmp, wd = vae_run
+    exp, params = runs.restore(wd)
+    for split, file in (("train", "train.npz"), ("test", "test.npz")):
+        ds = get_dataset({"name": "latents", "workdir": str(wd)}, split)
+        assert (ds.kind, ds.event_shape, ds.num_classes) == ("points", (3,), 3)
+        raw = np.load(tmp / file)
+        x = transforms.preprocess("images", raw["x"], None, dequantize=False)
+        want = np.asarray(exp.objective.autoencoder.encode(params, x)).reshape(len(x), -1)
+        got = ds.source.get(np.arange(len(ds.source)))
+        np.testing.assert_allclose(got["x"], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got["label"], raw["label"])
+
+
+def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, capsys):
+    tmp, wd = vae_run
+    prior = tmp / "fm"
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" /
+                                              "fm_vae_fashion_mnist.py"),
+                     "--workdir", str(prior), f"--config.data.workdir={wd}",
+                     "--config.model.features=(16,)", "--config.sample.steps=4",
+                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+                     "--config.eval.ode_steps=4", "--config.sample.num=16",
+                     *[f"--config.{o}" for o in COMMON]]) == 0
+    assert [r["step"] for r in read_metrics(prior)] == [1, 2]
+    from PIL import Image
+    grid = Image.open(prior / "samples" / "step_0000002.png")
+    assert grid.size[0] > 8 * 4  # a grid of decoded 8x8 images, not a scatter of 3-d points
+
+    out = tmp / "s.npz"
+    assert cli.main(["sample", "--workdir", str(prior), "--num", "5", "--out", str(out)]) == 0
+    got = np.load(out)
+    assert got["x"].shape == (5, 3) and got["images"].shape == (5, 8, 8, 1)
+    exp, params = runs.restore(wd)  # the images are the VAE's decoding of the latents
+    want = transforms.postprocess("images", jax.jit(exp.objective.autoencoder.decode)(
+        params, got["x"].astype(np.float32)))
+    np.testing.assert_array_equal(got["images"], np.asarray(want))
+    capsys.readouterr()
+
+
+def test_latents_need_an_autoencoder_run(tmp_path, vae_run):
+    with pytest.raises(UserError, match="data.workdir=RUN"):
+        get_dataset({"name": "latents"}, "train")
+    with pytest.raises(FileNotFoundError, match="no jaxgen run"):
+        get_dataset({"name": "latents", "workdir": str(tmp_path)}, "train")
