@@ -14,6 +14,9 @@ from jaxgen.core import runs
 from jaxgen.core.errors import UserError
 from jaxgen.data import get_dataset, transforms
 
+# one worker trains the tiny VAE run once for test_latents and test_latent_bound
+pytestmark = pytest.mark.xdist_group("latents")
+
 TINY_VAE = ["model.channels=(4, 8)", "model.hidden=16", "model.latent_dim=3",
             "eval.iwae_k=4", "eval.iwae_chunk=4"]
 COMMON = ["train.steps=2", "train.batch_size=16", "train.log_every=1",
@@ -38,6 +41,16 @@ def vae_run(tmp_path_factory):
     return tmp, wd
 
 
+def train_prior(prior, vae_workdir, *overrides):
+    """Trains a tiny flow-matching prior (configs/latent/fm_vae_fashion_mnist.py, 2 steps)
+    on the latents of `vae_workdir` in `prior`; `overrides`: KEY=VALUE of its config."""
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" /
+                                              "fm_vae_fashion_mnist.py"),
+                     "--workdir", str(prior), f"--config.data.workdir={vae_workdir}",
+                     "--config.model.features=(16,)", "--config.eval.ode_steps=4",
+                     *[f"--config.{o}" for o in (*COMMON, *overrides)]]) == 0
+
+
 def test_latents_are_the_vaes_posterior_means_of_its_own_splits(vae_run):
     tmp, wd = vae_run
     exp, params = runs.restore(wd)
@@ -55,13 +68,8 @@ def test_latents_are_the_vaes_posterior_means_of_its_own_splits(vae_run):
 def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, capsys):
     tmp, wd = vae_run
     prior = tmp / "fm"
-    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" /
-                                              "fm_vae_fashion_mnist.py"),
-                     "--workdir", str(prior), f"--config.data.workdir={wd}",
-                     "--config.model.features=(16,)", "--config.sample.steps=4",
-                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
-                     "--config.eval.ode_steps=4", "--config.sample.num=16",
-                     *[f"--config.{o}" for o in COMMON]]) == 0
+    train_prior(prior, wd, "sample.steps=4", "eval.num_examples=16", "eval.batch_size=16",
+                "sample.num=16")
     assert [r["step"] for r in read_metrics(prior)] == [1, 2]
     from PIL import Image
     grid = Image.open(prior / "samples" / "step_0000002.png")

@@ -224,12 +224,20 @@ class Autoencoder:
     decode: `(params, z) -> x` in model space (the decoder's mean image).
     latent_shape: the shape of one z.
     num_codes: the codebook size K of discrete codes (z in [0, K)); None if continuous.
+    posterior_draw: optional, for the bound of a learned prior p_θ(z) in this latent space
+      (`jaxgen.eval.latent_bound`): `(params, x, rng) -> (z, log_q, log_px)`, one draw
+      z ~ q(z|x) (B, *latent_shape) with log q(z|x) and log p(x|z) per example (nats).
+    discrete: how `posterior_draw` sees images (as `Likelihood.discrete`): True, x are
+      bin centres and log_px is log P(x|z) of the discrete image; False, x are
+      dequantised and log_px a density on model space.
     """
 
     encode: Callable[[Params, jax.Array], jax.Array]
     decode: Callable[[Params, jax.Array], jax.Array]
     latent_shape: tuple
     num_codes: int | None = None
+    posterior_draw: Callable[[Params, jax.Array, jax.Array], tuple] | None = None
+    discrete: bool = False
 
 
 class Coder(Protocol):

@@ -200,6 +200,12 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         for name in names[1:]:
             out[f"{name}/nll_gap_nats"] = out[f"{name}/nll_nats"] - out["true_nll_nats"]
 
+    if config.data.get("name") == "latents":  # a prior in a VAE's latent space: the bound
+        # with the learned prior beside the VAE's own N(0, I) ELBO (`eval.latent_bound`)
+        from jaxgen.eval.latent_bound import composed_bound
+        out.update(composed_bound(exp, params, split, n, bs, jax.random.fold_in(rng, 13),
+                                  lambda m, b, desc: _batches(m, b, desc, progress)))
+
     stats = exp.objective.held_out_stats
     if stats is not None:  # the family's own held-out diagnostics (e.g. active units)
         arrays = {}

@@ -116,10 +116,15 @@ def _noise(rng, idx, shape):
     return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(rng, i), shape))(idx)
 
 
+def reparameterize(mean, log_var, eps):
+    """(z, log q(z|x)) for z = μ + σ ε ~ N(μ, σ²): eps (n, B, L) -> (n, B, L), (n, B)."""
+    z = mean + jnp.exp(0.5 * log_var) * eps
+    return z, jnp.sum(standard_normal_log_prob(eps) - 0.5 * log_var, -1)
+
+
 def _log_weights(log_lik, mean, log_var, eps):
     """log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ε; eps (n, B, L) -> (n, B)."""
-    z = mean + jnp.exp(0.5 * log_var) * eps
-    log_q = jnp.sum(standard_normal_log_prob(eps) - 0.5 * log_var, -1)
+    z, log_q = reparameterize(mean, log_var, eps)
     return log_lik(z) + jnp.sum(standard_normal_log_prob(z), -1) - log_q
 
 
@@ -359,6 +364,13 @@ class VAEModel:
 
         return mean, log_var, log_lik, kz
 
+    def posterior_draw(self, params, x, rng):
+        """(z, log q(z|x), log p(x|z)) of one draw z ~ q(z|x) per example (the first
+        draw of the IWAE and ELBO estimators with the same rng)."""
+        mean, log_var, log_lik, kz = self.posterior(params, x, rng)
+        z, log_q = reparameterize(mean, log_var, _noise(kz, jnp.arange(1), mean.shape))
+        return z[0], log_q[0], log_lik(z)[0]
+
     def mean_image(self, params, z):
         return self.decoder.mean(self.decode_out(params, z))
 
@@ -478,7 +490,8 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         held_out_stats=HeldOutStats(functools.partial(posterior_stats_batch, vm=vm),
                                     posterior_collapse_stats),
         pictures=pictures.write_vae,
-        autoencoder=Autoencoder(vm.posterior_mean, vm.mean_image, (latent_dim,)),
+        autoencoder=Autoencoder(vm.posterior_mean, vm.mean_image, (latent_dim,),
+                                posterior_draw=vm.posterior_draw, discrete=discrete),
         representation="yes: encoder x -> z and decoder z -> x (latent interpolation of "
                        "real images)",
         tools=tools,
