@@ -86,6 +86,23 @@ def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, caps
     capsys.readouterr()
 
 
+def test_a_ddpm_prior_on_the_latents_draws_its_decoded_grid(vae_run):
+    # DDPM's end-of-run strips are 2-D scatters: 3-d latents skip them, the grid is decoded
+    tmp, wd = vae_run
+    prior = tmp / "ddpm"
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" /
+                                              "ddpm_vae_fashion_mnist.py"),
+                     "--workdir", str(prior), f"--config.data.workdir={wd}",
+                     "--config.model.features=(16,)", "--config.objective.num_steps=10",
+                     "--config.sample.steps=4", "--config.sample.num=16",
+                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+                     "--config.eval.ode_steps=4", "--config.eval.vlb_steps=2",
+                     *[f"--config.{o}" for o in COMMON]]) == 0
+    from PIL import Image
+    assert Image.open(prior / "samples" / "step_0000002.png").size[0] > 8 * 4
+    assert not (prior / "samples" / "forward_process.png").exists()
+
+
 def test_latents_need_an_autoencoder_run(tmp_path, vae_run):
     with pytest.raises(UserError, match="data.workdir=RUN"):
         get_dataset({"name": "latents"}, "train")

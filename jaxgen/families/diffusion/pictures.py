@@ -89,6 +89,8 @@ def write_class_grids(exp, params, rng, folder: Path, main: bool = True, per_cla
 
 def write_all(exp, params, rng, dataset, folder: Path, main: bool = True) -> list[Path]:
     folder = Path(folder)
+    if exp.info.kind == "points" and exp.info.dim != 2:
+        return []  # the strips are 2-D scatters or image rows; other points have no picture
     stage("the forward process q(x_t | x_0)")
     paths = [write_forward_strip(exp, dataset, folder / "forward_process.png", rng, main)]
     stage(f"the reverse process ({exp.objective.tools.num_steps} ancestral steps)")

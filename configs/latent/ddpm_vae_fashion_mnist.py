@@ -1,0 +1,27 @@
+"""DDPM on a VAE's latent space (Fashion-MNIST); the samples are decoded by the VAE.
+
+    jaxgen train  --config configs/vae/vae_fashion_mnist.py --workdir runs/vae_fmnist
+    jaxgen train  --config configs/latent/ddpm_vae_fashion_mnist.py --workdir runs/ddpm_latent
+    jaxgen sample --workdir runs/ddpm_latent --num 64 --out ddpm_latent.png
+
+configs/diffusion/ddpm_toy2d.py's DDPM (T = 1000, linear schedule, eps prediction, MLP)
+on the VAE run's 32-d posterior means (data.name=latents, see fm_vae_fashion_mnist.py),
+wider, DDIM with 50 steps for sampling.
+"""
+
+from jaxgen.configs.diffusion.ddpm_toy2d import get_config as ddpm_toy2d
+
+
+def get_config():
+    c = ddpm_toy2d()
+    c.data.name = "latents"
+    c.data.workdir = "runs/vae_fmnist"
+    c.model.features = (512, 512, 512)
+    c.train.steps = 8000
+    c.train.batch_size = 256
+    c.sample.num = 64
+    c.sample.sampler = "ddim"
+    c.sample.steps = 50
+    c.eval.num_examples = 2000
+    c.eval.mmd_num = 0
+    return c
