@@ -65,6 +65,23 @@ def test_latents_are_the_vaes_posterior_means_of_its_own_splits(vae_run):
         np.testing.assert_array_equal(got["label"], raw["label"])
 
 
+def test_latent_sample_is_one_seeded_posterior_draw_per_image(vae_run):
+    tmp, wd = vae_run
+    exp, params = runs.restore(wd)
+    ae = exp.objective.autoencoder
+    raw = np.load(tmp / "train.npz")
+    x = transforms.preprocess("images", raw["x"], None, dequantize=False)
+    data = {"name": "latents", "workdir": str(wd), "latent": "sample", "seed": 3}
+    got = get_dataset(data, "train").source.get(np.arange(48))["x"]
+    key = jax.random.fold_in(jax.random.key(3), 0)  # train split, the one chunk at 0
+    want = np.asarray(ae.posterior_draw(params, x, jax.random.fold_in(key, 0))[0])
+    np.testing.assert_allclose(got, want.reshape(48, -1), rtol=1e-5, atol=1e-6)
+    means = np.asarray(ae.encode(params, x)).reshape(48, -1)
+    assert np.abs(got - means).min() > 0  # draws, not means
+    other = get_dataset({**data, "seed": 4}, "train").source.get(np.arange(48))["x"]
+    assert not np.allclose(other, got)
+
+
 def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, capsys):
     tmp, wd = vae_run
     prior = tmp / "fm"

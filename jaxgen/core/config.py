@@ -71,7 +71,8 @@ class DataSettings:
     num_train: int = setting(200_000, "toy data: size of the (fixed) training set",
                              check=_positive_int)
     num_eval: int = setting(20_000, "toy data: size of the held-out set", check=_positive_int)
-    seed: int = setting(0, "which toy sample is drawn (independent of seed)",
+    seed: int = setting(0, "which toy sample (or latents' posterior draw) is drawn "
+                           "(independent of seed)",
                         check=non_negative)
     classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
     std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
@@ -89,6 +90,8 @@ class DataSettings:
                                        "('': the one the .npz names)")
     workdir: str = setting("", "latents: the autoencoder run (a VAE) whose posterior means "
                                "are the data and which decodes samples")
+    latent: str = setting("mean", "latents: the posterior means, or one draw z ~ q(z|x) per "
+                                  "image (seeded by data.seed)", choices=("mean", "sample"))
     levels: tuple = setting((), "codes of a multi-level VQ-VAE (VQ-VAE-2): the levels read, "
                                 "e.g. ('top',), or ('top', 'bottom'): one sequence, the "
                                 "first's codes first; (): the one-level file's codes")

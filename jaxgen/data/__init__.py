@@ -169,7 +169,9 @@ def get_dataset(data_config, split: str) -> Dataset:
     if name == "latents":
         from jaxgen.data.latents import latent_source
         workdir = _get(data_config, "workdir", "") or ""
-        src = _keep_classes(latent_source(workdir, train, get_dataset), data_config)
+        src = _keep_classes(latent_source(workdir, train, get_dataset,
+                                          _get(data_config, "latent", "mean") or "mean",
+                                          _get(data_config, "seed", 0) or 0), data_config)
         return Dataset(name, "points", src, src.event_shape, src.num_classes,
                        decoder_workdir=workdir)
 
@@ -210,7 +212,7 @@ def applicable_keys(name: str) -> set[str]:
     if name == "codes":
         return _FILE_KEYS | {"decoder_workdir", "levels"}
     if name == "latents":
-        return {"name", "workdir", "classes"}
+        return {"name", "workdir", "latent", "seed", "classes"}
     if name == "fashion_mnist":
         return {"name", "path", "source_dir", "classes"}
     if name.startswith("tfds:"):

@@ -1,7 +1,9 @@
 """`data.name=latents`: a trained autoencoder's latent representation as data (issue 21).
 
 `data.workdir=RUN` names a run whose objective offers an `Autoencoder` with continuous
-latents (a VAE: `encode` gives the posterior means). Its own data split (train, or its
+latents (a VAE: `encode` gives the posterior means; `data.latent=sample` takes one draw
+z ~ q(z|x) per image instead, `posterior_draw`, seeded by `data.seed`: a prior fitted to
+draws models the aggregate posterior, the density the composed bound scores). Its own data split (train, or its
 test split for held-out data) is encoded here, in chunks, from the bin centres of the
 8-bit images (no dequantisation noise), and flattened to vectors: the data of a prior
 are "points" of dimension prod(latent_shape), with the images' labels. A prior trained
@@ -38,29 +40,45 @@ def check_autoencoder(workdir: str):
 
 
 @functools.lru_cache(maxsize=8)
-def _encoded(workdir: str, split: str, get_dataset, chunk: int = 1000):
+def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: int = 0,
+             chunk: int = 1000):
     import jax
 
     from jaxgen.core import runs
     from jaxgen.data import transforms
 
     exp, params = runs.restore(workdir, check=check_autoencoder(workdir))
+    ae = exp.objective.autoencoder
     src = get_dataset(exp.config.data, split).source
-    encode = jax.jit(exp.objective.autoencoder.encode)
+    if latent == "sample":
+        if ae.posterior_draw is None:
+            raise UserError(f"{workdir}'s autoencoder offers no posterior draws; use "
+                            "data.latent=mean.")
+        key = jax.random.fold_in(jax.random.key(seed), 0 if split == "train" else 1)
+        draw = jax.jit(lambda p, x, i: ae.posterior_draw(p, x, jax.random.fold_in(key, i))[0])
+        encode = lambda p, x, i: draw(p, x, i)  # noqa: E731
+    else:
+        mean = jax.jit(ae.encode)
+        encode = lambda p, x, i: mean(p, x)  # noqa: E731
     zs, labels = [], []
     for i in range(0, len(src), chunk):
         b = src.get(np.arange(i, min(i + chunk, len(src))))
         x = transforms.preprocess(exp.info.kind, b["x"], None, dequantize=False)
-        zs.append(np.asarray(encode(params, x), np.float32).reshape(len(b["x"]), -1))
+        zs.append(np.asarray(encode(params, x, i), np.float32).reshape(len(b["x"]), -1))
         if "label" in b:
             labels.append(np.asarray(b["label"]))
     z = np.concatenate(zs)
     return z, (np.concatenate(labels) if labels else None)
 
 
-def latent_source(workdir: str, train: bool, get_dataset) -> ArraySource:
-    """The run's posterior means (N, d) of its train or test split [+ labels];
-    `get_dataset` reads the run's own data (`jaxgen.data.get_dataset`)."""
+def latent_source(workdir: str, train: bool, get_dataset, latent: str = "mean",
+                  seed: int = 0) -> ArraySource:
+    """The run's latents (N, d) of its train or test split [+ labels]: posterior means
+    (latent="mean") or one draw z ~ q(z|x) per image (latent="sample", a pure function of
+    `seed`, the split and the chunk); `get_dataset` reads the run's own data
+    (`jaxgen.data.get_dataset`)."""
+    if latent not in ("mean", "sample"):
+        raise UserError(f"data.latent must be 'mean' or 'sample', got {latent!r}.")
     if not workdir:
         raise UserError("data.name=latents reads a trained autoencoder's latents; set "
                         "data.workdir=RUN (e.g. a run of configs/vae/vae_fashion_mnist.py).")
@@ -68,5 +86,5 @@ def latent_source(workdir: str, train: bool, get_dataset) -> ArraySource:
         raise MissingError(f"data.workdir={workdir} holds no jaxgen run (no config.json); "
                            "train the autoencoder there first.")
     z, label = _encoded(str(Path(workdir).resolve()), "train" if train else "test",
-                        get_dataset)
+                        get_dataset, latent, int(seed))
     return ArraySource(z, label)
