@@ -4,14 +4,14 @@
 latents (a VAE: `encode` gives the posterior means; `data.latent=sample` takes one draw
 z ~ q(z|x) per image instead, `posterior_draw`, seeded by `data.seed`: a prior fitted to
 draws models the aggregate posterior, the density the composed bound scores). Its own
-data split (train, or its test split for held-out data) is encoded here, in chunks, from the bin centres of the
-8-bit images (no dequantisation noise), and flattened to vectors: the data of a prior
-are "points" of dimension prod(latent_shape), with the images' labels. A prior trained
-on them (flow matching, flows, diffusion: every family that models points) samples
-latents, which `jaxgen sample` and the end-of-run pictures decode through the same run
-(`jaxgen.core.tokens.decode`).
+data split (train, or its test split for held-out data) is encoded here, in chunks, from
+the bin centres of the 8-bit images (no dequantisation noise), and flattened to vectors:
+the data of a prior are "points" of dimension prod(latent_shape), with the images'
+labels. A prior trained on them (flow matching, flows, diffusion: every family that
+models points) samples latents, which `jaxgen sample` and the end-of-run pictures decode
+through the same run (`jaxgen.core.tokens.decode`).
 
-Encodings are cached per process (run, step, split), so the train and eval splits and
+Encodings are cached per process (run, split, latent, seed), so the train and eval splits and
 a later `jaxgen sample` in the same process encode once.
 """
 
