@@ -5,7 +5,7 @@
     jaxgen sample --workdir runs/ddpm_latent --num 64 --out ddpm_latent.png
 
 configs/diffusion/ddpm_toy2d.py's DDPM (T = 1000, linear schedule, eps prediction, MLP)
-on the VAE run's 32-d posterior means (data.name=latents, see fm_vae_fashion_mnist.py),
+on posterior draws of the VAE run's 32-d latent (data.name=latents, see fm_vae_fashion_mnist.py),
 wider, DDIM with 50 steps for sampling.
 """
 
@@ -16,6 +16,7 @@ def get_config():
     c = ddpm_toy2d()
     c.data.name = "latents"
     c.data.workdir = "runs/vae_fmnist"
+    c.data.latent = "sample"  # one draw z ~ q(z|x) per image: the aggregate posterior
     c.model.features = (512, 512, 512)
     c.train.steps = 8000
     c.train.batch_size = 256

@@ -3,12 +3,13 @@ al., 2022, with a VAE in place of their autoencoder) on Fashion-MNIST.
 
     # 1. the autoencoder: the conv VAE, 32-d latent
     jaxgen train --config configs/vae/vae_fashion_mnist.py --workdir runs/vae_fmnist
-    # 2. the prior (this file) on its posterior means, decoded by it
+    # 2. the prior (this file) on its latents, decoded by it
     jaxgen train  --config configs/latent/fm_vae_fashion_mnist.py --workdir runs/fm_latent
     jaxgen sample --workdir runs/fm_latent --num 64 --out fm_latent.png
 
 data.name=latents encodes the VAE run's own training images (its test images for
-held-out data) to their posterior means, 32-d points; the prior is the toy flow-matching
+held-out data) to one posterior draw z ~ q(z|x) each (data.latent=sample; `mean`: the
+posterior means), 32-d points; the prior is the toy flow-matching
 MLP, the samples are latents that the VAE's decoder turns into images (end-of-run grids
 and `jaxgen sample`). Everything not set here is configs/flow_matching/toy2d.py's.
 """
@@ -20,6 +21,7 @@ def get_config():
     c = flow_matching_toy2d()
     c.data.name = "latents"
     c.data.workdir = "runs/vae_fmnist"
+    c.data.latent = "sample"  # one draw z ~ q(z|x) per image: the aggregate posterior
 
     c.model.features = (512, 512, 512)
 
