@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, flags, read_metrics, run_cli
+from conftest import ROOT, flags, read_metrics
 
 from jaxgen.core import registry
 from jaxgen.eval.evaluate import read_eval
@@ -315,7 +315,8 @@ def test_training_metrics_estimate_the_bound_without_bias():
     assert abs(est.mean() - full) < 5 * est.std() / math.sqrt(len(est)), (est.mean(), full)
 
 
-def test_ddpm_toy_trains_evaluates_and_draws_strips(tmp_path):
+def test_ddpm_toy_trains_evaluates_and_draws_strips(tmp_path, capsys):
+    from jaxgen import cli  # in process: no second JAX start-up
     wd = tmp_path / "ddpm"
     small = ["train.steps=30", "train.batch_size=64", "train.log_every=10",
              "train.checkpoint_every=30", "train.progress=false", "train.sample_every=0",
@@ -323,14 +324,14 @@ def test_ddpm_toy_trains_evaluates_and_draws_strips(tmp_path):
              "data.num_eval=256", "objective.num_steps=50", "sample.num=200",
              "eval.num_examples=128", "eval.batch_size=128", "eval.ode_steps=8",
              "eval.mmd_num=200"]
-    run_cli(["train", "--config", ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
-             "--workdir", wd, *flags(small)])
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py"),
+                     "--workdir", str(wd), *flags(small)]) == 0
     m = read_metrics(wd)
     assert [r["step"] for r in m] == [10, 20, 30]
     assert all(np.isfinite(r["vlb_nats"]) and r["prior_nats"] < 0.01 for r in m)
     for name in ("forward_process.png", "reverse_process.png", "density.png"):
         assert (wd / "samples" / name).stat().st_size > 5000
-    run_cli(["eval", "--workdir", wd])
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0
     ev = read_eval(wd)
     assert ev["likelihood"] == "bound" and ev["nll_nats"] == ev["vlb/nll_nats"]
     assert ev["ode/kind"] == "exact" and np.isfinite(ev["ode/nll_nats"])
@@ -338,9 +339,10 @@ def test_ddpm_toy_trains_evaluates_and_draws_strips(tmp_path):
                                + ev["vlb/diffusion_nats"], ev["vlb/nll_nats"], rtol=1e-4)
     assert ev["mmd2"] >= 0
     out = tmp_path / "ddim.npz"
-    proc = run_cli(["sample", "--workdir", wd, "--num", "50", "--out", out, "--time",
-                    "--config.sample.sampler=ddim", "--config.sample.steps=10"])
-    assert np.load(out)["x"].shape == (50, 2) and "ms/sample" in proc.stdout
+    capsys.readouterr()
+    assert cli.main(["sample", "--workdir", str(wd), "--num", "50", "--out", str(out), "--time",
+                     "--config.sample.sampler=ddim", "--config.sample.steps=10"]) == 0
+    assert np.load(out)["x"].shape == (50, 2) and "ms/sample" in capsys.readouterr().out
 
 
 class _LabelNet(nn.Module):
