@@ -57,6 +57,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxgen.core.errors import UserError
+from jaxgen.nn.gan import TwoPlayerGAN
 
 __all__ = ["BigGAN", "SNConv", "SNDense", "ConditionalBatchNorm", "SelfAttention",
            "ProjectionHead", "power_iteration", "power_iterate_tree", "orthogonal_penalty"]
@@ -340,7 +341,7 @@ class BigGANDiscriminator(nn.Module):
         return ProjectionHead(self.num_classes, name="head")(phi, label)
 
 
-class BigGAN(nn.Module):
+class BigGAN(TwoPlayerGAN):
     """A small BigGAN for (H, W, C) images, H and W divisible by 4 (module doc).
 
     Attributes:
@@ -375,15 +376,6 @@ class BigGAN(nn.Module):
         self.generator = BigGANGenerator(shape, self.g_channels, self.embed_dim,
                                          self.num_classes)
         self.discriminator = BigGANDiscriminator(self.d_channels, self.num_classes)
-
-    def generate(self, z, label=None):
-        return self.generator(z, label)
-
-    def discriminate(self, x, label=None):
-        return self.discriminator(x, label)
-
-    def __call__(self, z, label=None):
-        return self.discriminate(self.generate(z, label), label)
 
     @staticmethod
     def refresh_state(params):

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jaxgen.core.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
-__all__ = ["MLPGAN", "DCGAN"]
+__all__ = ["TwoPlayerGAN", "MLPGAN", "DCGAN"]
 
 
 def _one_hot(label, num_classes: int | None, batch: int):
@@ -100,7 +100,22 @@ class MLPDiscriminator(nn.Module):
         return _Head(self.class_head, self.num_styles, name="head")(h)
 
 
-class MLPGAN(nn.Module):
+class TwoPlayerGAN(nn.Module):
+    """The GAN model interface over the `generator` and `discriminator` submodules that a
+    subclass's setup defines: generate(z, label), discriminate(x, label), and __call__
+    running both (to initialise every parameter)."""
+
+    def generate(self, z, label=None):
+        return self.generator(z, label)
+
+    def discriminate(self, x, label=None):
+        return self.discriminator(x, label)
+
+    def __call__(self, z, label=None):
+        return self.discriminate(self.generate(z, label), label)
+
+
+class MLPGAN(TwoPlayerGAN):
     """MLP generator and discriminator.
 
     Attributes:
@@ -129,12 +144,6 @@ class MLPGAN(nn.Module):
 
     def generate(self, z, label=None):
         return self.generator(z, label).reshape(z.shape[0], *self.event_shape)
-
-    def discriminate(self, x, label=None):
-        return self.discriminator(x, label)
-
-    def __call__(self, z, label=None):
-        return self.discriminate(self.generate(z, label), label)
 
 
 class DCGANGenerator(nn.Module):
@@ -180,7 +189,7 @@ class DCGANDiscriminator(nn.Module):
         return _Head(self.class_head, self.num_styles, name="head")(h.reshape(h.shape[0], -1))
 
 
-class DCGAN(nn.Module):
+class DCGAN(TwoPlayerGAN):
     """DCGAN generator and discriminator for (H, W, C) images, H and W divisible by 4.
 
     Attributes:
@@ -208,11 +217,3 @@ class DCGAN(nn.Module):
         self.discriminator = DCGANDiscriminator(self.d_channels, self.num_classes,
                                                 self.class_head, self.num_styles)
 
-    def generate(self, z, label=None):
-        return self.generator(z, label)
-
-    def discriminate(self, x, label=None):
-        return self.discriminator(x, label)
-
-    def __call__(self, z, label=None):
-        return self.discriminate(self.generate(z, label), label)
