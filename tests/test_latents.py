@@ -41,6 +41,23 @@ def vae_run(tmp_path_factory):
     return tmp, wd
 
 
+@pytest.fixture(scope="module")
+def vqvae_run(vae_run):
+    """A tiny VQ-VAE (2 steps) on the same arrays: 2 x 2 x 3 pre-quantised maps."""
+    tmp, _ = vae_run
+    wd = tmp / "vqvae"
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "vae" /
+                                              "vqvae_fashion_mnist.py"),
+                     "--workdir", str(wd), "--config.data.name=array",
+                     f"--config.data.path={tmp / 'train.npz'}",
+                     f"--config.data.eval_path={tmp / 'test.npz'}", "--config.train.pictures=false",
+                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+                     *[f"--config.{o}" for o in ["model.channels=(4, 8)", "model.embed_dim=3",
+                                                 "model.num_res=0", "objective.num_codes=6",
+                                                 *COMMON]]]) == 0
+    return wd
+
+
 def train_prior(prior, vae_workdir, *overrides):
     """Trains a tiny flow-matching prior (configs/latent/fm_vae_fashion_mnist.py, 2 steps)
     on the latents of `vae_workdir` in `prior`; `overrides`: KEY=VALUE of its config."""
@@ -49,6 +66,17 @@ def train_prior(prior, vae_workdir, *overrides):
                      "--workdir", str(prior), f"--config.data.workdir={vae_workdir}",
                      "--config.model.features=(16,)", "--config.eval.ode_steps=4",
                      *[f"--config.{o}" for o in (*COMMON, *overrides)]]) == 0
+
+
+def train_ddpm_prior(prior, config: str, autoencoder_workdir):
+    """Trains a tiny DDPM prior (configs/latent/CONFIG, T = 10, 2 steps) in `prior`."""
+    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" / config),
+                     "--workdir", str(prior), f"--config.data.workdir={autoencoder_workdir}",
+                     "--config.model.features=(16,)", "--config.objective.num_steps=10",
+                     "--config.sample.steps=4", "--config.sample.num=16",
+                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
+                     "--config.eval.ode_steps=4", "--config.eval.vlb_steps=2",
+                     *[f"--config.{o}" for o in COMMON]]) == 0
 
 
 def test_latents_are_the_vaes_posterior_means_of_its_own_splits(vae_run):
@@ -82,11 +110,18 @@ def test_latent_sample_is_one_seeded_posterior_draw_per_image(vae_run):
     assert not np.allclose(other, got)
 
 
-def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, capsys):
+@pytest.fixture(scope="module")
+def fm_prior(vae_run):
+    """A tiny flow-matching prior trained on the tiny VAE's latents (2 steps)."""
     tmp, wd = vae_run
-    prior = tmp / "fm"
-    train_prior(prior, wd, "sample.steps=4", "eval.num_examples=16", "eval.batch_size=16",
+    train_prior(tmp / "fm", wd, "sample.steps=4", "eval.num_examples=16", "eval.batch_size=16",
                 "sample.num=16")
+    return tmp / "fm"
+
+
+def test_a_prior_on_the_latents_trains_and_its_samples_are_decoded(vae_run, fm_prior, capsys):
+    tmp, wd = vae_run
+    prior = fm_prior
     assert [r["step"] for r in read_metrics(prior)] == [1, 2]
     from PIL import Image
     grid = Image.open(prior / "samples" / "step_0000002.png")
@@ -107,14 +142,7 @@ def test_a_ddpm_prior_on_the_latents_draws_its_decoded_grid(vae_run):
     # DDPM's end-of-run strips are 2-D scatters: 3-d latents skip them, the grid is decoded
     tmp, wd = vae_run
     prior = tmp / "ddpm"
-    assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" /
-                                              "ddpm_vae_fashion_mnist.py"),
-                     "--workdir", str(prior), f"--config.data.workdir={wd}",
-                     "--config.model.features=(16,)", "--config.objective.num_steps=10",
-                     "--config.sample.steps=4", "--config.sample.num=16",
-                     "--config.eval.num_examples=16", "--config.eval.batch_size=16",
-                     "--config.eval.ode_steps=4", "--config.eval.vlb_steps=2",
-                     *[f"--config.{o}" for o in COMMON]]) == 0
+    train_ddpm_prior(prior, "ddpm_vae_fashion_mnist.py", wd)
     from PIL import Image
     assert Image.open(prior / "samples" / "step_0000002.png").size[0] > 8 * 4
     assert not (prior / "samples" / "forward_process.png").exists()
@@ -125,3 +153,79 @@ def test_latents_need_an_autoencoder_run(tmp_path, vae_run):
         get_dataset({"name": "latents"}, "train")
     with pytest.raises(FileNotFoundError, match="no jaxgen run"):
         get_dataset({"name": "latents", "workdir": str(tmp_path)}, "train")
+
+
+def test_latent_vs_pixel_times_the_prior_and_the_decoder_together(fm_prior):
+    # jaxgen reproduce latent-vs-pixel: the latent cell's images are the prior's samples
+    # decoded by the VAE (the whole path timed), the same images `exp.sample` + decode give
+    from jaxgen.core import tokens
+    from jaxgen.reproduce.latent_vs_pixel import decoded_samples
+    exp, params = runs.restore(fm_prior)
+    x, per_s = decoded_samples(exp, params, 5, seed=2)
+    z = exp.sample(params, jax.random.key(2), 5, chunk=5)
+    assert x.dtype == np.uint8 and x.shape == (5, 8, 8, 1) and per_s > 0
+    np.testing.assert_array_equal(x, tokens.decode(exp.config, np.asarray(z)))
+
+
+def test_latent_vs_pixel_steps_fill_the_wall(monkeypatch):
+    from jaxgen.core import bench
+    from jaxgen.reproduce.latent_vs_pixel import steps_for
+    monkeypatch.setattr(bench, "trainer_ms_per_step", lambda cfg, steps: 250.0)
+    assert steps_for(None, 10.0, 2, 2, None) == (40, 250.0)  # 10 s / 0.25 s
+    assert steps_for(None, 0.1, 2, 2, None) == (2, 250.0)  # at least `low`
+    assert steps_for(None, 10.0, 2, 2, 4) == (4, 250.0)  # at most `high` (--fast)
+
+
+def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_its_codes(
+        vae_run, vqvae_run):
+    tmp, _ = vae_run
+    exp, params = runs.restore(vqvae_run)
+    ae = exp.objective.autoencoder
+    raw = np.load(tmp / "test.npz")
+    x = transforms.preprocess("images", raw["x"], None, dequantize=False)
+    data = {"name": "latents", "workdir": str(vqvae_run), "latent": "pre_quantized"}
+    ds = get_dataset(data, "test")
+    assert (ds.kind, ds.event_shape) == ("points", (2 * 2 * 3,))
+    got = ds.source.get(np.arange(16))["x"]
+    z_e = np.asarray(ae.continuous.encode(params, x))
+    np.testing.assert_allclose(got, z_e.reshape(16, -1), rtol=1e-5, atol=1e-6)
+    # the codes are the nearest codebook rows of those maps (a brute-force argmin here)
+    book = np.asarray(exp.objective.tools.codebook(params))
+    d2 = ((z_e[..., None, :] - book) ** 2).sum(-1)
+    np.testing.assert_array_equal(np.asarray(ae.encode(params, x)), d2.argmin(-1))
+    # decoding a continuous map = decoding its nearest codes; the prior's decode agrees
+    from jaxgen.core import config as config_lib
+    from jaxgen.core import tokens
+    cfg = config_lib.load_config(str(ROOT / "configs" / "latent" /
+                                     "ddpm_vqvae_fashion_mnist.py"),
+                                 [f"data.workdir={vqvae_run}"])
+    noisy = got + np.random.default_rng(1).normal(0, 0.05, got.shape).astype(np.float32)
+    nearest = (((noisy.reshape(z_e.shape)[..., None, :] - book) ** 2).sum(-1)).argmin(-1)
+    want = transforms.postprocess("images", ae.decode(params, nearest.astype(np.int32)))
+    np.testing.assert_array_equal(tokens.decode(cfg, noisy), np.asarray(want))
+
+
+def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae_run, capsys):
+    tmp = vqvae_run.parent
+    prior = tmp / "ddpm_vq"
+    train_ddpm_prior(prior, "ddpm_vqvae_fashion_mnist.py", vqvae_run)
+    out = tmp / "vq.npz"
+    assert cli.main(["sample", "--workdir", str(prior), "--num", "3", "--out", str(out)]) == 0
+    got = np.load(out)
+    assert got["x"].shape == (3, 12) and got["images"].shape == (3, 8, 8, 1)
+    assert got["images"].dtype == np.uint8
+    # the composed bound needs posterior draws, which a VQ-VAE has not: said, not faked
+    from jaxgen.eval.latent_bound import composed_bound
+    exp, params = runs.restore(prior)
+    got = composed_bound(exp, params, "test", 4, 4, jax.random.key(0))
+    assert list(got) == ["composed/bits_per_dim"] and "no posterior draws" in str(got)
+    capsys.readouterr()
+
+
+def test_latent_kinds_must_match_the_autoencoder(vae_run, vqvae_run):
+    _, vae = vae_run
+    with pytest.raises(UserError, match="pre_quantized"):  # a VQ-VAE's codes are discrete
+        get_dataset({"name": "latents", "workdir": str(vqvae_run)}, "train")
+    with pytest.raises(UserError, match="for a VQ-VAE run"):  # a VAE has no quantiser
+        get_dataset({"name": "latents", "workdir": str(vae), "latent": "pre_quantized"},
+                    "train")

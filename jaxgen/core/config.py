@@ -88,10 +88,12 @@ class DataSettings:
                               "fashion_mnist: the folder of the IDX files (Debian's package)")
     decoder_workdir: str = setting("", "codes: the VQ-VAE run that decodes samples "
                                        "('': the one the .npz names)")
-    workdir: str = setting("", "latents: the autoencoder run (a VAE) whose posterior means "
+    workdir: str = setting("", "latents: the autoencoder run (a VAE, a VQ-VAE) whose latents "
                                "are the data and which decodes samples")
-    latent: str = setting("mean", "latents: the posterior means, or one draw z ~ q(z|x) per "
-                                  "image (seeded by data.seed)", choices=("mean", "sample"))
+    latent: str = setting("mean", "latents: a VAE's posterior means, or one draw z ~ q(z|x) "
+                                  "per image (seeded by data.seed), or a VQ-VAE's "
+                                  "pre-quantised encoder maps",
+                          choices=("mean", "sample", "pre_quantized"))
     levels: tuple = setting((), "codes of a multi-level VQ-VAE (VQ-VAE-2): the levels read, "
                                 "e.g. ('top',), or ('top', 'bottom'): one sequence, the "
                                 "first's codes first; (): the one-level file's codes")

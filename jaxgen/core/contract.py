@@ -230,6 +230,9 @@ class Autoencoder:
     discrete: how `posterior_draw` sees images (as `Likelihood.discrete`): True, x are
       bin centres and log_px is log P(x|z) of the discrete image; False, x are
       dequantised and log_px a density on model space.
+    continuous: optional, for discrete codes: the continuous view of the same latent space
+      (an `Autoencoder` without codes): encode = the encoder's output before quantisation,
+      decode = quantise to the nearest code, then decode (a VQ-VAE's pre-quantised maps).
     """
 
     encode: Callable[[Params, jax.Array], jax.Array]
@@ -238,6 +241,7 @@ class Autoencoder:
     num_codes: int | None = None
     posterior_draw: Callable[[Params, jax.Array, jax.Array], tuple] | None = None
     discrete: bool = False
+    continuous: Autoencoder | None = None
 
 
 class Coder(Protocol):

@@ -33,8 +33,11 @@ def decoder_workdir(config) -> str | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(workdir: str):
+def _load(workdir: str, latent: str | None):
+    """(exp, params, the Autoencoder, its jitted decode) of the autoencoder run; `latent`:
+    the data.latent of a prior on `data.name=latents` (None: code maps)."""
     from jaxgen.core import runs
+    from jaxgen.data.latents import latent_view
 
     def check(exp):
         if exp.objective.autoencoder is None:
@@ -43,17 +46,22 @@ def _load(workdir: str):
                             "models.")
 
     exp, params = runs.restore(workdir, check=check)
-    return exp, params, jax.jit(exp.objective.autoencoder.decode)
+    ae = exp.objective.autoencoder
+    if latent is not None:
+        ae = latent_view(ae, latent, workdir)
+    return exp, params, ae, jax.jit(ae.decode)
 
 
 def decode(config, codes, chunk: int = 500) -> np.ndarray | None:
     """uint8 images of `codes` (N, h, w) by their VQ-VAE, or of latents (N, d) by their
-    VAE, or None when it is not available (or they are not a whole latent of it)."""
+    VAE (or VQ-VAE: pre-quantised maps), or None when it is not available (or they are not
+    a whole latent of it)."""
     wd = decoder_workdir(config)
     if wd is None:
         return None
-    exp, params, fn = _load(str(Path(wd).resolve()))
-    ae = exp.objective.autoencoder
+    latent = (config.data.get("latent", "mean") or "mean"
+              if config.data.get("name") == "latents" else None)
+    exp, params, ae, fn = _load(str(Path(wd).resolve()), latent)
     codes = np.asarray(codes)
     if codes[0].size != np.prod(ae.latent_shape):
         return None  # e.g. a VQ-VAE-2's top map alone: its decoder needs both levels

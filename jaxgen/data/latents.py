@@ -3,7 +3,9 @@
 `data.workdir=RUN` names a run whose objective offers an `Autoencoder` with continuous
 latents (a VAE: `encode` gives the posterior means; `data.latent=sample` takes one draw
 z ~ q(z|x) per image instead, `posterior_draw`, seeded by `data.seed`: a prior fitted to
-draws models the aggregate posterior, the density the composed bound scores). Its own
+draws models the aggregate posterior, the density the composed bound scores), or a
+VQ-VAE with `data.latent=pre_quantized`: its encoder's maps before quantisation
+(`Autoencoder.continuous`), decoded by quantising a sample to the nearest codes. Its own
 data split (train, or its test split for held-out data) is encoded here, in chunks, from
 the bin centres of the 8-bit images (no dequantisation noise), and flattened to vectors:
 the data of a prior are "points" of dimension prod(latent_shape), with the images'
@@ -25,17 +27,39 @@ import numpy as np
 from jaxgen.core.errors import MissingError, UserError
 from jaxgen.data.sources import ArraySource
 
+LATENTS = ("mean", "sample", "pre_quantized")
 
-def check_autoencoder(workdir: str):
-    """A `check(exp)` for `runs.restore`: the run must offer continuous latents."""
+
+def latent_view(ae, latent: str, workdir: str):
+    """The `Autoencoder` whose latents `data.latent` names: the run's own for a VAE's means
+    or draws, its continuous view (`Autoencoder.continuous`) for a VQ-VAE's pre-quantised
+    maps; one clear error when the run offers no such latent."""
+    if latent not in LATENTS:
+        raise UserError(f"data.latent must be one of {', '.join(LATENTS)}, got {latent!r}.")
+    if latent == "pre_quantized":
+        if ae.continuous is None:
+            kind = "discrete codes" if ae.num_codes is not None else "continuous latents"
+            raise UserError(f"{workdir}'s autoencoder ({kind}) has no pre-quantised view: "
+                            "data.latent=pre_quantized is for a VQ-VAE run "
+                            "(objective.name=vqvae); a VAE takes data.latent=mean or sample.")
+        return ae.continuous
+    if ae.num_codes is not None:
+        raise UserError(f"{workdir} is a VQ-VAE run with discrete codes: set "
+                        "data.latent=pre_quantized for its encoder's maps before "
+                        "quantisation, or export the codes with `jaxgen codes` and use "
+                        "data.name=codes for a prior over them.")
+    return ae
+
+
+def check_autoencoder(workdir: str, latent: str = "mean"):
+    """A `check(exp)` for `runs.restore`: the run must offer the latents `latent` names."""
     def check(exp):
         ae = exp.objective.autoencoder
         if ae is None:
             raise UserError(f"{workdir} is a {exp.objective.name} run; data.name=latents needs "
-                            "an autoencoder run (a VAE: objective.name=vae).")
-        if ae.num_codes is not None:
-            raise UserError(f"{workdir} is a VQ-VAE run with discrete codes; export them with "
-                            "`jaxgen codes` and use data.name=codes for a prior over them.")
+                            "an autoencoder run (a VAE: objective.name=vae; a VQ-VAE with "
+                            "data.latent=pre_quantized).")
+        latent_view(ae, latent, workdir)
     return check
 
 
@@ -47,8 +71,8 @@ def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: 
     from jaxgen.core import runs
     from jaxgen.data import transforms
 
-    exp, params = runs.restore(workdir, check=check_autoencoder(workdir))
-    ae = exp.objective.autoencoder
+    exp, params = runs.restore(workdir, check=check_autoencoder(workdir, latent))
+    ae = latent_view(exp.objective.autoencoder, latent, workdir)
     src = get_dataset(exp.config.data, split).source
     if latent == "sample":
         if ae.posterior_draw is None:
@@ -74,11 +98,12 @@ def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: 
 def latent_source(workdir: str, train: bool, get_dataset, latent: str = "mean",
                   seed: int = 0) -> ArraySource:
     """The run's latents (N, d) of its train or test split [+ labels]: posterior means
-    (latent="mean") or one draw z ~ q(z|x) per image (latent="sample", a pure function of
-    `seed`, the split and the chunk); `get_dataset` reads the run's own data
+    (latent="mean"), one draw z ~ q(z|x) per image (latent="sample", a pure function of
+    `seed`, the split and the chunk), or a VQ-VAE's pre-quantised maps (latent=
+    "pre_quantized", flattened); `get_dataset` reads the run's own data
     (`jaxgen.data.get_dataset`)."""
-    if latent not in ("mean", "sample"):
-        raise UserError(f"data.latent must be 'mean' or 'sample', got {latent!r}.")
+    if latent not in LATENTS:
+        raise UserError(f"data.latent must be one of {', '.join(LATENTS)}, got {latent!r}.")
     if not workdir:
         raise UserError("data.name=latents reads a trained autoencoder's latents; set "
                         "data.workdir=RUN (e.g. a run of configs/vae/vae_fashion_mnist.py).")

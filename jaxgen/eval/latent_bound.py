@@ -4,9 +4,11 @@
     log p(x) ≥ E_q[log p(x|z)] − KL(q(z|x) ‖ p_θ(z))
              = E_q[log p(x|z) + log p_θ(z) − log q(z|x)],
 
-with log p_θ(z) the prior run's default likelihood of latent vectors (the experiment's
-own `log_likelihood` path: exact for a flow or the flow-matching ODE; a lower bound for
-diffusion's VLB, and then the whole is still a lower bound). The prior's data are the
+with log p_θ(z) the prior run's likelihood of latent vectors (the experiment's own
+`log_likelihood` path, the first estimator eval reports: `eval.likelihood`'s first, else
+the objective's default): exact for a flow or the flow-matching ODE; a lower bound for
+diffusion's VLB, and then the whole is still a lower bound; `eval.likelihood=ode` scores a
+DDPM prior by its probability-flow ODE instead. The prior's data are the
 posterior *means*, but the bound needs draws z ~ q(z|x): the VAE offers them through
 `Autoencoder.posterior_draw`. One draw per test image (Monte Carlo over the test set);
 beside it, on the same images and the same draws, the VAE's own N(0, I)-prior ELBO
@@ -78,15 +80,17 @@ def composed_bound(prior_exp, prior_params, split: str, num: int, batch_size: in
     shape); `batches(n, bs, desc)` yields (i, indices) (evaluate's progress bar)."""
     from jaxgen.core import runs
     from jaxgen.data import get_dataset
-    from jaxgen.data.latents import check_autoencoder
+    from jaxgen.data.latents import check_autoencoder, latent_view
 
     workdir = str(prior_exp.config.data.workdir)
-    vae_exp, vae_params = runs.restore(workdir, check=check_autoencoder(workdir))
-    ae = vae_exp.objective.autoencoder
+    latent = str(prior_exp.config.data.get("latent", "mean") or "mean")
+    vae_exp, vae_params = runs.restore(workdir, check=check_autoencoder(workdir, latent))
+    ae = latent_view(vae_exp.objective.autoencoder, latent, workdir)
     if ae.posterior_draw is None:
         return {"composed/bits_per_dim": f"skipped: {vae_exp.objective.name} offers no "
                                          "posterior draws z ~ q(z|x)"}
-    if prior_exp.objective.default_likelihood is None:
+    names = prior_exp.likelihood_names()
+    if not names:
         return {"composed/bits_per_dim": f"skipped: the prior ({prior_exp.objective.name}) "
                                          "has no likelihood"}
     info = vae_exp.info
@@ -104,10 +108,10 @@ def composed_bound(prior_exp, prior_params, split: str, num: int, batch_size: in
         kd, kp = jax.random.split(jax.random.fold_in(rng, i))
         t = jax.device_get(draw(vae_params, x_raw=x, rng=kd))
         t["log_prior"] = prior_exp.log_likelihood(prior_params, np.asarray(t["z"], np.float32),
-                                                  kp)
+                                                  kp, name=names[0])
         for k in got:
             got[k].append(np.asarray(t[k])[:len(idx)])
     got = {k: np.concatenate(v) for k, v in got.items()}
-    lik = prior_exp.objective.default_likelihood
+    lik = names[0]
     return {**summarize(got["log_px"], got["log_q"], got["log_prior"], got["z"], info.dim),
             "composed/prior": f"{lik} ({prior_exp.objective.likelihoods[lik].kind})"}

@@ -16,6 +16,8 @@ the lecture's or paper's.
                             Gaussian mixtures against its family's quality target
     truncation              BigGAN's truncation trick over ψ: FD, precision/recall and class
                             entropy of a class-conditional G with vs without orthogonal reg.
+    latent-vs-pixel         flow matching on pixels vs in a VAE's latent space at equal
+                            training wall time: FD, samples/s, bits/dim or the bound
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -35,7 +37,7 @@ __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
-                 "defaults-quality", "truncation")
+                 "defaults-quality", "truncation", "latent-vs-pixel")
 
 
 def _module(name: str):

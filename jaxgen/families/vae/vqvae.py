@@ -270,6 +270,10 @@ class VQModel:
     def decode_codes(self, params, codes):
         return self.decode(params, self.codebook(params)[codes])
 
+    def decode_nearest(self, params, z_e):
+        """Decode continuous maps (B, h, w, D) quantised to their nearest codes."""
+        return self.decode_codes(params, nearest_codes(z_e, self.codebook(params)))
+
     def reconstruct(self, params, x):
         return self.decode_codes(params, self.encode_codes(params, x))
 
@@ -358,7 +362,9 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         held_out_stats=HeldOutStats(functools.partial(code_stats_batch, vm=vm),
                                     functools.partial(held_out_code_stats, num_codes=K)),
         pictures=pictures.write_vqvae,
-        autoencoder=Autoencoder(vm.encode_codes, vm.decode_codes, (h, w), num_codes=K),
+        autoencoder=Autoencoder(vm.encode_codes, vm.decode_codes, (h, w), num_codes=K,
+                                continuous=Autoencoder(vm.encode, vm.decode_nearest,
+                                                       (h, w, D))),
         representation="yes: encoder x -> code map and decoder code map -> x (discrete)",
         tools=CodeTools(vm.encode_codes, vm.decode_codes, vm.reconstruct, vm.stats,
                         vm.codebook, K, (h, w)),
