@@ -83,7 +83,10 @@ def _info_for(cfg):
     if cfg.data.name == "codes":  # a VQ-VAE's 7 x 7 maps of 128 codes (`jaxgen codes`)
         shape = (49 + 196,) if len(cfg.data.levels) == 2 else (7, 7)  # VQ-VAE-2 [top; bottom]
         return DatasetInfo("codes", "tokens", shape, 10, num_tokens=128)
-    if cfg.data.name == "latents":  # the conv VAE's 32-d posterior means
+    if cfg.data.name == "latents":  # the conv VAE's 32-d latent, or a VQ-VAE's 7 x 7 x 16 maps
+        if cfg.data.latent == "pre_quantized":
+            shape = (7, 7, 16) if cfg.data.keep_shape else (7 * 7 * 16,)
+            return DatasetInfo("latents", "points", shape, 10)
         return DatasetInfo("latents", "points", (32,), 10)
     from jaxgen.data import get_dataset  # toys: the real shape (e.g. a sequence's length)
     small = {**cfg.data.to_dict(), "num_train": 16, "num_eval": 16}

@@ -68,11 +68,13 @@ def train_prior(prior, vae_workdir, *overrides):
                      *[f"--config.{o}" for o in (*COMMON, *overrides)]]) == 0
 
 
-def train_ddpm_prior(prior, config: str, autoencoder_workdir):
-    """Trains a tiny DDPM prior (configs/latent/CONFIG, T = 10, 2 steps) in `prior`."""
+def train_ddpm_prior(prior, config: str, autoencoder_workdir,
+                     model=("model.features=(16,)",)):
+    """Trains a tiny DDPM prior (configs/latent/CONFIG, T = 10, 2 steps, `model`: its
+    model.* overrides) in `prior`."""
     assert cli.main(["train", "--config", str(ROOT / "configs" / "latent" / config),
                      "--workdir", str(prior), f"--config.data.workdir={autoencoder_workdir}",
-                     "--config.model.features=(16,)", "--config.objective.num_steps=10",
+                     *[f"--config.{o}" for o in model], "--config.objective.num_steps=10",
                      "--config.sample.steps=4", "--config.sample.num=16",
                      "--config.eval.num_examples=16", "--config.eval.batch_size=16",
                      "--config.eval.ode_steps=4", "--config.eval.vlb_steps=2",
@@ -189,6 +191,9 @@ def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_it
     got = ds.source.get(np.arange(16))["x"]
     z_e = np.asarray(ae.continuous.encode(params, x))
     np.testing.assert_allclose(got, z_e.reshape(16, -1), rtol=1e-5, atol=1e-6)
+    maps = get_dataset({**data, "keep_shape": True}, "test")  # the maps in their own shape
+    assert maps.event_shape == (2, 2, 3)
+    np.testing.assert_array_equal(maps.source.get(np.arange(16))["x"], got.reshape(z_e.shape))
     # the codes are the nearest codebook rows of those maps (a brute-force argmin here)
     book = np.asarray(exp.objective.tools.codebook(params))
     d2 = ((z_e[..., None, :] - book) ** 2).sum(-1)
@@ -207,12 +212,14 @@ def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_it
 
 def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae_run, capsys):
     tmp = vqvae_run.parent
-    prior = tmp / "ddpm_vq"
-    train_ddpm_prior(prior, "ddpm_vqvae_fashion_mnist.py", vqvae_run)
+    prior = tmp / "ddpm_vq"  # the config's U-Net on the 2 x 2 x 3 maps (data.keep_shape)
+    train_ddpm_prior(prior, "ddpm_vqvae_fashion_mnist.py", vqvae_run,
+                     ("model.channels=(8,)", "model.time_dim=16", "model.groups=4"))
+    assert (prior / "samples" / "step_0000002.png").exists()  # the decoded grid
     out = tmp / "vq.npz"
     assert cli.main(["sample", "--workdir", str(prior), "--num", "3", "--out", str(out)]) == 0
     got = np.load(out)
-    assert got["x"].shape == (3, 12) and got["images"].shape == (3, 8, 8, 1)
+    assert got["x"].shape == (3, 2, 2, 3) and got["images"].shape == (3, 8, 8, 1)
     assert got["images"].dtype == np.uint8
     # the composed bound needs posterior draws, which a VQ-VAE has not: said, not faked
     from jaxgen.eval.latent_bound import composed_bound

@@ -220,6 +220,8 @@ def test_entry_points_register_names(monkeypatch, tmp_path):
     monkeypatch.setattr(registry.importlib.metadata, "entry_points",
                         lambda group: calls.append(group) or [EP()])
     monkeypatch.setattr(registry, "_loaded", False)
+    # the plugin registers into a copy, restored afterwards: no name leaks into other tests
+    monkeypatch.setattr(registry, "_OBJECTIVES", dict(registry._OBJECTIVES))
     assert "ep_flow_matching" in registry.objective_names()
     assert calls == ["jaxgen.plugins"]
 

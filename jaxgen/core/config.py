@@ -94,6 +94,9 @@ class DataSettings:
                                   "per image (seeded by data.seed), or a VQ-VAE's "
                                   "pre-quantised encoder maps",
                           choices=("mean", "sample", "pre_quantized"))
+    keep_shape: bool = setting(False, "latents: keep each latent's own shape (a VQ-VAE's "
+                                      "h x w x D maps, for model.name=unet) instead of "
+                                      "flattening it to a vector")
     levels: tuple = setting((), "codes of a multi-level VQ-VAE (VQ-VAE-2): the levels read, "
                                 "e.g. ('top',), or ('top', 'bottom'): one sequence, the "
                                 "first's codes first; (): the one-level file's codes")

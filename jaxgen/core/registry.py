@@ -313,6 +313,8 @@ class ModelSpec:
       (e.g. event_shape, a sequence model's max_len) where the config leaves them out.
     hint: what to use instead, for the error on another kind of data.
     expects: how that error says what it takes (default "expects <kinds>").
+    event_rank: the number of dimensions of one example it takes (e.g. 3: H x W x C);
+      None: any.
     """
 
     module: Any
@@ -320,6 +322,7 @@ class ModelSpec:
     defaults: Callable | None = None
     hint: str = ""
     expects: str = ""
+    event_rank: int | None = None
 
 
 def register_model(name: str, spec: ModelSpec) -> ModelSpec:
@@ -365,8 +368,9 @@ def build_model(model_config, data):
     """Instantiates the Flax module named by `model.name` with the other `model.*` keys."""
     name = model_config.name
     spec = model_spec(name)
-    if data.kind not in spec.kinds:
-        holds = "points" if data.kind == "points" else (
+    rank_ok = spec.event_rank is None or len(data.event_shape) == spec.event_rank
+    if data.kind not in spec.kinds or not rank_ok:
+        holds = f"points {tuple(data.event_shape)}" if data.kind == "points" else (
             f"images {tuple(data.event_shape)}" if data.kind == "images" else data.kind)
         expects = spec.expects or f"expects {' or '.join(spec.kinds)}"
         raise UserError(f"model.name={name} {expects}; {data.name} holds {holds}."

@@ -109,8 +109,10 @@ def get_dataset(data_config, split: str) -> Dataset:
     * "codes": like "array", from the .npz files `jaxgen codes` writes (a
       VQ-VAE's code maps "codes" (N, h, w), "num_codes", "label", and the
       VQ-VAE's workdir, which decodes samples of a prior back to images).
-    * "latents": the posterior means of the autoencoder run `workdir` over its own train
-      ("train") or test ("test"/"eval") images, as (N, d) points (`jaxgen.data.latents`).
+    * "latents": the latents of the autoencoder run `workdir` over its own train
+      ("train") or test ("test"/"eval") images (`latent`: a VAE's posterior means or
+      draws, a VQ-VAE's pre-quantised maps), as (N, d) points, or in their own shape
+      with `keep_shape` (`jaxgen.data.latents`).
     * "fashion_mnist": `path` is the tfds data_dir (empty: ~/.cache/jaxgen/tfds),
       `source_dir` the folder with the IDX files; prepared on first use.
     * "tfds:<name>": a prepared array_record tfds dataset in data_dir `path`
@@ -171,7 +173,9 @@ def get_dataset(data_config, split: str) -> Dataset:
         workdir = _get(data_config, "workdir", "") or ""
         src = _keep_classes(latent_source(workdir, train, get_dataset,
                                           _get(data_config, "latent", "mean") or "mean",
-                                          _get(data_config, "seed", 0) or 0), data_config)
+                                          _get(data_config, "seed", 0) or 0,
+                                          bool(_get(data_config, "keep_shape", False))),
+                            data_config)
         return Dataset(name, "points", src, src.event_shape, src.num_classes,
                        decoder_workdir=workdir)
 
@@ -212,7 +216,7 @@ def applicable_keys(name: str) -> set[str]:
     if name == "codes":
         return _FILE_KEYS | {"decoder_workdir", "levels"}
     if name == "latents":
-        return {"name", "workdir", "latent", "seed", "classes"}
+        return {"name", "workdir", "latent", "seed", "keep_shape", "classes"}
     if name == "fashion_mnist":
         return {"name", "path", "source_dir", "classes"}
     if name.startswith("tfds:"):

@@ -9,8 +9,10 @@ VQ-VAE with `data.latent=pre_quantized`: its encoder's maps before quantisation
 data split (train, or its test split for held-out data) is encoded here, in chunks, from
 the bin centres of the 8-bit images (no dequantisation noise), and flattened to vectors:
 the data of a prior are "points" of dimension prod(latent_shape), with the images'
-labels. A prior trained on them (flow matching, flows, diffusion: every family that
-models points) samples latents, which `jaxgen sample` and the end-of-run pictures decode
+labels; `data.keep_shape=true` keeps each latent's own shape instead (a VQ-VAE's
+h x w x D maps, "points" with that event shape, for a convolutional model: the U-Net).
+A prior trained on them (flow matching, flows, diffusion: every family that models
+points) samples latents, which `jaxgen sample` and the end-of-run pictures decode
 through the same run (`jaxgen.core.tokens.decode`).
 
 Encodings are cached per process (run, split, latent, seed), so the train and eval splits and
@@ -65,7 +67,7 @@ def check_autoencoder(workdir: str, latent: str = "mean"):
 
 @functools.lru_cache(maxsize=8)
 def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: int = 0,
-             chunk: int = 1000):
+             keep_shape: bool = False, chunk: int = 1000):
     import jax
 
     from jaxgen.core import runs
@@ -88,7 +90,8 @@ def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: 
     for i in range(0, len(src), chunk):
         b = src.get(np.arange(i, min(i + chunk, len(src))))
         x = transforms.preprocess(exp.info.kind, b["x"], None, dequantize=False)
-        zs.append(np.asarray(encode(params, x, i), np.float32).reshape(len(b["x"]), -1))
+        z = np.asarray(encode(params, x, i), np.float32)
+        zs.append(z if keep_shape else z.reshape(len(b["x"]), -1))
         if "label" in b:
             labels.append(np.asarray(b["label"]))
     z = np.concatenate(zs)
@@ -96,11 +99,12 @@ def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: 
 
 
 def latent_source(workdir: str, train: bool, get_dataset, latent: str = "mean",
-                  seed: int = 0) -> ArraySource:
+                  seed: int = 0, keep_shape: bool = False) -> ArraySource:
     """The run's latents (N, d) of its train or test split [+ labels]: posterior means
     (latent="mean"), one draw z ~ q(z|x) per image (latent="sample", a pure function of
     `seed`, the split and the chunk), or a VQ-VAE's pre-quantised maps (latent=
-    "pre_quantized", flattened); `get_dataset` reads the run's own data
+    "pre_quantized"), each flattened to a vector unless `keep_shape` (then (N, *latent
+    shape), e.g. (N, h, w, D) maps); `get_dataset` reads the run's own data
     (`jaxgen.data.get_dataset`)."""
     if latent not in LATENTS:
         raise UserError(f"data.latent must be one of {', '.join(LATENTS)}, got {latent!r}.")
@@ -111,5 +115,5 @@ def latent_source(workdir: str, train: bool, get_dataset, latent: str = "mean",
         raise MissingError(f"data.workdir={workdir} holds no jaxgen run (no config.json); "
                            "train the autoencoder there first.")
     z, label = _encoded(str(Path(workdir).resolve()), "train" if train else "test",
-                        get_dataset, latent, int(seed))
+                        get_dataset, latent, int(seed), bool(keep_shape))
     return ArraySource(z, label)

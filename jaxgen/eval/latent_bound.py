@@ -107,8 +107,8 @@ def composed_bound(prior_exp, prior_params, split: str, num: int, batch_size: in
             x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
         kd, kp = jax.random.split(jax.random.fold_in(rng, i))
         t = jax.device_get(draw(vae_params, x_raw=x, rng=kd))
-        t["log_prior"] = prior_exp.log_likelihood(prior_params, np.asarray(t["z"], np.float32),
-                                                  kp, name=names[0])
+        z = np.asarray(t["z"], np.float32).reshape(len(x), *prior_exp.info.event_shape)
+        t["log_prior"] = prior_exp.log_likelihood(prior_params, z, kp, name=names[0])
         for k in got:
             got[k].append(np.asarray(t[k])[:len(idx)])
     got = {k: np.concatenate(v) for k, v in got.items()}

@@ -19,7 +19,10 @@ _SEQUENCE_HINT = "Use ar_mlp, ar_rnn, wavenet or ar_transformer."
 
 MODELS = {
     "mlp": ModelSpec("jaxgen.nn.mlp:TimeMLP", ("points",), _out_dim, "Use model.name=unet."),
-    "unet": ModelSpec("jaxgen.nn.unet:UNet", ("images",), hint="Use model.name=mlp."),
+    # points too: h x w x C maps such as a VQ-VAE's pre-quantised latents (data.keep_shape)
+    "unet": ModelSpec("jaxgen.nn.unet:UNet", ("images", "points"), hint="Use model.name=mlp.",
+                      expects="expects images or h x w x C maps (data.keep_shape)",
+                      event_rank=3),
     "realnvp": ModelSpec("jaxgen.nn.flows:RealNVP"),
     "glow": ModelSpec("jaxgen.nn.flows:Glow"),
     "vae_mlp": ModelSpec("jaxgen.nn.vae:MLPVAE", defaults=event_shape_default),
