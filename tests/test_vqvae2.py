@@ -5,6 +5,7 @@ its sampling and coding given the top."""
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -159,6 +160,8 @@ def test_bottom_prior_likelihood_is_the_joint_minus_the_top_and_sums_to_one_over
     assert np.exp(lp_joint.sum(1)).sum() < 0.9
     # the loss is the mean −log p(bottom | top) per modelled position
     np.testing.assert_allclose(float(loss), -lp_cond.mean() / (D - P), rtol=1e-5)
+    # and eval's bits/dim divides by the modelled positions only
+    assert (cond.likelihoods["exact"].dims, joint.likelihoods["exact"].dims) == (D - P, D)
 
 
 def test_bottom_conditionals_depend_on_the_top_and_only_on_earlier_positions():
@@ -253,6 +256,12 @@ def test_cli_two_level_codes_priors_samples_and_lossless_coding(tmp_path, capsys
     _train(cli, "autoregressive/vqvae2_bottom_prior.py", bottom,
            data + [f"sample.prefix_workdir={top}"])
     capsys.readouterr()
+    # eval: bits per code of the 196 bottom codes given the 49 top ones
+    assert cli.main(["eval", "--workdir", str(bottom), "--out", str(tmp_path / "e.json")]) == 0
+    ev = json.loads((tmp_path / "e.json").read_text())
+    ev = ev.get("results", ev)
+    np.testing.assert_allclose(ev["bits_per_dim"], ev["nll_nats"] / (196 * np.log(2)),
+                               rtol=1e-6)
     # samples: top ~ the top prior, bottom ~ p(bottom | top), decoded by the VQ-VAE-2
     assert cli.main(["sample", "--workdir", str(bottom), "--num", "3",
                      "--out", str(tmp_path / "s.npz")]) == 0

@@ -184,12 +184,16 @@ class Likelihood:
       `steps`, `method` and `divergence` (from eval.ode_steps / ode_method /
       divergence); other estimators get no options (their settings are the
       family's declared eval.* settings, bound when the objective is built).
+    dims: the number of dimensions it scores, when not all of the example's (e.g. an
+      autoregressive model given its first P positions scores D − P): bits/dim divide
+      by it; None: all.
     """
 
     fn: Callable[..., Any]
     kind: str = "exact"
     discrete: bool = False
     ode: bool = False
+    dims: int | None = None
 
     def __post_init__(self):
         if self.kind not in ("exact", "bound"):

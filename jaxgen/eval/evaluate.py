@@ -177,12 +177,13 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
         pre = "" if len(names) == 1 else f"{name}/"
         res = {"nll_nats": likelihood.nll_nats(logp),
                "nll_nats_stderr": float(np.std(logp) / math.sqrt(n))}
+        dims = lik.dims or info.dim  # the dimensions scored (a given prefix is not)
         if info.kind in ("images", "tokens"):  # tokens: bits per code
-            res["bits_per_dim"] = likelihood.bits_per_dim(logp, info.event_shape)
+            res["bits_per_dim"] = likelihood.bits_per_dim(logp, (dims,))
         for k, v in terms.items():  # the bound's parts, as -log terms in bits/dim (or nats)
             v = np.concatenate(v)
             if info.kind in ("images", "tokens"):
-                res[f"{k}_bpd"] = float(np.mean(v) / (info.dim * math.log(2.0)))
+                res[f"{k}_bpd"] = float(np.mean(v) / (dims * math.log(2.0)))
             else:
                 res[f"{k}_nats"] = float(np.mean(v))
         res["kind"] = lik.kind

@@ -439,7 +439,7 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         init=init,
         sample=functools.partial(sample, am=am),
         likelihoods={"exact": Likelihood(functools.partial(exact_loglik, am=am), "exact",
-                                         discrete=discrete)},
+                                         discrete=discrete, dims=dim - given)},
         dequantize=not discrete,
         coder=coder,
         representation="no encoder: p(x) factorises over pixels, no latent",
