@@ -210,6 +210,7 @@ def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_it
     np.testing.assert_array_equal(tokens.decode(cfg, noisy), np.asarray(want))
 
 
+@pytest.mark.heavy  # ~15 s: a U-Net DDPM trained, sampled and decoded through the CLI
 def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae_run, capsys):
     tmp = vqvae_run.parent
     prior = tmp / "ddpm_vq"  # the config's U-Net on the 2 x 2 x 3 maps (data.keep_shape)
