@@ -10,19 +10,13 @@ wider, DDIM with 50 steps for sampling.
 """
 
 from jaxgen.configs.diffusion.ddpm_toy2d import get_config as ddpm_toy2d
+from jaxgen.configs.latent import on_vae_latents
 
 
 def get_config():
     c = ddpm_toy2d()
-    c.data.name = "latents"
-    c.data.workdir = "runs/vae_fmnist"
-    c.data.latent = "sample"  # one draw z ~ q(z|x) per image: the aggregate posterior
+    on_vae_latents(c, steps=8000)
     c.model.features = (512, 512, 512)
-    c.train.steps = 8000
-    c.train.batch_size = 256
-    c.sample.num = 64
     c.sample.sampler = "ddim"
     c.sample.steps = 50
-    c.eval.num_examples = 2000
-    c.eval.mmd_num = 0
     return c

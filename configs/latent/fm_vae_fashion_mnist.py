@@ -15,19 +15,11 @@ and `jaxgen sample`). Everything not set here is configs/flow_matching/toy2d.py'
 """
 
 from jaxgen.configs.flow_matching.toy2d import get_config as flow_matching_toy2d
+from jaxgen.configs.latent import on_vae_latents
 
 
 def get_config():
     c = flow_matching_toy2d()
-    c.data.name = "latents"
-    c.data.workdir = "runs/vae_fmnist"
-    c.data.latent = "sample"  # one draw z ~ q(z|x) per image: the aggregate posterior
-
+    on_vae_latents(c, steps=5000)
     c.model.features = (512, 512, 512)
-
-    c.train.steps = 5000
-    c.train.batch_size = 256
-    c.sample.num = 64
-    c.eval.num_examples = 2000
-    c.eval.mmd_num = 0
     return c
