@@ -156,9 +156,9 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch_models as tm
 
-    from jaxgen.core.config import load_config
-    from jaxgen.core.experiment import DatasetInfo
-    from jaxgen.core.registry import build_model
+    from jaxgen.kernel.config import load_config
+    from jaxgen.kernel.registry import build_model
+    from jaxgen.runner.experiment import DatasetInfo
 
     rng = np.random.default_rng(0)
     key = jax.random.key(0)

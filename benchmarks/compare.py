@@ -3,7 +3,7 @@
     python benchmarks/compare.py [--only mlp,unet,dcgan,pixelcnn] [--steps N] [--warmup W]
                                  [--json out.json] [--channels-last]
 
-For each architecture, in one process: `jaxgen.core.bench.bench` on the config (the
+For each architecture, in one process: `jaxgen.runner.bench.bench` on the config (the
 trainer's real jitted step on one batch of the config's data, repeated), then
 the PyTorch twin of `benchmarks/torch_models.py` on the *same* batch (W warm-up
 steps, then the median of N timed steps), eager NCHW and, with
@@ -49,7 +49,7 @@ def log(msg: str) -> None:
 def _optim_settings(tm, config, player: str):
     """The twin's Adam settings for one player, from the config (as make_optimizer reads
     them, `optim.players.<player>.*` overrides included)."""
-    from jaxgen.core.optim import player_config
+    from jaxgen.runner.optim import player_config
     c = player_config(config.optim, player)
     if c["name"] != "adam":
         raise ValueError(f"optim.name={c['name']!r}: the PyTorch twins use Adam only.")
@@ -111,7 +111,7 @@ def twin_kwargs(tm, arch: str, config) -> dict:
 
 
 def jaxgen_batch(config) -> np.ndarray:
-    """The batch `jaxgen.core.bench.bench` times (step 0 of the trainer's pipeline)."""
+    """The batch `jaxgen.runner.bench.bench` times (step 0 of the trainer's pipeline)."""
     from jaxgen.data import get_dataset
     from jaxgen.data.pipeline import BatchPipeline
     dataset = get_dataset(config.data, "train")
@@ -143,8 +143,8 @@ def time_torch(twin, steps: int, warmup: int) -> dict:
 
 
 def run_arch(arch: str, args, torch, tm) -> dict:
-    from jaxgen.core.bench import bench
-    from jaxgen.core.config import load_config
+    from jaxgen.kernel.config import load_config
+    from jaxgen.runner.bench import bench
 
     config = load_config(ROOT / ARCHS[arch], args.override)
     log(f"[{arch}] jaxgen bench {ARCHS[arch]} ({args.steps} steps, {args.warmup} warm-up) ...")

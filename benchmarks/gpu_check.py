@@ -1,13 +1,13 @@
-"""One table of what an accelerator does with jaxgen's architectures (issue 19, part 7).
+"""One table of what an accelerator does with jaxgen's architectures.
 
 Per architecture (the config named beside it), in one process:
 
 * fp32 and bf16 (`train.compute_dtype`) ms/step of the real jitted train step
-  (`jaxgen.core.bench.bench`: one batch of the config's data, repeated, blocking on
+  (`jaxgen.runner.bench.bench`: one batch of the config's data, repeated, blocking on
   every call) and the compile seconds of the fp32 step;
 * the step's achieved FLOP rate (XLA's cost analysis / time) as a fraction of the
   matmul peak measured in the same run in the same dtype (an n x n x n product);
-* the trainer's own ms/step (`jaxgen.core.bench.trainer_ms_per_step`: `jaxgen train`
+* the trainer's own ms/step (`jaxgen.runner.bench.trainer_ms_per_step`: `jaxgen train`
   for `--train-steps` steps) and its ratio to the pure step (goal <= 1.05);
 * the config's sampler: samples/s for `--sample-num` samples in one call.
 
@@ -50,9 +50,15 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import bench, matmul_peak, sample_throughput, setup, trainer_ms_per_step
-    from jaxgen.core.logging import format_table
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import (
+        bench,
+        matmul_peak,
+        sample_throughput,
+        setup,
+        trainer_ms_per_step,
+    )
+    from jaxgen.runner.logging import format_table
 
     t_all = time.perf_counter()
     dev = jax.devices()[0]

@@ -4,7 +4,7 @@
     python benchmarks/pf_ode_schedule.py --workdir runs/ddpm_toy2d  # + a trained DDPM's NLL
 
 `log ᾱ(u)` for continuous u is the natural cubic spline through the T grid points
-(`jaxgen.processes.diffusion.log_alpha_bar_continuous`, issue 19 part 4). Until then it was
+(`jaxgen.processes.diffusion.log_alpha_bar_continuous`). Until then it was
 linear between them, so d log ᾱ/du jumped at every inner grid point. "linear" below is that
 former interpolation, rebuilt here (and patched into the module for the run that uses it).
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=None, help="a trained DDPM run on a 2-D toy density")
     p.add_argument("--eval-steps", type=int, default=100, help="RK4 steps of the eval")
     args = p.parse_args(argv)
-    from jaxgen.core.logging import format_table
+    from jaxgen.runner.logging import format_table
 
     rows = []
     for dim in (int(d) for d in args.dims.split(",")):
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
         "64 points")))
 
     if args.workdir:
-        from jaxgen.core import config as config_lib
         from jaxgen.eval.evaluate import evaluate
+        from jaxgen.kernel import config as config_lib
         cfg = config_lib.from_json_file(f"{args.workdir}/config.json")
         res = {}
         for kind in ("spline", "linear"):

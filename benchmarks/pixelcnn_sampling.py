@@ -39,9 +39,9 @@ def _train(exp, state, config, steps: int):
     """`steps` steps of the trainer's step on the config's training batches."""
     import jax
 
-    from jaxgen.core import distributed
     from jaxgen.data import get_dataset
     from jaxgen.data.pipeline import BatchPipeline
+    from jaxgen.runner import distributed
     t = config.train
     pipe = BatchPipeline(get_dataset(config.data, "train").source, t.batch_size, config.seed,
                          process_index=jax.process_index(), process_count=jax.process_count(),
@@ -78,7 +78,7 @@ def _round_trip(exp, params, raw) -> dict:
     import numpy as np
 
     from jaxgen.coding import codec
-    from jaxgen.data import transforms
+    from jaxgen.kernel import transforms
     n, d = len(raw), int(np.prod(raw.shape[1:]))
     x = transforms.preprocess("images", raw, None, dequantize=False)
     nll = -np.asarray(jax.jit(exp.objective.tools.log_probs)(params, x), np.float64).sum()
@@ -107,11 +107,11 @@ def main(argv=None):
     import jax
     import numpy as np
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import setup
-    from jaxgen.core.experiment import Experiment
-    from jaxgen.core.logging import format_table
     from jaxgen.data import get_dataset
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import setup
+    from jaxgen.runner.experiment import Experiment
+    from jaxgen.runner.logging import format_table
 
     load0 = os.getloadavg()
     rows, results = [], {}

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_step.py [--arch unet|pixelcnn|dcgan|mlp] [--steps 5] [--top 12]
 
-jaxgen: the trainer's compiled step (`jaxgen.core.bench.setup`), warmed up, then `--steps`
+jaxgen: the trainer's compiled step (`jaxgen.runner.bench.setup`), warmed up, then `--steps`
 steps under `jax.profiler` (a Perfetto trace); every XLA:CPU thunk's duration is summed by
 its HLO name and sorted into a kind. Eigen's convolutions run as tasks the profiler does
 not trace (a convolution thunk's own span is its launch), so the profiled steps' wall time
@@ -76,7 +76,7 @@ def torch_kind(name: str) -> str:
 def profile_jaxgen(config, steps: int) -> tuple[dict, dict, float]:
     import jax
 
-    from jaxgen.core.bench import setup
+    from jaxgen.runner.bench import setup
     exp, state, batch = setup(config)
     step = exp.train_step().lower(state, batch).compile()
     for _ in range(3):
@@ -137,8 +137,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-    from jaxgen.core.config import load_config
-    from jaxgen.core.logging import format_table
+    from jaxgen.kernel.config import load_config
+    from jaxgen.runner.logging import format_table
     config = load_config(HERE.parent / ARCHS[args.arch])
     jx_kind, jx_ops, jx_wall = profile_jaxgen(config, args.steps)
     try:

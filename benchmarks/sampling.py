@@ -5,7 +5,7 @@
 For each config below: the Experiment and its initial params (the cost of
 drawing does not depend on what the weights are), the sampler compiled ahead
 of time for N samples in one call (`Experiment.compile_sample`), then the
-median of 3 timed draws (`jaxgen.core.bench.sample_throughput`). The sampler and its
+median of 3 timed draws (`jaxgen.runner.bench.sample_throughput`). The sampler and its
 steps are the config's own `sample.*` settings, printed beside each row; rows
 with `+` are the same config with another sampler. The two PixelCNN rows are the
 incremental step (sampler=auto: "cached") and the 784 full passes of the conv net
@@ -52,9 +52,9 @@ def main(argv=None):
 
     import jax
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import sample_throughput, setup
-    from jaxgen.core.logging import format_table
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import sample_throughput, setup
+    from jaxgen.runner.logging import format_table
 
     want = [w.strip().lower() for w in args.only.split(",") if w.strip()]
     rows, results = [], {}

@@ -73,10 +73,10 @@ def main(argv=None) -> int:
     import torch_models as tm
     from check_equivalence import load, unet_state
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import setup
-    from jaxgen.core.logging import format_table
-    from jaxgen.data import transforms
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import transforms
+    from jaxgen.runner.bench import setup
+    from jaxgen.runner.logging import format_table
 
     torch.set_num_threads(args.threads)
     cfg = config_lib.load_config(CONFIG)

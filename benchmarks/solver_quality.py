@@ -94,11 +94,11 @@ def draw(run, num: int, chunk: int, seed: int, options: dict):
 
 
 def toy_table(run, num: int, seed: int):
-    from jaxgen.core.logging import format_table
     from jaxgen.data import get_dataset
     from jaxgen.data.toy2d import entropy
     from jaxgen.eval.mmd import mmd2
     from jaxgen.eval.sample_quality import sliced_w1, sliced_w1_floor
+    from jaxgen.runner.logging import format_table
 
     toy = get_dataset(run.config.data, "test").toy
     rng = np.random.default_rng(seed)
@@ -131,8 +131,8 @@ def toy_table(run, num: int, seed: int):
 
 
 def fmnist_table(run, num: int, seed: int, chunk: int, ancestral: bool):
-    from jaxgen.core.logging import format_table
     from jaxgen.eval import classifier as clf
+    from jaxgen.runner.logging import format_table
 
     cached = clf.load_cached()
     if cached is None:

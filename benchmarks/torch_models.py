@@ -3,7 +3,7 @@
 Each twin computes the same function with the same layers as its Flax original
 (same padding, GroupNorm placement, activations, time embedding, skips and
 upsampling), has the same parameter count, and its step does the same work as
-one `jaxgen.core.step` step of the config it comes from:
+one `jaxgen.runner.step` step of the config it comes from:
 
     mlp       configs/flow_matching/toy2d.py                 jaxgen/nn/mlp.py (TimeMLP)
     unet      configs/diffusion/ddpm_fashion_mnist.py        jaxgen/nn/unet.py (UNet)
@@ -12,7 +12,7 @@ one `jaxgen.core.step` step of the config it comes from:
                                                              jaxgen/nn/autoregressive.py (PixelCNN)
 
 One step = preprocess the raw batch (uint8 images -> model space, as
-`jaxgen.data.transforms.preprocess`), the objective's loss (and the cheap
+`jaxgen.kernel.transforms.preprocess`), the objective's loss (and the cheap
 metrics jaxgen's loss also computes), backward, global-norm clipping where the
 config has it, Adam with the config's learning-rate schedule, and the EMA of
 the parameters with jaxgen's warm-up `min(decay, (1 + s) / (10 + s))`.
@@ -342,7 +342,7 @@ class PixelCNN(nn.Module):
 # --------------------------------------------------- training machinery
 @dataclasses.dataclass
 class OptimSettings:
-    """One player's optimizer, as `jaxgen.core.optim.make_optimizer` builds it: Adam, a
+    """One player's optimizer, as `jaxgen.runner.optim.make_optimizer` builds it: Adam, a
     linear warm-up then cosine (or constant) learning rate, global-norm clipping."""
 
     learning_rate: float = 1e-3

@@ -1,16 +1,16 @@
 """The trainer's overhead: ms/step through `jaxgen train` beside `jaxgen bench`'s pure step.
 
-For each config, in one process: `jaxgen.core.bench.bench` (the jitted step on one batch,
+For each config, in one process: `jaxgen.runner.bench.bench` (the jitted step on one batch,
 blocking on every call: the device time of a step), then `train_and_evaluate` for N steps
 in a fresh workdir (batches read and placed, metrics fetched every log_every steps, logging,
-checkpoints at the end only; `jaxgen.core.bench.trainer_ms_per_step`) with steps_per_call
+checkpoints at the end only; `jaxgen.runner.bench.trainer_ms_per_step`) with steps_per_call
 1 and K. The trainer's figure is its summary's median ms/step (after the two compiling
 calls).
 
     python benchmarks/trainer_vs_step.py                        # toy MLP and the U-Net
     python benchmarks/trainer_vs_step.py --only mlp --steps 2000 --k 10
 
-Goal (issue 19): trainer / step <= 1.05, and steps_per_call 1 vs K within 10 %.
+Goal: trainer / step <= 1.05, and steps_per_call 1 vs K within 10 %.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import bench, trainer_ms_per_step
-    from jaxgen.core.logging import format_table
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import bench, trainer_ms_per_step
+    from jaxgen.runner.logging import format_table
 
     rows, out = [], {}
     for name in args.only.split(","):

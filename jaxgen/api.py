@@ -8,7 +8,7 @@
     logp = run.log_prob(x)                      # nats per example (the default estimator)
     run.evaluate()                              # what `jaxgen eval` reports
 
-Writing an objective (the contract: `jaxgen.core.contract`):
+Writing an objective (the contract: `jaxgen.kernel.contract`):
 
     @jaxgen.objective(settings=MySettings, sample=jaxgen.PriorTemperature)
     def make(ctx: jaxgen.BuildContext) -> jaxgen.Objective: ...
@@ -16,6 +16,13 @@ Writing an objective (the contract: `jaxgen.core.contract`):
 and point a config's objective.name at "path/to/file.py:make". The family builders
 (`flow_matching`, `ddpm`, `gan`, ...) take a replacement loss, so a variant keeps the
 family's sampler, likelihoods and pictures.
+
+A dataset of your own, the same way (`examples/banana_dataset.py`):
+
+    @jaxgen.dataset(settings=MySettings, kind="points")
+    def make(settings, split: str) -> jaxgen.Dataset: ...
+
+and point data.name at "path/to/file.py:make".
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ import jax
 import numpy as np
 
 from jaxgen import distributions
-from jaxgen.core.config import base_config, load_config, load_config_file, resolve
-from jaxgen.core.contract import (
+from jaxgen.kernel.config import base_config, load_config, load_config_file, resolve
+from jaxgen.kernel.contract import (
     Autoencoder,
     BuildContext,
+    Dataset,
     DatasetInfo,
     FamilyTools,
     HeldOutStats,
@@ -40,15 +48,18 @@ from jaxgen.core.contract import (
     microbatch,
     require_tools,
 )
-from jaxgen.core.errors import ConfigError, ContractError, JaxgenError, UserError
-from jaxgen.core.registry import (
+from jaxgen.kernel.errors import ConfigError, ContractError, JaxgenError, UserError
+from jaxgen.kernel.registry import (
+    DatasetSpec,
     ModelSpec,
     ObjectiveSpec,
+    dataset,
     objective,
+    register_dataset,
     register_model,
     register_objective,
 )
-from jaxgen.core.settings import NoSettings, setting
+from jaxgen.kernel.settings import NoSettings, setting
 from jaxgen.processes import diffusion as diffusion_process
 from jaxgen.processes.paths import AffinePath, CosinePath, OTPath, StraightPath, make_path
 from jaxgen.samplers.ddpm import ancestral, ddim, dpm_solver_pp, probability_flow_velocity
@@ -60,9 +71,10 @@ from jaxgen.samplers.settings import ODESolver, PriorTemperature
 __all__ = [
     # contract
     "Objective", "Player", "Likelihood", "HeldOutStats", "Autoencoder", "FamilyTools",
-    "BuildContext", "DatasetInfo", "microbatch", "require_tools", "with_loss",
+    "BuildContext", "DatasetInfo", "Dataset", "microbatch", "require_tools", "with_loss",
     # registration and settings
-    "ObjectiveSpec", "ModelSpec", "objective", "register_objective", "register_model",
+    "ObjectiveSpec", "ModelSpec", "DatasetSpec", "objective", "dataset", "register_objective",
+    "register_model", "register_dataset",
     "setting", "NoSettings", "ODESolver", "PriorTemperature",
     # configs and runs
     "base_config", "load_config", "load_config_file", "resolve", "train", "load", "Run",
@@ -100,7 +112,7 @@ class Run:
 
     def __repr__(self) -> str:
         """One line (the params are arrays: a notebook cell ending in `run` shows this)."""
-        from jaxgen.core.state import param_count
+        from jaxgen.runner.state import param_count
         info = getattr(self.experiment, "info", None)
         data = f"{info.name} {tuple(info.event_shape)}" if info is not None else "?"
         return (f"Run({str(self.workdir)!r}, step={self.step}, objective="
@@ -130,8 +142,8 @@ class Run:
 
     def evaluate(self, split: str = "test", overrides=(), write: bool = False) -> dict:
         """What `jaxgen eval` reports (with `overrides` of eval.* / sample.*)."""
-        from jaxgen.core import config as config_lib
         from jaxgen.eval.evaluate import evaluate
+        from jaxgen.kernel import config as config_lib
         cfg = config_lib.resolve(self.config.copy_and_resolve_references(), overrides)
         return evaluate(cfg, self.workdir, split=split, step=self.step, write=write,
                         progress=False, overrides=overrides)
@@ -139,8 +151,8 @@ class Run:
 
 def load(workdir, step: int | None = None, overrides=()) -> Run:
     """The run in `workdir` (its latest checkpoint, or `step`)."""
-    from jaxgen.core import runs
-    from jaxgen.core.experiment import Experiment, read_run_info
+    from jaxgen.runner import runs
+    from jaxgen.runner.experiment import Experiment, read_run_info
     exp = Experiment(runs.workdir_config(workdir, overrides), read_run_info(Path(workdir)))
     state, _ = exp.restore(workdir, step)
     return Run(Path(workdir).resolve(), exp, state.ema_params, state.params,
@@ -149,7 +161,7 @@ def load(workdir, step: int | None = None, overrides=()) -> Run:
 
 def train(config, workdir) -> Run:
     """Trains (or resumes) `config` in `workdir` with the one trainer; returns the Run."""
-    from jaxgen.core.loop import train_and_evaluate
+    from jaxgen.runner.loop import train_and_evaluate
     if isinstance(config, (str, Path)):
         config = load_config(config)
     train_and_evaluate(config, workdir)

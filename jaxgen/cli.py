@@ -1,5 +1,5 @@
 """The `jaxgen` command. Generic commands here; each family adds its own from its folder
-(`jaxgen.core.registry.register_command`: codes, compress, decompress, invert, edit).
+(`jaxgen.kernel.registry.register_command`: codes, compress, decompress, invert, edit).
 
     jaxgen train  --config CFG --workdir DIR [--config.KEY=VALUE ...]
     jaxgen sample --workdir DIR --num N --out FILE.png|FILE.npz [--raw-params] [--classes] [--time]
@@ -33,7 +33,7 @@ _OVERRIDE = "--config."
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
-    from jaxgen.core.errors import UsageError
+    from jaxgen.kernel.errors import UsageError
     rest, overrides = [], []
     i = 0
     while i < len(argv):
@@ -56,7 +56,7 @@ CONFIG_HELP = "a config file, or a shipped config's name (e.g. flow_matching/toy
 
 
 def _parser() -> argparse.ArgumentParser:
-    from jaxgen.core import registry
+    from jaxgen.kernel import registry
     p = argparse.ArgumentParser(
         prog="jaxgen", description="Deep generative models in JAX: one trainer, pure objectives.",
         epilog="Override any config key with --config.KEY=VALUE, e.g. --config.train.steps=100.")
@@ -147,10 +147,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args, overrides):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.distributed import initialize_from_env
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.distributed import initialize_from_env
     initialize_from_env()
-    from jaxgen.core.loop import train_and_evaluate
+    from jaxgen.runner.loop import train_and_evaluate
     cfg = config_lib.load_config(args.config, overrides)
     train_and_evaluate(cfg, args.workdir)
 
@@ -160,9 +160,10 @@ def cmd_sample(args, overrides):
     import numpy as np
 
     from jaxgen import viz
-    from jaxgen.core import runs
-    from jaxgen.core.errors import UsageError
     from jaxgen.data import class_names
+    from jaxgen.kernel import registry
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import pictures, runs
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
         raise UsageError(f"--out {out}: use a .png (picture) or .npz (arrays) file name.")
@@ -197,19 +198,16 @@ def cmd_sample(args, overrides):
         print(f"Sampled {args.num} in {wall:.2f} s: {1000 * wall / args.num:.1f} ms/sample, "
               f"{args.num / wall:.1f} samples/s (compile: {compile_s:.1f} s; "
               f"sample.* = {dict(sorted(exp.config.sample.to_dict().items()))})")
-    from jaxgen.core.tokens import decodes_samples
+    decoder = registry.dataset_decoder(exp.config.data)  # latents or codes of another run
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         extra = {} if labels is None else {"label": labels}
-        if decodes_samples(exp.config):
-            from jaxgen.core.tokens import decode
-            images = decode(exp.config, x)
-            if images is not None:
-                extra["images"] = images  # decoded by their autoencoder
+        images = None if decoder is None else decoder.decode(x)
+        if images is not None:
+            extra["images"] = images  # decoded by their autoencoder
         np.savez(out, x=x, **extra)
-    elif decodes_samples(exp.config):
-        from jaxgen.core.tokens import write_token_samples
-        _, note = write_token_samples(exp, x, out)
+    elif decoder is not None:
+        _, note = pictures.write_decoded(exp, x, out, decoder)
         print(f"({note})")
     elif info.kind == "images" and labels is not None:
         viz.save_image_rows([x[labels == k] for k in range(info.num_classes)], out,
@@ -227,9 +225,9 @@ def cmd_sample(args, overrides):
 def cmd_eval(args, overrides):
     """Prints the results, then writes them (eval/ or --out). A run folder that cannot be
     written is still evaluated: one line says so first, the results are printed, exit 0."""
-    from jaxgen.core import runs
-    from jaxgen.core.errors import UsageError
     from jaxgen.eval import evaluate as ev
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
     if args.full:
         preset = ev.full_overrides(runs.workdir_config(args.workdir,
                                                        ev.name_overrides(overrides)))
@@ -253,9 +251,9 @@ def cmd_eval(args, overrides):
 def cmd_pictures(args, overrides):
     import jax
 
-    from jaxgen.core import pictures, runs
-    from jaxgen.core.errors import UsageError
     from jaxgen.data import get_dataset
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import pictures, runs
     folder = Path(args.out) if args.out else Path(args.workdir) / "samples"
     exp, params = runs.restore(args.workdir, overrides, args.step, args.raw_params)
     dataset = get_dataset(exp.config.data, "train")
@@ -272,14 +270,14 @@ def cmd_pictures(args, overrides):
 
 
 def cmd_bench(args, overrides):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.bench import bench
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import bench
     cfg = config_lib.load_config(args.config, overrides)
     bench(cfg, steps=args.steps, warmup=args.warmup, out=args.json, sample_num=args.sample)
 
 
 def cmd_config(args, overrides):
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     cfg = config_lib.load_config(args.config, overrides)
     config_lib.check_model_keys(cfg)
     rows = config_lib.describe(cfg)
@@ -293,8 +291,8 @@ def cmd_config(args, overrides):
 
 def cmd_reproduce(args, overrides):
     from jaxgen import reproduce
-    from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import format_table
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner.logging import format_table
     if overrides:
         raise UsageError("jaxgen reproduce takes no --config overrides (use --budget, --seed).")
     if args.budget <= 0:
@@ -319,8 +317,8 @@ def cmd_reproduce(args, overrides):
 
 
 def cmd_classifier(args, overrides):
-    from jaxgen.core.errors import UsageError
     from jaxgen.eval import classifier
+    from jaxgen.kernel.errors import UsageError
     if overrides:
         raise UsageError("jaxgen classifier takes no --config overrides.")
     argv = (["--cache-dir", args.cache_dir] if args.cache_dir else []) + (
@@ -331,9 +329,8 @@ def cmd_classifier(args, overrides):
 
 
 def cmd_list(args, overrides):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
-    from jaxgen.data import dataset_names
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
     from jaxgen.reproduce import REPRODUCTIONS
     print("configs (--config PATH, or the name after configs/ without .py):\n  "
           + "\n  ".join(config_lib.shown_configs()))
@@ -341,7 +338,9 @@ def cmd_list(args, overrides):
     for spec in registry.objective_specs():
         print(f"  {spec.name:<16} {spec.summary}")
     print("models:\n  " + "\n  ".join(registry.model_names()))
-    print("datasets:\n  " + "\n  ".join(dataset_names()))
+    print("datasets (data.name, or a file of your own: data.name=path/to/my_data.py:make):")
+    for spec in registry.dataset_specs():
+        print(f"  {spec.listed or spec.name:<16} {spec.summary}")
     print("reproductions (jaxgen reproduce NAME|all):\n  " + "\n  ".join(REPRODUCTIONS))
 
 
@@ -351,8 +350,8 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jaxgen.core import registry
-    from jaxgen.core.errors import JaxgenError, NonFiniteLossError
+    from jaxgen.kernel import registry
+    from jaxgen.kernel.errors import JaxgenError, NonFiniteLossError
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         rest, overrides = _split_overrides(argv)

@@ -13,7 +13,7 @@ PORT=${PORT:-$((20000 + RANDOM % 20000))}
 export JAX_PLATFORMS=cpu
 export XLA_FLAGS="--xla_force_host_platform_device_count=${DEVICES_PER_PROCESS} ${XLA_FLAGS:-}"
 export JAXGEN_COORDINATOR="127.0.0.1:${PORT}" JAXGEN_NUM_PROCESSES="$NUM_PROCESSES" JAXGEN_CPU=1
-python -m jaxgen.core.workdir claim "$WORKDIR"  # a run (or refused) before logs/ goes in
+python -m jaxgen.runner.workdir claim "$WORKDIR"  # a run (or refused) before logs/ goes in
 mkdir -p "$WORKDIR/logs"
 pids=()
 for ((i = 0; i < NUM_PROCESSES; i++)); do

@@ -10,7 +10,7 @@ WORKDIR=${2:?usage: launch/slurm_task.sh CONFIG WORKDIR [--config.KEY=VALUE ...]
 shift 2
 export JAXGEN_AUTO_DISTRIBUTED=1
 if [ "${SLURM_PROCID:-0}" = 0 ]; then
-  python -m jaxgen.core.workdir claim "$WORKDIR"  # a run (or refused) before logs/ goes in
+  python -m jaxgen.runner.workdir claim "$WORKDIR"  # a run (or refused) before logs/ goes in
   exec python -m jaxgen train --config "$CONFIG" --workdir "$WORKDIR" "$@"
 fi
 for _ in $(seq 1200); do [ -f "$WORKDIR/jaxgen_run.json" ] && break; sleep 0.1; done

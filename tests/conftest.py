@@ -73,8 +73,8 @@ def read_metrics(workdir) -> list[dict]:
 
 def load_final_state(workdir, step=None):
     """Restores a run's TrainState (in this process) for comparisons."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import Experiment, read_run_info
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import Experiment, read_run_info
     cfg = config_lib.from_json_file(Path(workdir) / "config.json")
     exp = Experiment(cfg, read_run_info(Path(workdir)))
     state, meta = exp.restore(workdir, step)
@@ -83,7 +83,7 @@ def load_final_state(workdir, step=None):
 
 @pytest.fixture
 def tiny_toy_config():
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
 
     def make(*extra):
         return config_lib.load_config(TOY_CONFIG, TINY_TOY + list(extra))

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from conftest import FAST_XLA_FLAGS, ROOT, fast_jit, read_metrics
 
-from jaxgen.core import config as config_lib
-from jaxgen.core.experiment import DatasetInfo, Experiment
-from jaxgen.data import get_dataset, transforms
+from jaxgen.data import get_dataset
 from jaxgen.data.toy_sequences import ar2_autocovariance, get_sequence_toy
 from jaxgen.eval import likelihood
 from jaxgen.eval.evaluate import read_eval
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel import transforms
 from jaxgen.nn.autoregressive import (
     RNN,
     CausalTransformer,
@@ -28,6 +28,7 @@ from jaxgen.nn.autoregressive import (
     WaveNet,
     raster_mask,
 )
+from jaxgen.runner.experiment import DatasetInfo, Experiment
 
 CONFIGS = ROOT / "configs" / "autoregressive"
 

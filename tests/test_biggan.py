@@ -287,8 +287,8 @@ class _TinySNGAN(nn.Module):
 
 
 def test_spectral_vectors_are_non_gradient_state_refreshed_by_update_state():
-    from jaxgen.core.contract import BuildContext, DatasetInfo
     from jaxgen.families.gan.config import GANSettings
+    from jaxgen.kernel.contract import BuildContext, DatasetInfo
     obj = gan.make(BuildContext(_TinySNGAN(), DatasetInfo("ring", "points", (4,)),
                                 GANSettings(loss="hinge", ortho_weight=0.1), None, None))
     batch = {"x": jnp.ones((5, 4))}
@@ -314,7 +314,7 @@ def test_spectral_vectors_are_non_gradient_state_refreshed_by_update_state():
 
 
 def test_the_shipped_config_is_class_conditional_hinge_with_ortho_reg():
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     cfg = config_lib.load_config(ROOT / "configs" / "gan" / "biggan_fashion_mnist.py", [])
     assert cfg.model.name == "biggan" and cfg.model.num_classes == 10
     assert cfg.objective.loss == "hinge" and cfg.objective.ortho_weight == 1e-4

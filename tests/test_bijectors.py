@@ -60,7 +60,7 @@ from jaxgen.bijectors import (
     squeeze2d,
     standard_normal_log_prob,
 )
-from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.bijectors.conditioners import ConvConditioner, MLPConditioner
 
 BATCH = 3
 NOISE = 0.2  # std of the noise added to every parameter after init

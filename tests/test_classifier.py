@@ -234,10 +234,11 @@ def test_load_cached_and_the_eval_hook_use_the_cache_and_never_train(tiny, tiny_
     from types import SimpleNamespace
 
     from jaxgen.data import ArraySource
-    from jaxgen.eval.evaluate import _feature_metrics
+    from jaxgen.eval.metrics import feature_metrics as _feature_metrics
     monkeypatch.setenv("JAXGEN_CACHE", str(tmp_path / "cache"))
     fake_exp = SimpleNamespace(sample=lambda params, rng, n: data["test"][:n])
-    dataset = SimpleNamespace(source=ArraySource(data["test"]))
+    dataset = SimpleNamespace(source=ArraySource(data["test"]),
+                              features="jaxgen.eval.classifier:FEATURES")
     assert C.load_cached() is None
     assert "jaxgen classifier" in _feature_metrics(fake_exp, None, dataset, 50, None)["fd"]
     monkeypatch.setattr(C, "train_classifier", lambda **kw: tiny)  # trained once, by the fixture

@@ -8,9 +8,9 @@ import pytest
 from conftest import fast_jit
 
 from jaxgen.coding import arithmetic, codec
-from jaxgen.core import config as config_lib
-from jaxgen.core.experiment import DatasetInfo, Experiment
-from jaxgen.data import transforms
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel import transforms
+from jaxgen.runner.experiment import DatasetInfo, Experiment
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "autoregressive"
 

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from jaxgen.core import config as config_lib
-from jaxgen.core.config import ConfigError
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.config import ConfigError
+from jaxgen.runner import resume
 
 TOY = config_lib.repo_root() / "configs" / "flow_matching" / "toy2d.py"
 
@@ -64,20 +65,20 @@ def test_config_differences_ignore_resumable_keys():
     a = json.loads(config_lib.to_json(config_lib.load_config(TOY)))
     b = json.loads(config_lib.to_json(config_lib.load_config(
         TOY, ["train.steps=99999", "eval.ode_steps=3"])))
-    assert config_lib.config_differences(a, b) == []
+    assert resume.config_differences(a, b) == []
     c = json.loads(config_lib.to_json(config_lib.load_config(TOY, ["optim.b1=0.5"])))
-    assert config_lib.config_differences(a, c) == ["optim.b1: 0.9 -> 0.5"]
+    assert resume.config_differences(a, c) == ["optim.b1: 0.9 -> 0.5"]
     # learning rate and clipping may change on resume: reported apart, as notes
     d = json.loads(config_lib.to_json(config_lib.load_config(
         TOY, ["optim.learning_rate=0.5", "optim.players.model.grad_clip=2.0"])))
-    assert config_lib.config_differences(a, d) == []
-    assert config_lib.config_differences(a, d, allowed=config_lib.ADJUSTABLE) == [
+    assert resume.config_differences(a, d) == []
+    assert resume.config_differences(a, d, allowed=resume.ADJUSTABLE) == [
         "optim.learning_rate changed 0.002 -> 0.5",
         "optim.players.model.grad_clip set to 2.0"]
 
 
 def _info_for(cfg):
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.runner.experiment import DatasetInfo
     if cfg.data.name == "fashion_mnist":
         return DatasetInfo("fashion_mnist", "images", (28, 28, 1), 10)
     if cfg.data.name == "codes":  # a VQ-VAE's 7 x 7 maps of 128 codes (`jaxgen codes`)
@@ -88,7 +89,7 @@ def _info_for(cfg):
             shape = (7, 7, 16) if cfg.data.keep_shape else (7 * 7 * 16,)
             return DatasetInfo("latents", "points", shape, 10)
         return DatasetInfo("latents", "points", (32,), 10)
-    from jaxgen.data import get_dataset  # toys: the real shape (e.g. a sequence's length)
+    from jaxgen.data import get_dataset  # toys: the real shape e.g. a sequence's length
     small = {**cfg.data.to_dict(), "num_train": 16, "num_eval": 16}
     return DatasetInfo.of(get_dataset(small, "train"))
 
@@ -101,8 +102,8 @@ def test_every_shipped_config_builds_and_its_step_traces(path):
     import jax
     import jax.numpy as jnp
 
-    from jaxgen.core import step as step_lib
-    from jaxgen.core.experiment import Experiment
+    from jaxgen.runner import step as step_lib
+    from jaxgen.runner.experiment import Experiment
     cfg = config_lib.load_config(path, ["train.batch_size=10"])
     info = _info_for(cfg)
     exp = Experiment(cfg, info)
@@ -117,7 +118,7 @@ def test_every_shipped_config_builds_and_its_step_traces(path):
     assert metrics["loss"].shape == () and new_state.step.shape == ()
 
 
-# ------------------------------------------------- declared settings (issue 16)
+# ---------------------------------------------------------- declared settings
 def test_a_typo_in_a_config_file_is_an_error_that_names_the_key(tmp_path):
     path = tmp_path / "my_ddpm.py"
     path.write_text("from jaxgen.configs.diffusion.ddpm_toy2d import get_config as ddpm_toy2d\n\n"
@@ -203,15 +204,15 @@ def test_out_of_range_values_are_refused(override, fragment):
 
 
 def test_data_keys_that_do_not_apply_to_the_dataset_are_refused():
-    from jaxgen.core.errors import UserError
     from jaxgen.data import get_dataset
-    cfg = config_lib.load_config(TOY, ["data.classes=(1, 2)", "data.num_train=64"])
+    from jaxgen.kernel.errors import UserError
     with pytest.raises(UserError, match=r"data.classes=\(1, 2\) does not apply to "
                                         r"data.name=8gaussians"):
+        cfg = config_lib.load_config(TOY, ["data.classes=(1, 2)", "data.num_train=64"])
         get_dataset(cfg.data, "train")
     cfg = config_lib.load_config("autoregressive/ar_toy", ["data.num_train=16",
                                                            "data.num_eval=16"])
     assert get_dataset(cfg.data, "train").event_shape == (32,)  # length, ar_coeffs apply
-    cfg = config_lib.load_config(TOY, ["data.length=8"])
     with pytest.raises(UserError, match="data.length=8 does not apply"):
+        cfg = config_lib.load_config(TOY, ["data.length=8"])
         get_dataset(cfg.data, "train")

@@ -1,4 +1,4 @@
-"""The objective contract (`jaxgen.core.contract`), checked on every registered objective.
+"""The objective contract (`jaxgen.kernel.contract`), checked on every registered objective.
 
 Each objective runs, on the tiny shapes of the golden traces, through init -> one train
 step -> sample -> every likelihood it offers -> its held-out statistics, autoencoder and
@@ -29,7 +29,7 @@ def _classifier_config():
 # case -> (config, data kind, event shape, num_classes): the golden runs, and the objectives
 # registered outside the families (the feature classifier)
 def _cases() -> dict:
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     out = {name: (lambda c=c: config_lib.load_config(ROOT / "configs" / c[0], c[1]),
                   c[2], c[3], c[4]) for name, c in CASES.items()}
     out["classifier"] = (_classifier_config, "images", (8, 8, 1), 10)
@@ -40,18 +40,18 @@ CONTRACT_CASES = _cases()
 
 
 def test_every_registered_objective_has_a_contract_case():
-    from jaxgen.core import registry
-    from jaxgen.eval import classifier  # noqa: F401 (registers "classifier")
+    from jaxgen.kernel import registry
     names = {make()["objective"]["name"] for make, *_ in CONTRACT_CASES.values()}
     assert set(registry.objective_names()) <= names
 
 
 def test_declared_settings_are_frozen_with_a_default_and_a_doc():
-    from jaxgen.core import registry, settings
-    from jaxgen.core.config import GROUPS
+    from jaxgen.kernel import registry, settings
+    from jaxgen.kernel.config import GROUPS
     schemas = list(GROUPS.values())
     for spec in registry.objective_specs():
         schemas += [spec.settings, spec.sample, spec.eval]
+    schemas += [spec.settings for spec in registry.dataset_specs()]
     for schema in schemas:
         assert dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen, schema
         for name, default, _, doc in settings.describe(schema):
@@ -65,11 +65,12 @@ def test_every_numeric_setting_has_a_range_check():
     negative step count or a decay of 1.5 is one ConfigError, not a silent run."""
     import typing
 
-    from jaxgen.core import registry, settings
-    from jaxgen.core.config import GROUPS
+    from jaxgen.kernel import registry, settings
+    from jaxgen.kernel.config import GROUPS
     schemas = set(GROUPS.values())
     for spec in registry.objective_specs():
         schemas |= {spec.settings, spec.sample, spec.eval}
+    schemas |= {spec.settings for spec in registry.dataset_specs()}
     unchecked = []
     for schema in schemas:
         hints = typing.get_type_hints(schema)
@@ -87,8 +88,8 @@ def test_every_numeric_setting_has_a_range_check():
     ("data.seed=-1", "data.seed must be >= 0"),
 ])
 def test_model_and_data_numbers_are_range_checked(override, fragment):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.errors import ConfigError
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel.errors import ConfigError
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         config_lib.load_config("flow_matching/toy2d", [override])
 
@@ -96,11 +97,11 @@ def test_model_and_data_numbers_are_range_checked(override, fragment):
 @pytest.mark.parametrize("case", [pytest.param(c, marks=group(c))
                                   for c in sorted(CONTRACT_CASES)])
 def test_objective_contract(case):
-    from jaxgen.core import distributed
-    from jaxgen.core.contract import Autoencoder, FamilyTools, Likelihood, Objective
-    from jaxgen.core.errors import UserError
-    from jaxgen.core.experiment import DatasetInfo, Experiment
-    from jaxgen.data import transforms
+    from jaxgen.kernel import transforms
+    from jaxgen.kernel.contract import Autoencoder, FamilyTools, Likelihood, Objective
+    from jaxgen.kernel.errors import UserError
+    from jaxgen.runner import distributed
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
 
     make, kind, shape, num_classes = CONTRACT_CASES[case]
     raw = _batches(kind, shape, num_classes, make()["train"]["batch_size"], 1)[0]
@@ -174,9 +175,9 @@ REPLACEABLE = {"flow_matching": "model", "flow_nll": "model", "ddpm": "model", "
 
 @pytest.mark.parametrize("case", sorted(REPLACEABLE))
 def test_a_replacement_loss_keeps_the_familys_sampler_and_likelihoods(case):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
+    from jaxgen.runner.experiment import DatasetInfo
     config, overrides, kind, shape, num_classes, _ = CASES[case]
     cfg = config_lib.load_config(ROOT / "configs" / config, overrides)
     info = DatasetInfo("array", kind, tuple(shape), num_classes)
@@ -196,7 +197,7 @@ def test_a_replacement_loss_keeps_the_familys_sampler_and_likelihoods(case):
     assert replaced.func is doubled and replaced.keywords.keys() == \
         stock.players[index].loss.keywords.keys()  # called with the family's own pieces
     if kind == "points":  # the value, where it is cheap (MLPs, run op by op)
-        from jaxgen.data import transforms
+        from jaxgen.kernel import transforms
         raw = _batches(kind, shape, num_classes, cfg.train.batch_size, 1)[0]
         batch = {**raw, "x": transforms.preprocess(kind, raw["x"], jax.random.key(0),
                                                    dequantize=stock.dequantize)}

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, flags, read_metrics
 
-from jaxgen.core import registry
 from jaxgen.eval.evaluate import read_eval
+from jaxgen.kernel import registry
 from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
 from jaxgen.samplers import ode
@@ -228,8 +228,8 @@ class _TrueEpsNet(nn.Module):
 
 
 def _gauss_objective(T=200, vlb_steps=0, variance="beta_tilde"):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo
     cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                  [f"objective.num_steps={T}", f"eval.vlb_steps={vlb_steps}",
                                   f"objective.variance={variance}"])
@@ -359,8 +359,8 @@ class _LabelNet(nn.Module):
 @pytest.mark.parametrize("w", [0.0, 1.0, 3.0])
 def test_classifier_free_guidance_combines_conditional_and_null_eps(w):
     """ε̃ = (1 + w)·ε(x, c) − w·ε(x, ∅): checked through one DDIM step (x_0 = x̂_0)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo
     cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                  ["objective.num_steps=100"])
     info = DatasetInfo("toy", "points", (2,), num_classes=3)
@@ -382,8 +382,8 @@ def test_classifier_free_guidance_combines_conditional_and_null_eps(w):
 
 
 def test_label_dropout_replaces_labels_by_the_null_label():
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo
     seen = {}
 
     class Spy(_LabelNet):
@@ -461,9 +461,9 @@ def test_min_snr_weight_is_the_closed_form_for_each_prediction():
 def test_min_snr_loss_weights_the_per_example_terms_and_keeps_the_vlb_metrics():
     """weighting=min_snr: loss = mean_i w(t_i) · mean_d (ε̂ − ε)², the same draw as the plain
     loss (whose value is the weighted run's mse metric); γ → ∞ gives the plain loss back."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
     from jaxgen.families.diffusion import ddpm
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
 
     def objective(*extra):
         cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",

@@ -1,5 +1,5 @@
 """`jaxgen reproduce defaults-quality`: every shipped 2-D config at its default budget on
-three random Gaussian mixtures meets its family's target (issue 18). The check itself trains
+three random Gaussian mixtures meets its family's target. The check itself trains
 27 runs (about two hours on 2 CPU cores) and is marked heavy; the default run checks its
 parts: which configs it finds, how it judges an eval result, and one tiny run end to end."""
 

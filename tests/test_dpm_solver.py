@@ -20,8 +20,8 @@ import pytest
 from conftest import ROOT
 from test_ddpm import _gauss_eps
 
-from jaxgen.core import registry
-from jaxgen.core.errors import ConfigError
+from jaxgen.kernel import registry
+from jaxgen.kernel.errors import ConfigError
 from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
 from jaxgen.samplers import ode
@@ -160,8 +160,8 @@ def test_sample_sampler_dpm_solver_through_the_config():
     """sample.sampler=dpm_solver through the family's `sample` (settings from the real toy
     config): with the exact ε at sample.steps = 10 it lands on the exact PF-ODE endpoint
     3x closer than sample.sampler=ddim at 10 steps, and closer than DDIM at 50."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo
     path = ROOT / "configs" / "diffusion" / "ddpm_toy2d.py"
     cfg = config_lib.load_config(path, ["sample.sampler=dpm_solver", "sample.steps=10"])
     with pytest.raises(ConfigError, match="sample.spacing must be one of quadratic, logsnr"):
@@ -187,8 +187,8 @@ def test_a_tiny_toy_run_samples_with_dpm_solver():
     """The Experiment of a (tiny, untrained) ddpm_toy2d run draws with sampler=dpm_solver:
     finite points of the right shape, not DDIM's at the same steps; with sample.spacing=time
     and 2 steps (both first order, on DDIM's steps) exactly DDIM's."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(ROOT / "configs" / "diffusion" / "ddpm_toy2d.py",
                                  ["model.features=(16, 16)", "model.time_dim=8",
                                   "objective.num_steps=100", "sample.sampler=dpm_solver"])

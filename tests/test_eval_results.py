@@ -1,4 +1,4 @@
-"""`jaxgen eval` keeps its results (issue 18, part 4) and shows its progress (part 6).
+"""`jaxgen eval` keeps its results and shows its progress.
 
 One tiny toy run is trained once for the module (checkpoints at steps 5 and 10); each test
 evaluates its own copy. Each test reproduces a fault of the old single eval.json: a second
@@ -20,9 +20,9 @@ import pytest
 from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags
 
 from jaxgen import cli
-from jaxgen.core import logging as jlog
-from jaxgen.core import runs
 from jaxgen.eval import evaluate as ev
+from jaxgen.runner import logging as jlog
+from jaxgen.runner import runs
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_read_only_mount_eval_and_sample(run, tmp_path):
 def test_every_shipped_image_config_declares_a_full_preset_that_resolves():
     """--full's preset is declared once per config (eval.full); a key in it that nothing
     declares is an error here, not hours into an evaluation."""
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     images = 0
     for path in config_lib.find_configs():
         cfg = config_lib.load_config(path)

@@ -59,8 +59,8 @@ def test_example_trains_evaluates_and_samples_through_the_cli(name, tmp_path, ca
 
 
 def _built(config, overrides=()):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(config, list(overrides))
     return Experiment(cfg, DatasetInfo("8gaussians", "points", (2,))).objective
 

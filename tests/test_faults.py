@@ -20,8 +20,8 @@ from conftest import NO_PICTURES, ROOT, TINY_ARRAY, TINY_TOY, TOY_CONFIG, flags,
 from conftest import read_metrics as read_jsonl
 
 from jaxgen import cli
-from jaxgen.core import checkpoint as ckpt_lib
-from jaxgen.core import workdir as workdir_lib
+from jaxgen.runner import checkpoint as ckpt_lib
+from jaxgen.runner import workdir as workdir_lib
 
 RUN = [*TINY_TOY, *NO_PICTURES, "train.checkpoint_every=10"]
 
@@ -353,7 +353,7 @@ def test_held_out_data_of_another_shape_is_refused_at_train_time(tmp_path, capsy
 
 # ------------------------------------------------------------------ progress
 def test_progress_lines_without_a_terminal_and_end_of_run_stages(tmp_path, capsys, monkeypatch):
-    from jaxgen.core import logging as logging_lib
+    from jaxgen.runner import logging as logging_lib
     monkeypatch.setattr(logging_lib.PlainProgress, "EVERY_S", 0.0)
     code, out, err = _cli(capsys, "train", "--config", TOY_CONFIG, "--workdir", tmp_path / "r",
                           *flags(TINY_TOY + ["train.steps=20", "train.progress=true"]))

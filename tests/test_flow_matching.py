@@ -135,9 +135,9 @@ def test_sigma_min_alone_trains_the_ot_path_and_cosine_refuses_it_in_one_line(tm
     from conftest import TINY_TOY
 
     from jaxgen import cli
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
     from jaxgen.processes.paths import OTPath
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config("flow_matching/toy2d", [*TINY_TOY, "objective.sigma_min=0.01"])
     exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))
     assert exp.objective.tools.path == OTPath(0.01)

@@ -11,11 +11,11 @@ import pytest
 from conftest import NO_PICTURES, ROOT, fast_jit, flags, load_final_state, read_metrics, run_cli
 
 from jaxgen.bijectors import standard_normal_log_prob
-from jaxgen.core import config as config_lib
-from jaxgen.core.loop import train_and_evaluate
 from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.flows.objective import nll_loss
+from jaxgen.kernel import config as config_lib
 from jaxgen.nn.flows import Glow, RealNVP
+from jaxgen.runner.loop import train_and_evaluate
 
 NVP_TOY = ROOT / "configs" / "flows" / "realnvp_toy2d.py"
 TINY_NVP = [
@@ -99,9 +99,9 @@ def test_actnorm_is_initialised_from_the_first_real_batch(tmp_path):
     cfg = config_lib.load_config(NVP_TOY, TINY_NVP + ["train.steps=1", "train.log_every=1",
                                                       "train.checkpoint_every=1"])
     train_and_evaluate(cfg, tmp_path / "a")
-    from jaxgen.core.experiment import DatasetInfo, Experiment
     from jaxgen.data import get_dataset
     from jaxgen.data.pipeline import BatchPipeline
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     ds = get_dataset(cfg.data, "train")
     first = BatchPipeline(ds.source, cfg.train.batch_size, cfg.seed).local_batch(0)["x"]
     exp = Experiment(cfg, DatasetInfo.of(ds))

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from conftest import ROOT, read_metrics
 
-from jaxgen.core.contract import microbatch
 from jaxgen.eval.evaluate import read_eval
 from jaxgen.eval.modes import mode_metrics
 from jaxgen.families.gan import gan
+from jaxgen.kernel.contract import microbatch
 
 
 def _experiment(config_name, overrides, info=None):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(ROOT / "configs" / "gan" / config_name, overrides)
     return Experiment(cfg, info or DatasetInfo("ring8", "points", (2,)))
 
@@ -207,8 +207,8 @@ def test_bad_gan_configs_say_what_to_set():
         _experiment("ns_toy2d.py", ["objective.loss=wgan-gp"])
     with pytest.raises(ValueError, match="class_head"):
         _experiment("ns_toy2d.py", ["objective.style_weight=1.0"])
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(ROOT / "configs" / "gan" / "ns_toy2d.py", [])
     with cfg.model.unlocked():
         cfg.model.num_classes = 3

@@ -149,7 +149,7 @@ def _striped(n, rng):
 
 
 def test_pixel_attribute_classifier_on_labelled_images():
-    from jaxgen.data import transforms
+    from jaxgen.kernel import transforms
     rng = np.random.default_rng(0)
     (xtr, ytr), (xte, yte) = _striped(200, rng), _striped(100, rng)
     pre = functools.partial(transforms.preprocess, "images", rng=None, dequantize=False)
@@ -223,8 +223,8 @@ def test_cli_inverts_and_edits_a_tiny_dcgan(tmp_path, capsys):
 
 def test_cli_invert_and_edit_refuse_a_run_without_a_generator(tmp_path, capsys):
     from jaxgen import cli
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, write_run_info
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, write_run_info
     wd = tmp_path / "fm"
     wd.mkdir()
     (wd / "config.json").write_text(config_lib.to_json(config_lib.load_config(TOY_CONFIG,

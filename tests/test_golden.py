@@ -2,8 +2,8 @@
 
 One tiny run per objective (the shipped config, shrunk): every metric of the first
 STEPS train steps, a checksum of the params and EMA params after them, and the mean and
-std of a few samples where the family samples. Recorded once, before the families
-restructuring (issue 16), into tests/golden_traces.json; any change of what a step
+std of a few samples where the family samples. Recorded once, before a restructuring of
+the code, into tests/golden_traces.json (git log says when); any change of what a step
 computes or draws (a reordered key split, a changed default, a different init) shows as
 a mismatch here. Re-record only for an intended change of the numbers, and say so in
 the commit:
@@ -91,9 +91,9 @@ def golden_run(name: str):
     """
     import jax
 
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import distributed
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner import distributed
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
 
     config, overrides, kind, shape, num_classes, _ = CASES[name]
     cfg = config_lib.load_config(ROOT / "configs" / config, overrides)

@@ -27,13 +27,13 @@ SHAPE = (8, 8, 1)
 
 
 def _info(num_classes=3, kind="images", shape=SHAPE):
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.runner.experiment import DatasetInfo
     return DatasetInfo("tiny", kind, shape, num_classes)
 
 
 def _objective(path, overrides=(), info=None):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
     info = info or _info()
     cfg = config_lib.load_config(path, TINY + list(overrides))
     model = registry.build_model(cfg.model, info)
@@ -181,9 +181,9 @@ def test_cyclegan_players_move_only_their_own_params_and_ignore_other_classes():
     """One trainer step of each player alone (the objective's loss, the trainer's
     per-player differentiation): it moves its own params and no other's, and rows of
     classes other than class_x / class_y change neither its loss nor its update."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import step as step_lib
-    from jaxgen.core.experiment import Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner import step as step_lib
+    from jaxgen.runner.experiment import Experiment
     cfg = config_lib.load_config(CYCLEGAN, TINY + ["objective.class_x=0", "objective.class_y=1"])
     exp = Experiment(cfg, _info())
     rng = np.random.default_rng(0)

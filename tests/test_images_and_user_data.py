@@ -13,9 +13,9 @@ from conftest import FMNIST_CONFIG, TINY_ARRAY, TOY_CONFIG, flags, read_metrics
 from PIL import Image
 
 from jaxgen import cli
-from jaxgen.data import transforms
 from jaxgen.eval import likelihood
 from jaxgen.eval.evaluate import read_eval
+from jaxgen.kernel import transforms
 
 TINY_UNET = [
     "model.channels=(8, 16)", "model.groups=4", "model.time_dim=16", "train.batch_size=16",

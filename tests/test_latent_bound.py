@@ -1,5 +1,5 @@
-"""The composed model's bound (issue 21, part 3): a VAE with a learned prior p_θ(z),
-log p(x) ≥ E_q[log p(x|z) + log p_θ(z) − log q(z|x)] (`jaxgen.eval.latent_bound`)."""
+"""The composed model's bound: a VAE with a learned prior p_θ(z),
+log p(x) ≥ E_q[log p(x|z) + log p_θ(z) − log q(z|x)] (`jaxgen.composed.bound`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from test_latents import train_prior, vae_run  # noqa: F401  (the tiny VAE run fixture)
 
 from jaxgen import cli
-from jaxgen.core import runs
+from jaxgen.composed import bound as latent_bound
 from jaxgen.distributions import standard_normal_log_prob, sum_event
-from jaxgen.eval import latent_bound
+from jaxgen.runner import runs
 
 # one worker trains the tiny VAE run once for test_latents and test_latent_bound
 pytestmark = pytest.mark.xdist_group("latents")

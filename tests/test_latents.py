@@ -1,4 +1,4 @@
-"""Latents as data (issue 21, part 1-2): `data.name=latents` reads a trained VAE's posterior
+"""Latents as data: `data.name=latents` reads a trained VAE's posterior
 means; a prior trained on them through the one trainer samples latents that the VAE
 decodes (end-of-run grid and `jaxgen sample`)."""
 
@@ -10,9 +10,10 @@ import pytest
 from conftest import ROOT, read_metrics
 
 from jaxgen import cli
-from jaxgen.core import runs
-from jaxgen.core.errors import UserError
-from jaxgen.data import get_dataset, transforms
+from jaxgen.data import get_dataset
+from jaxgen.kernel import transforms
+from jaxgen.kernel.errors import UserError
+from jaxgen.runner import runs
 
 # one worker trains the tiny VAE run once for test_latents and test_latent_bound
 pytestmark = pytest.mark.xdist_group("latents")
@@ -160,7 +161,7 @@ def test_latents_need_an_autoencoder_run(tmp_path, vae_run):
 def test_latent_vs_pixel_times_the_prior_and_the_decoder_together(fm_prior):
     # jaxgen reproduce latent-vs-pixel: the latent cell's images are the prior's samples
     # decoded by the VAE (the whole path timed), the same images `exp.sample` + decode give
-    from jaxgen.core import tokens
+    from jaxgen.composed import decoding as tokens
     from jaxgen.reproduce.latent_vs_pixel import decoded_samples
     exp, params = runs.restore(fm_prior)
     x, per_s = decoded_samples(exp, params, 5, seed=2)
@@ -170,8 +171,8 @@ def test_latent_vs_pixel_times_the_prior_and_the_decoder_together(fm_prior):
 
 
 def test_latent_vs_pixel_steps_fill_the_wall(monkeypatch):
-    from jaxgen.core import bench
     from jaxgen.reproduce.latent_vs_pixel import steps_for
+    from jaxgen.runner import bench
     monkeypatch.setattr(bench, "trainer_ms_per_step", lambda cfg, steps: 250.0)
     assert steps_for(None, 10.0, 2, 2, None) == (40, 250.0)  # 10 s / 0.25 s
     assert steps_for(None, 0.1, 2, 2, None) == (2, 250.0)  # at least `low`
@@ -199,8 +200,8 @@ def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_it
     d2 = ((z_e[..., None, :] - book) ** 2).sum(-1)
     np.testing.assert_array_equal(np.asarray(ae.encode(params, x)), d2.argmin(-1))
     # decoding a continuous map = decoding its nearest codes; the prior's decode agrees
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import tokens
+    from jaxgen.composed import decoding as tokens
+    from jaxgen.kernel import config as config_lib
     cfg = config_lib.load_config(str(ROOT / "configs" / "latent" /
                                      "ddpm_vqvae_fashion_mnist.py"),
                                  [f"data.workdir={vqvae_run}"])
@@ -223,7 +224,7 @@ def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae
     assert got["x"].shape == (3, 2, 2, 3) and got["images"].shape == (3, 8, 8, 1)
     assert got["images"].dtype == np.uint8
     # the composed bound needs posterior draws, which a VQ-VAE has not: said, not faked
-    from jaxgen.eval.latent_bound import composed_bound
+    from jaxgen.composed.bound import composed_bound
     exp, params = runs.restore(prior)
     got = composed_bound(exp, params, "test", 4, 4, jax.random.key(0))
     assert list(got) == ["composed/bits_per_dim"] and "no posterior draws" in str(got)

@@ -181,8 +181,8 @@ def test_fixed_level_langevin_stationary_variance():
 
 
 def test_objective_from_the_config():
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(NCSN_TOY, TINY + ["objective.loss=ssm",
                                                        "sample.langevin_steps=3"])
     exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))

@@ -73,8 +73,8 @@ def test_train_and_reproduce_from_outside_the_checkout(installed, tmp_path):
     assert "jaxgen train: summary" in out and (tmp_path / "run" / "checkpoints" / "20").is_dir()
     import json
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    from jaxgen.core import settings
     from jaxgen.families.flow_matching.config import FlowMatchingSettings
+    from jaxgen.kernel import settings
     assert cfg["objective"] == {"name": "flow_matching",
                                 **settings.defaults(FlowMatchingSettings)}  # all declared
     _run(target, ["reproduce", "forward-diffusion", "--fast", "--out", "reports"], cwd=tmp_path)

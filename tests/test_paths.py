@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.core.errors import ConfigError
+from jaxgen.kernel.errors import ConfigError
 from jaxgen.processes.paths import DIVISOR_FLOOR, CosinePath, OTPath, StraightPath, make_path
 
 PATHS = [StraightPath(), OTPath(0.05), CosinePath()]

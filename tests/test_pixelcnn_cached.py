@@ -13,8 +13,8 @@ from conftest import fast_jit
 from test_coding import _exp, _params, _sharp_images
 
 from jaxgen.coding import codec
-from jaxgen.core.errors import UserError
-from jaxgen.data import transforms
+from jaxgen.kernel import transforms
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.autoregressive import PixelCNN
 
 VARIANTS = {"plain": False, "gated": True}

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from conftest import ROOT, read_metrics
 
-from jaxgen.core import config as config_lib
-from jaxgen.core import distributed
-from jaxgen.core.config import ConfigError
-from jaxgen.core.experiment import DatasetInfo, Experiment
-from jaxgen.core.loop import train_and_evaluate
 from jaxgen.data import get_dataset
 from jaxgen.data.pipeline import BatchPipeline
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.config import ConfigError
 from jaxgen.nn.precision import MixedPrecisionModel, with_compute_dtype
+from jaxgen.runner import distributed
+from jaxgen.runner.experiment import DatasetInfo, Experiment
+from jaxgen.runner.loop import train_and_evaluate
 
 REALNVP_TOY = ROOT / "configs" / "flows" / "realnvp_toy2d.py"
 SMALL_FLOW = ["model.num_layers=2", "model.hidden=(16, 16)", "train.batch_size=64",
@@ -124,8 +124,8 @@ def test_bf16_loss_curve_tracks_float32(tmp_path):
 def test_xla_options_reach_the_compiler_and_keep_the_numbers():
     """train.xla_options: XLA's own defaults ("none") and jaxgen's (on CPU: YNNPACK for
     reductions and dots only) compute the same step."""
-    from jaxgen.core.experiment import CPU_IMAGE_TRAIN_XLA_OPTIONS as CPU_IMAGES
-    from jaxgen.core.experiment import xla_options
+    from jaxgen.runner.experiment import CPU_IMAGE_TRAIN_XLA_OPTIONS as CPU_IMAGES
+    from jaxgen.runner.experiment import xla_options
     assert xla_options("", "cpu", "images") == CPU_IMAGES
     assert xla_options("", "cpu", "points") == xla_options("", "gpu", "images") == {}
     assert xla_options("none", "cpu", "images") == xla_options(None, "cpu", "images") == {}

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, fast_compile, fast_jit, load_final_state, read_metrics
 
-from jaxgen.core import config as config_lib
-from jaxgen.core.errors import UserError
-from jaxgen.core.experiment import Experiment
-from jaxgen.core.loop import train_and_evaluate
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.progan import (
     EqualizedConv,
     EqualizedDense,
@@ -25,6 +23,8 @@ from jaxgen.nn.progan import (
     minibatch_stddev,
     pixel_norm,
 )
+from jaxgen.runner.experiment import Experiment
+from jaxgen.runner.loop import train_and_evaluate
 
 PROGAN = ROOT / "configs" / "gan" / "progan_fashion_mnist.py"
 

@@ -26,9 +26,9 @@ import pytest
 from conftest import fast_jit
 
 from jaxgen.bijectors import RQSplineCoupling, rational_quadratic_spline, spline_knots
-from jaxgen.core.errors import UserError
+from jaxgen.bijectors.conditioners import ConvConditioner, MLPConditioner
 from jaxgen.families.flows.objective import flow_log_prob
-from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.flows import RealNVP
 
 BOUND = 3.0

@@ -13,8 +13,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgen.core import step as step_lib
-from jaxgen.core.contract import Objective, Player
+from jaxgen.kernel.contract import Objective, Player
+from jaxgen.runner import step as step_lib
 
 
 def _objective(updates_a=3):
@@ -77,8 +77,8 @@ def test_ema_follows_the_warmup_formula():
 
 
 def test_per_player_optimizer_overrides():
-    from jaxgen.core.config import base_config
-    from jaxgen.core.optim import make_optimizer, player_config
+    from jaxgen.kernel.config import base_config
+    from jaxgen.runner.optim import make_optimizer, player_config
     cfg = base_config().optim
     cfg.players = ml_collections.ConfigDict({"critic": {"learning_rate": 1e-4, "b1": 0.0,
                                                         "b2": 0.9}})
@@ -93,8 +93,8 @@ def test_per_player_optimizer_overrides():
 
 
 def test_lr_schedule_warmup_then_cosine():
-    from jaxgen.core.config import base_config
-    from jaxgen.core.optim import learning_rate_schedule, player_config
+    from jaxgen.kernel.config import base_config
+    from jaxgen.runner.optim import learning_rate_schedule, player_config
     cfg = base_config().optim
     cfg.learning_rate, cfg.warmup_steps = 1.0, 10
     sched = learning_rate_schedule(player_config(cfg, "model"), total_steps=110)

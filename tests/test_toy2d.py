@@ -335,8 +335,8 @@ def test_mixture_components_of_the_paper_mixtures():
 
 
 def test_random_mixture_data_settings():
-    from jaxgen.core import config as config_lib
     from jaxgen.data import get_dataset
+    from jaxgen.kernel import config as config_lib
     cfg = config_lib.load_config("flow_matching/toy2d", [
         "data.name=random_mixture", "data.mixture_seed=2", "data.components=5",
         "data.num_train=100", "data.num_eval=50"])

@@ -26,8 +26,8 @@ from conftest import (
 )
 
 from jaxgen import cli
-from jaxgen.core.loop import train_and_evaluate
 from jaxgen.eval.evaluate import read_eval
+from jaxgen.runner.loop import train_and_evaluate
 
 
 def assert_trees_equal(a, b, rtol=0.0, atol=0.0):

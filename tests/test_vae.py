@@ -20,13 +20,13 @@ from jaxgen.families.vae.config import VAESample
 
 
 def _info(kind="images", shape=(8, 8, 1)):
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.runner.experiment import DatasetInfo
     return DatasetInfo("tiny", kind, shape)
 
 
 def _objective(config_name, overrides, info=None):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
     info = info or _info()
     cfg = config_lib.load_config(ROOT / "configs" / "vae" / config_name, overrides)
     model = registry.build_model(cfg.model, info)

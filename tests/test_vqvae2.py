@@ -22,9 +22,9 @@ TINY_VQ2 = ["model.channels=(4, 8)", "model.embed_dim=3", "model.num_res=0",
 @functools.lru_cache(maxsize=None)
 def _vq2(overrides: tuple = ()):
     """(objective, params, x) of a tiny VQ-VAE-2 on 28x28 images (7x7 and 14x14 maps)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
+    from jaxgen.runner.experiment import DatasetInfo
     info = DatasetInfo("tiny", "images", (28, 28, 1))
     cfg = config_lib.load_config(ROOT / "configs" / "vae" / "vqvae2_fashion_mnist.py",
                                  TINY_VQ2 + list(overrides))
@@ -115,9 +115,9 @@ K, P, D = 3, 2, 5  # a vocabulary of 3 codes; 2 given (the "top"), 3 modelled (t
 def _prior_objective(prefix: int = P):
     """A tiny causal transformer over D tokens, the first `prefix` given (the same network
     and parameters whatever the prefix)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core import registry
-    from jaxgen.core.experiment import DatasetInfo
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
+    from jaxgen.runner.experiment import DatasetInfo
     info = DatasetInfo("codes", "tokens", (D,), num_tokens=K)
     cfg = config_lib.load_config(
         ROOT / "configs" / "autoregressive" / "vqvae2_bottom_prior.py",
@@ -202,7 +202,7 @@ def test_sampling_given_the_top_keeps_it_and_cached_equals_recompute():
 
 def test_compress_codes_only_the_bottom_given_the_top_round_trip_exact():
     from jaxgen.coding import codec
-    from jaxgen.core.errors import UserError
+    from jaxgen.kernel.errors import UserError
     cond, params = _prior()
     raw = np.random.default_rng(0).integers(0, K, (7, D)).astype(np.int32)
     data, st = codec.compress(cond, params, raw, batch_size=4)

@@ -15,7 +15,7 @@ Other sequence models: --config.model.name=ar_transformer etc. need their own
 model.* keys (see configs/autoregressive/*_fashion_mnist.py).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -16,7 +16,7 @@ caches of the last rows); 'recompute' (784 full passes of the conv net) is the
 reference: --config.sample.sampler=recompute. `jaxgen compress` uses the same step.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -12,7 +12,7 @@ Gaussian decoder), so images are fed as bin centres, not dequantised. A small
 U-Net sized for CPU; scale model.channels and train.steps up on a GPU.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

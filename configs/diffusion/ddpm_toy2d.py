@@ -17,7 +17,7 @@ Tuned on mixture_seed 12 (7 components): 8000 steps 0.223, 16000 0.102, 24000 0.
 at 8000 steps a learning rate of 2e-3 (0.199) or the cosine schedule (0.381) did not help.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -11,7 +11,7 @@ denoising step. Score models have no likelihood: eval reports MMD² only.
 Sliced score matching instead: --config.objective.loss=ssm.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -10,7 +10,7 @@ RK4 x 20), `--full` (eval.full) the number to quote. The README gives the measur
 A small U-Net sized for CPU; scale model.channels and train.steps up on a GPU.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -7,7 +7,7 @@ Other toys: --config.data.name=checkerboard (ring8, grid25, moons, swissroll,
 pinwheel). Those with a closed-form density report the true entropy in eval.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

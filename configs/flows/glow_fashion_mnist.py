@@ -7,7 +7,7 @@
 with a learned prior; sized for CPU (K = 4, 32 hidden channels).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

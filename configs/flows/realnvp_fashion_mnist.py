@@ -9,7 +9,7 @@ Logit pre-processing (α = 0.05), 2 scales of [3 checkerboard couplings, squeeze
 3 channel couplings, split], 4 checkerboard couplings at the end; sized for CPU.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -15,7 +15,7 @@ couplings 0.133 (x 16000 steps: 0.200), hidden (256, 256) 0.184, 16 couplings wi
 (256, 256) 0.087 (943 s of training under load) and 24 couplings 0.040 (629 s).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

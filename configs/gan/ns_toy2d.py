@@ -12,7 +12,7 @@ high-quality samples (within 3σ of a mode) and the reverse KL over modes.
 minimax_toy2d.py, wgan_toy2d.py and wgan_gp_toy2d.py change only the game.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

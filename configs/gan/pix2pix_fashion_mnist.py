@@ -20,7 +20,7 @@ space [−1, 1]) beside baseline_l1, the L1 of the mean training image (edges)
 or of the input itself (inpaint).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -1,4 +1,4 @@
-"""Priors in an autoencoder's latent space (issue 21). `on_vae_latents` holds what every
+"""Priors in an autoencoder's latent space. `on_vae_latents` holds what every
 config here shares: the data (one posterior draw per image of the VAE run), the batch, and
 the picture and eval sizes of 32-d latent points."""
 

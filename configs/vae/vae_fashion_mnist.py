@@ -18,7 +18,7 @@ The ELBO (eval "elbo", with its recon and kl terms) is the k = 1 bound.
 Samples are the decoder's mean image at z ~ N(0, I) (sample.mode=draw: x ~ p(x|z)).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

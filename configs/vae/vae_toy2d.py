@@ -10,7 +10,7 @@ Samples are draws x ~ p(x|z) (sample.mode=draw), so the scatter shows the
 model's density, not only the decoder means (mode=mean: a curve, typically).
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -14,7 +14,7 @@ loose bound (uniform prior, s = objective.decoder_std), cheap: one pass per imag
 Code maps for a later autoregressive prior: `info["encode_codes"](params, x)`.
 """
 
-from jaxgen.core.config import base_config
+from jaxgen.kernel.config import base_config
 
 
 def get_config():

@@ -10,7 +10,7 @@ Layers: :class:`ActNorm`, :class:`Conv1x1`, :class:`Conv1x1LU`,
 (+ :func:`rational_quadratic_spline`), :class:`Permute`,
 :class:`Squeeze`, :class:`Unsqueeze`, :class:`Split` (+ :func:`multi_scale`),
 :class:`LogitTransform`, :class:`ScaleShift`; composition :class:`Chain`,
-:class:`Inverse`. Default conditioners live in :mod:`jaxgen.nn.conditioners`.
+:class:`Inverse`. Default conditioners live in :mod:`jaxgen.bijectors.conditioners`.
 """
 
 from jaxgen.bijectors.actnorm import ActNorm

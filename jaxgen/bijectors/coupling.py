@@ -23,7 +23,7 @@ dimension by more than ``exp(|a|)`` however large the conditioner output, and
 The conditioner is any Flax module ``(B, ..., C) -> (B, ..., 2·C)`` (affine:
 the first ``C`` outputs are ``raw_t``, the last ``C`` are ``raw_s``) or
 ``(B, ..., C) -> (B, ..., C)`` (additive), given as the ``conditioner``
-attribute; ``None`` picks a default from :mod:`jaxgen.nn.conditioners` by the
+attribute; ``None`` picks a default from :mod:`jaxgen.bijectors.conditioners` by the
 input's rank. With the conditioner's last layer zero-initialised (as in the
 defaults) the coupling is exactly the identity at init.
 
@@ -39,10 +39,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.bijectors.base import Bijector
+from jaxgen.bijectors.conditioners import ConvConditioner, MLPConditioner
 from jaxgen.bijectors.masks import make_mask
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import sum_event
-from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["AffineCoupling", "AdditiveCoupling", "default_conditioner"]
 

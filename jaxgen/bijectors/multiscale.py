@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.bijectors.base import Bijector, Chain
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import sum_event
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["Squeeze", "Unsqueeze", "Split", "multi_scale", "squeeze2d", "unsqueeze2d"]
 

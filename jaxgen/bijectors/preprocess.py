@@ -16,7 +16,7 @@ Gaussian latent does not waste mass outside it::
 How it composes with the bits/dim convention
 --------------------------------------------
 jaxgen's model space for 8-bit images is ``z = 2·(x + u)/256 − 1 ∈ [−1, 1)``
-(uniform dequantisation in ``jaxgen.data.transforms``), hence the defaults
+(uniform dequantisation in ``jaxgen.kernel.transforms``), hence the defaults
 ``low = −1, high = 1``. A flow whose first layer is ``LogitTransform`` has
 model-space density ``log p(z) = log N(f(z)) + log_det``, where ``log_det``
 already includes the logit's Jacobian above; ``jaxgen.eval.likelihood`` then
@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.bijectors.base import Bijector
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import sum_event
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["LogitTransform", "ScaleShift"]
 

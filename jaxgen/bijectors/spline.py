@@ -48,8 +48,8 @@ import jax.numpy as jnp
 from jaxgen.bijectors.base import Bijector
 from jaxgen.bijectors.coupling import _conditioner_output, default_conditioner
 from jaxgen.bijectors.masks import make_mask
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import sum_event
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["RQSplineCoupling", "rational_quadratic_spline", "spline_knots"]
 

@@ -45,7 +45,7 @@ from jaxgen.coding.arithmetic import (
     ArithmeticEncoder,
     quantized_cdf,
 )
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["Codec", "compress", "decompress", "read_header", "fingerprint", "baselines",
            "MAGIC", "FormatError"]
@@ -70,7 +70,7 @@ def fingerprint(params) -> str:
 
 
 class Codec:
-    """Arithmetic coding driven by an objective's `coder` (`jaxgen.core.contract.Coder`).
+    """Arithmetic coding driven by an objective's `coder` (`jaxgen.kernel.contract.Coder`).
 
     Args:
       objective: an `Objective` with a `coder` (autoregressive on images or codes).

@@ -43,10 +43,16 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification.mnist import FashionMNIST
 
-from jaxgen.core.errors import MissingError, UserError
+from jaxgen.data.datasets._common import keep_classes, users
+from jaxgen.data.datasets.fashion_mnist import (  # noqa: F401
+    CLASS_NAMES,
+    DEFAULT_SOURCE_DIR,
+    DEFAULT_TFDS_DIR,
+)
 from jaxgen.data.sources import TfdsSource
+from jaxgen.kernel.contract import Dataset
+from jaxgen.kernel.errors import MissingError, UserError
 
-DEFAULT_SOURCE_DIR = "/usr/share/datasets/fashion-mnist"
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -54,8 +60,6 @@ IDX_FILES = {
 NUM_EXAMPLES = {"train": 60_000, "test": 10_000}
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")  # Xiao et al., 2017, label order
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); big-endian.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -273,3 +277,11 @@ def fashion_mnist_source(split: str, data_dir: str | os.PathLike,
     ds = tfds.data_source("fashion_mnist", split=split, data_dir=os.fspath(data_dir),
                           download=False)
     return TfdsSource(ds)
+
+
+def build(s, split: str) -> Dataset:
+    """A split of data.name=fashion_mnist (`jaxgen.data.datasets.fashion_mnist`)."""
+    src = users(fashion_mnist_source, split, os.path.expanduser(s.path or DEFAULT_TFDS_DIR),
+                s.source_dir or DEFAULT_SOURCE_DIR)
+    src = keep_classes(src, s.classes)
+    return Dataset("fashion_mnist", "images", src, src.event_shape, src.num_classes)

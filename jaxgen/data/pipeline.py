@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 
 class BatchPipeline:

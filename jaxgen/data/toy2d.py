@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 TOY_DATASETS = ("8gaussians", "ring8", "grid25", "moons", "checkerboard", "swissroll", "pinwheel",
                 "random_mixture")

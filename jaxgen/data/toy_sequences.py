@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 SEQUENCE_TOYS = ("gaussian_ar2",)
 DEFAULT_COEFFS = (1.0, -0.5)

@@ -66,10 +66,11 @@ def ambiguity(params, x) -> dict:
 
 
 def main(argv=None) -> int:
-    from jaxgen.core.config import from_json_file
-    from jaxgen.core.experiment import Experiment, read_run_info
-    from jaxgen.core.logging import format_table
-    from jaxgen.data import get_dataset, transforms
+    from jaxgen.data import get_dataset
+    from jaxgen.kernel import transforms
+    from jaxgen.kernel.config import from_json_file
+    from jaxgen.runner.experiment import Experiment, read_run_info
+    from jaxgen.runner.logging import format_table
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("workdirs", nargs="+")
     p.add_argument("--num", type=int, default=2000)

@@ -24,11 +24,12 @@ recall and FD.
 Images enter in model space, z = 2 (x + 0.5) / 256 - 1 for uint8 pixels x fed as bin centres
 (`transforms.preprocess("images", x, None, dequantize=False)`).
 
-Training (`train_classifier`) goes through the one trainer, `jaxgen.core.loop.
-train_and_evaluate`: this module registers the network "fmnist_cnn" (`FmnistCNN`) and the
-objective "classifier" (softmax cross-entropy on the labels; no sample, no likelihood), and
-trains a config built on `base_config()` whose data are the training images written to an
-.npz in a temporary run folder and read back as data.name=array.
+Training (`train_classifier`) goes through the one trainer, `jaxgen.runner.loop.
+train_and_evaluate`: the network "fmnist_cnn" (`FmnistCNN`) and the objective "classifier"
+(softmax cross-entropy on the labels; no sample, no likelihood) are registered like any
+other (`jaxgen.eval.metrics`), and it trains a config built on `base_config()` whose data
+are the training images written to an .npz in a temporary run folder and read back as
+data.name=array.
 
 Caching (`load_or_train`): params go to `<cache_dir>/params.npz` (flattened leaves, keys
 "conv0/kernel", ...) and the record to `<cache_dir>/info.json`; the default cache_dir is
@@ -58,10 +59,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen.core.contract import BuildContext, Objective, Player
-from jaxgen.core.errors import UserError
-from jaxgen.core.registry import ModelSpec, ObjectiveSpec, register_model, register_objective
-from jaxgen.eval.frechet import frechet_distance, gaussian_stats, precision_recall
+from jaxgen.eval.frechet import FeatureSpace, frechet_distance, gaussian_stats, precision_recall
+from jaxgen.kernel.contract import BuildContext, Objective, Player
+from jaxgen.kernel.errors import UserError
 
 __all__ = [
     "VERSION", "FmnistCNN", "features", "logits", "embed", "train_classifier", "load_or_train",
@@ -104,9 +104,6 @@ class FmnistCNN(nn.Module):
         return f, nn.Dense(self.num_classes, name="head")(f)
 
 
-register_model("fmnist_cnn", ModelSpec("jaxgen.eval.classifier:FmnistCNN", ("images",)))
-
-
 # ------------------------------------------------------------------------------- objective
 
 
@@ -135,10 +132,6 @@ def make_objective(ctx: BuildContext) -> Objective:
         init=functools.partial(classifier_init, model=ctx.model),
         dequantize=False,
     )
-
-
-register_objective(ObjectiveSpec("classifier", make_objective, kinds=("images",),
-                                 summary="a supervised classifier (cross-entropy on the labels)"))
 
 
 def _arch(arch: dict | None) -> dict:
@@ -201,7 +194,7 @@ def conv_activations(params, x) -> list[jax.Array]:
 
 
 def _to_model_space(images_uint8) -> jax.Array:
-    from jaxgen.data import transforms
+    from jaxgen.kernel import transforms
     x = np.asarray(images_uint8)
     if x.dtype != np.uint8:
         raise TypeError(f"expected uint8 images (N, 28, 28[, 1]), got {x.dtype} {x.shape}; "
@@ -284,7 +277,7 @@ def _recipe(steps: int, batch_size: int, seed: int, lr: float, arch: dict | None
 def _train_config(npz_path: Path, *, steps: int, batch_size: int, seed: int, lr: float,
                   arch: dict, progress: bool):
     """The resolved trainer config of one classifier run on the images in `npz_path`."""
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     cfg = config_lib.base_config()
     cfg.seed = int(seed)
     cfg.data.name = "array"
@@ -313,7 +306,7 @@ def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BA
 
     The first `num_train` training images (all if None) and their labels are written to an
     .npz in a temporary run folder and trained on as data.name=array by
-    `jaxgen.core.loop.train_and_evaluate` (objective "classifier", model "fmnist_cnn"): the
+    `jaxgen.runner.loop.train_and_evaluate` (objective "classifier", model "fmnist_cnn"): the
     trainer's init, its data order (a fresh permutation per epoch) and Adam with a cosine
     decay from `lr` to `lr / 20` over `steps`, no warmup, no gradient clipping, no EMA (the
     raw params are returned). Deterministic given `seed` (the config's seed). Test accuracy
@@ -330,10 +323,10 @@ def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BA
       "num_train", "num_test", "data", "loss_first", "loss_last" (mean loss over the first
       and last 10 % of steps, from the run's metrics.jsonl)}.
     """
-    from jaxgen.core.experiment import DatasetInfo, Experiment
-    from jaxgen.core.logging import read_metrics
-    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.data import get_dataset
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    from jaxgen.runner.logging import read_metrics
+    from jaxgen.runner.loop import train_and_evaluate
 
     recipe = _recipe(steps, batch_size, seed, lr, arch, data_config, num_train, num_test)
     a = recipe["arch"]
@@ -595,6 +588,15 @@ def sample_quality(params, images_uint8, *, ref: dict | None = None, real_for_pr
     return out
 
 
+def _quality(params, samples, real):
+    return sample_quality(params, samples, ref=reference_stats(params), real_for_pr=real)
+
+
+# Fashion-MNIST's feature space (its dataset names it: `DatasetSpec.features`)
+FEATURES = FeatureSpace("jaxgen's Fashion-MNIST classifier", load_cached, embed, _quality,
+                        "skipped: train the feature classifier once with `jaxgen classifier`")
+
+
 # ------------------------------------------------------------------------------------- CLI
 
 
@@ -609,7 +611,7 @@ def box_blur(images_uint8, size: int = 3) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from jaxgen.core.logging import format_table
+    from jaxgen.runner.logging import format_table
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cache-dir", default=None,
                    help=f"default {default_cache_dir()} (root from $JAXGEN_CACHE)")

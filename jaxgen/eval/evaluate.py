@@ -1,10 +1,9 @@
-"""`jaxgen eval`: exact likelihood on held-out data, plus cheap sample-quality metrics.
+"""`jaxgen eval`: every registered metric that applies to the run, on held-out data.
 
-2-D / vector data: `nll_nats` (mean −log p(x), nats); for toys with a known
-density also `true_nll_nats` (−log p_true on the same points: the entropy the
-model is compared with) and `nll_gap_nats`, and `mmd2` between model samples
-and held-out points. Images: `bits_per_dim` under the shared convention of
-`jaxgen.eval.likelihood` (and `nll_nats` per image).
+`evaluate` restores the run and runs the list of metrics (`jaxgen.eval.metrics`: the
+likelihoods, the data's own entropy, the family's held-out statistics, MMD and mode
+metrics on points, FD and precision/recall in a dataset's feature space, and the
+composed bound of `jaxgen.composed.bound`); each says when it applies.
 
 Results are kept, one file per evaluation, under WORKDIR/eval/:
 
@@ -33,93 +32,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from jaxgen.core import distributed
-from jaxgen.core.errors import MissingError, UsageError, UserError
-from jaxgen.core.experiment import DatasetInfo, Experiment
-from jaxgen.core.logging import format_table
 from jaxgen.data import get_dataset
-from jaxgen.eval import likelihood
-from jaxgen.eval.mmd import mmd2
-from jaxgen.eval.modes import mode_metrics
-from jaxgen.eval.sample_quality import mixture_sample_metrics
+from jaxgen.eval.metrics import EvalContext
+from jaxgen.kernel import registry
+from jaxgen.kernel.errors import MissingError, UsageError, UserError
+from jaxgen.runner import distributed
+from jaxgen.runner.experiment import DatasetInfo, Experiment
+from jaxgen.runner.logging import format_table
 
 EVAL_DIR = "eval"
 LEGACY_FILE = "eval.json"  # one file per run, before the eval/ folder
-
-
-def _bar(total: int, desc: str, enabled: bool, unit: str = "example"):
-    """Progress with an ETA on stderr: a tqdm bar on a terminal, else a plain line at most
-    every 30 s and one at the end (`jaxgen.core.logging.progress_bar`)."""
-    from jaxgen.core.logging import progress_bar
-    return progress_bar(total, 0, enabled, desc=desc, unit=unit)
-
-
-def _batches(n: int, bs: int, desc: str, progress: bool):
-    """(i, indices) of the batches of range(n), with a progress bar over the examples."""
-    bar = _bar(n, desc, progress)
-    try:
-        for i, lo in enumerate(range(0, n, bs)):
-            idx = np.arange(lo, min(lo + bs, n))
-            yield i, idx
-            bar.update(len(idx))
-    finally:
-        bar.close()
-
-
-def _draw(exp, params, rng, num: int, *, chunk: int, desc: str, progress: bool):
-    """`num` samples of the run with a progress bar, `chunk` per sampler call.
-
-    num <= chunk: one call, exactly what `exp.sample(params, rng, num)` draws (the 2-D
-    metrics keep the samples of earlier versions). More: chunk i is drawn with key
-    fold_in(rng, i), so the bar moves and shows an ETA."""
-    bar = _bar(num, desc, progress, unit="sample")
-    try:
-        if num <= chunk:
-            x = exp.sample(params, rng, num)
-            bar.update(num)
-            return x
-        outs = []
-        for i, lo in enumerate(range(0, num, chunk)):
-            n = min(chunk, num - lo)
-            outs.append(exp.sample(params, jax.random.fold_in(rng, i), n, chunk=n))
-            bar.update(n)
-        return np.concatenate(outs)
-    finally:
-        bar.close()
-
-
-def _feature_metrics(exp, params, dataset, num: int, rng, chunk: int = 1000,
-                     progress: bool = False) -> dict:
-    """In the feature space of jaxgen's Fashion-MNIST classifier (`jaxgen.eval.classifier`):
-    FD vs the cached test-set reference; and, against `num` test images, k-NN
-    precision/recall and two two-sample tests of "samples ~ data": the lecture's learned
-    test statistic (a classifier two-sample test: held-out accuracy, binomial p-value) and
-    the kernel MMD with its permutation p-value."""
-    from jaxgen.eval import classifier as clf
-    from jaxgen.eval.mmd import mmd_test
-    from jaxgen.eval.two_sample import c2st
-    cached = clf.load_cached()
-    if cached is None:
-        return {"fd": "skipped: train the feature classifier once with `jaxgen classifier`"}
-    cparams, cinfo = cached
-    samples = _draw(exp, params, rng, num, chunk=chunk, desc="samples for FD", progress=progress)
-    real = dataset.source.get(np.arange(min(num, len(dataset.source))))["x"]
-    q = clf.sample_quality(cparams, samples, ref=clf.reference_stats(cparams), real_for_pr=real)
-    fr, fs = clf.embed(cparams, real), clf.embed(cparams, samples)
-    t = c2st(fr, fs)
-    m = mmd_test(fr, fs)
-    return {**q, "classifier_test_accuracy": cinfo["test_accuracy"],
-            "c2st_accuracy": t["accuracy"], "c2st_p": t["p_value"], "c2st_n_test": t["n_test"],
-            "mmd2_features": m["mmd2"], "mmd_p": m["p_value"], "mmd_n": len(fr)}
 
 
 def evaluate(config, workdir: str | Path, split: str = "test", step: int | None = None,
@@ -140,132 +69,58 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     info = DatasetInfo.of(dataset)
     exp = Experiment(config, info)
     state, _ = exp.restore(workdir, step)
+    step = int(distributed.to_host(state.step))
     record_settings = _record_settings(config, workdir, overrides)
     path = None
     if write and distributed.is_main():  # the target is known (and checked) before the work
-        path = Path(out_path) if out_path else workdir / EVAL_DIR / result_name(
-            split, int(distributed.to_host(state.step)), record_settings["differs_from_run"],
-            _full_differences(workdir, overrides))
-        _check_target(path, split, int(distributed.to_host(state.step)),
-                      record_settings["differs_from_run"], force)
+        path = _target(workdir, split, step, record_settings, overrides, out_path, force)
     e = config.eval
     params = state.ema_params if e.use_ema else state.params
     rng = jax.random.fold_in(jax.random.key(config.seed), 2 * 10**9)
     n = min(e.num_examples, len(dataset.source))
     bs = min(e.batch_size, n)
     t0 = time.perf_counter()
-    out = {"split": split, "step": int(distributed.to_host(state.step)), "num_examples": n,
+    out = {"split": split, "step": step, "num_examples": n,
            "params": "ema" if e.use_ema else "raw", "likelihood": exp.objective.likelihood_kind}
 
-    names = exp.likelihood_names()
-    toy = getattr(dataset, "toy", None)
-    for name in names:
-        lik = exp.objective.likelihoods[name]
-        logps, terms = [], {}
-        for i, idx in _batches(n, bs, f"log-likelihood ({name})", progress):
-            x = dataset.source.get(idx)["x"]
-            pad = bs - len(idx)
-            if pad:  # keep one compiled shape
-                x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-            lp, tm = exp.log_likelihood_terms(params, x, jax.random.fold_in(rng, i), name=name)
-            logps.append(lp[:len(idx)])
-            for k, v in tm.items():
-                terms.setdefault(k, []).append(np.asarray(v)[:len(idx)])
-        logp = np.concatenate(logps)
-        # One estimator: plain keys. Several: "<name>/..." keys, and the plain
-        # nll_nats / bits_per_dim are the first (default) estimator's.
-        pre = "" if len(names) == 1 else f"{name}/"
-        res = {"nll_nats": likelihood.nll_nats(logp),
-               "nll_nats_stderr": float(np.std(logp) / math.sqrt(n))}
-        dims = lik.dims or info.dim  # the dimensions scored (a given prefix is not)
-        if info.kind in ("images", "tokens"):  # tokens: bits per code
-            res["bits_per_dim"] = likelihood.bits_per_dim(logp, (dims,))
-        for k, v in terms.items():  # the bound's parts, as -log terms in bits/dim (or nats)
-            v = np.concatenate(v)
-            if info.kind in ("images", "tokens"):
-                res[f"{k}_bpd"] = float(np.mean(v) / (dims * math.log(2.0)))
-            else:
-                res[f"{k}_nats"] = float(np.mean(v))
-        res["kind"] = lik.kind
-        if lik.ode:
-            res["divergence"] = exp.divergence_mode()
-            res["ode"] = f"{e.ode_method} x {e.ode_steps}"
-        if pre and name == names[0]:
-            out.update({k: res[k] for k in ("nll_nats", "nll_nats_stderr", "bits_per_dim")
-                        if k in res})
-        out.update({pre + k: v for k, v in res.items()})
-    if names and toy is not None and toy.log_prob is not None:
-        true_logp = toy.log_prob(np.asarray(dataset.source.get(np.arange(n))["x"], np.float64))
-        out["true_nll_nats"] = float(-np.mean(true_logp))
-        out["nll_gap_nats"] = out["nll_nats"] - out["true_nll_nats"]
-        for name in names[1:]:
-            out[f"{name}/nll_gap_nats"] = out[f"{name}/nll_nats"] - out["true_nll_nats"]
-
-    if config.data.get("name") == "latents":  # a prior in a VAE's latent space: the bound
-        # with the learned prior beside the VAE's own N(0, I) ELBO (`eval.latent_bound`)
-        from jaxgen.eval.latent_bound import composed_bound
-        out.update(composed_bound(exp, params, split, n, bs, jax.random.fold_in(rng, 13),
-                                  lambda m, b, desc: _batches(m, b, desc, progress)))
-
-    stats = exp.objective.held_out_stats
-    if stats is not None:  # the family's own held-out diagnostics (e.g. active units)
-        arrays = {}
-        for i, idx in _batches(n, bs, "held-out statistics", progress):
-            got = dataset.source.get(idx)
-            x, label = got["x"], got.get("label")
-            if bs - len(idx):
-                x = np.concatenate([x, np.repeat(x[-1:], bs - len(idx), 0)])
-                if label is not None:
-                    label = np.concatenate([label, np.repeat(label[-1:], bs - len(idx), 0)])
-            got = exp.held_out_stats_batch(params, x, jax.random.fold_in(rng, 10**6 + i), label)
-            for k, v in got.items():
-                arrays.setdefault(k, []).append(np.asarray(v)[:len(idx)])
-        out.update(stats.reduce({k: np.concatenate(v) for k, v in arrays.items()}))
-
-    if info.kind == "points" and exp.objective.sample is not None and e.mmd_num > 0:
-        m = min(e.mmd_num, len(dataset.source))
-        held = np.asarray(dataset.source.get(np.arange(len(dataset.source) - m,
-                                                        len(dataset.source)))["x"])
-        samples = _draw(exp, params, jax.random.fold_in(rng, -1 % 2**31), m, chunk=m,
-                        desc="samples for MMD", progress=progress)
-        out["mmd2"] = float(mmd2(samples, held))
-        out["mmd_num"] = m
-        if getattr(toy, "weights", None) is not None:  # a Gaussian mixture's components:
-            # sliced W1 / its two-true-sample floor, mode-weight TV (`eval.sample_quality`)
-            out.update(mixture_sample_metrics(np.asarray(samples), held, toy))
-    if (toy is not None and toy.modes is not None and toy.std is not None
-            and exp.objective.sample is not None
-            and e.mode_samples > 0):  # mode collapse (VEEGAN/PacGAN protocol)
-        samples = _draw(exp, params, jax.random.fold_in(rng, 7), int(e.mode_samples),
-                        chunk=int(e.mode_samples), desc="samples for mode metrics",
-                        progress=progress)
-        out.update(mode_metrics(samples, toy.modes, toy.std))
-    if (info.kind == "images" and info.name == "fashion_mnist"
-            and exp.objective.sample is not None and e.fd_num > 0):
-        out.update(_feature_metrics(exp, params, dataset, int(e.fd_num),
-                                    jax.random.fold_in(rng, 11), chunk=min(bs, 1000),
-                                    progress=progress))
+    ctx = EvalContext(exp, params, dataset, split, n, bs, rng, progress, out)
+    for metric in registry.metrics():
+        if metric.applies(ctx):
+            out.update(metric.compute(ctx))
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
 
     if echo and distributed.is_main():
         print(format_table(list(out.items()), title=f"jaxgen eval: {workdir} ({split})"),
               flush=True)
     if path is not None:
-        record = {**out, "workdir": str(workdir), "settings": record_settings}
-        try:
-            _write_json(path, record)
-        except OSError as err:
-            raise UserError(
-                f"could not write {path}: {err.strerror or err}. The results are printed "
-                "above; pass --out FILE to keep them elsewhere.") from err
-        print(f"Wrote {path}", flush=True)
+        _write_record(path, {**out, "workdir": str(workdir), "settings": record_settings})
     return out
+
+
+def _target(workdir, split, step, record_settings, overrides, out_path, force) -> Path:
+    """Where the record goes (--out, or its derived name), refused before any work if a
+    different evaluation is there."""
+    differs = record_settings["differs_from_run"]
+    path = Path(out_path) if out_path else workdir / EVAL_DIR / result_name(
+        split, step, differs, _full_differences(workdir, overrides))
+    _check_target(path, split, step, differs, force)
+    return path
+
+
+def _write_record(path: Path, record: dict) -> None:
+    try:
+        _write_json(path, record)
+    except OSError as err:
+        raise UserError(
+            f"could not write {path}: {err.strerror or err}. The results are printed "
+            "above; pass --out FILE to keep them elsewhere.") from err
+    print(f"Wrote {path}", flush=True)
 
 
 # ------------------------------------------------------------------ result files
 def _flat(cfg) -> dict:
     """"group.key" -> value of a config (as config.json stores it)."""
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     out = {}
 
     def walk(node, prefix):
@@ -302,7 +157,7 @@ def name_overrides(overrides) -> list[str]:
 
 
 def _own_config(workdir, overrides=()):
-    from jaxgen.core import runs
+    from jaxgen.runner import runs
     try:
         return runs.workdir_config(workdir, name_overrides(overrides))
     except MissingError:
@@ -318,7 +173,7 @@ def _record_settings(config, workdir, overrides) -> dict:
 def full_overrides(config) -> list[str]:
     """The overrides of `jaxgen eval --full`: the config's eval.full preset ("KEY=VALUE"
     items of eval.* / sample.* keys, space-separated)."""
-    from jaxgen.core.errors import ConfigError
+    from jaxgen.kernel.errors import ConfigError
     items = str(config.eval.get("full", "") or "").split()
     for item in items:
         key = item.split("=", 1)[0]
@@ -330,7 +185,7 @@ def full_overrides(config) -> list[str]:
 
 def _full_differences(workdir, overrides=()) -> dict | None:
     """What `--full` changes in the run's own config (None: no preset, or no config)."""
-    from jaxgen.core import runs
+    from jaxgen.runner import runs
     own = _own_config(workdir, overrides)
     if own is None or not full_overrides(own):
         return None

@@ -25,9 +25,34 @@ manifold estimate ``manifold(A) = union_{a in A} B(a, r_k(a))``, ``r_k(a)`` the 
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import numpy as np
 
-__all__ = ["gaussian_stats", "frechet_distance", "frechet_from_features", "precision_recall"]
+__all__ = ["gaussian_stats", "frechet_distance", "frechet_from_features", "precision_recall",
+           "FeatureSpace"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpace:
+    """A learned feature space that a dataset's Fréchet distance, precision/recall and
+    two-sample tests are computed in (its `DatasetSpec.features` names one).
+
+    name: what it is, for the record.
+    load: `() -> (params, info)` of the trained feature network (`info["test_accuracy"]`),
+      or None when there is none yet.
+    embed: `(params, uint8 images) -> (N, d)` features.
+    quality: `(params, uint8 samples, uint8 real images) -> dict`: FD against the cached
+      reference statistics, and k-NN precision/recall against the real images.
+    missing: the record's note when `load` gives None (what to run first).
+    """
+
+    name: str
+    load: Callable
+    embed: Callable
+    quality: Callable
+    missing: str
 
 
 def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from jaxgen.data import transforms
+from jaxgen.kernel import transforms
 
 
 def discrete_log_likelihood(log_p_model, kind: str, event_shape):

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["sliced_w1", "sliced_w1_floor", "assign_components", "mode_weight_tv",
            "mixture_sample_metrics", "W1_FLOOR_FACTOR", "MODE_TV_TARGET"]

@@ -1,5 +1,8 @@
 """The families, one folder each: objectives (losses at module level), declared settings,
-pictures, tools and CLI commands. Importing this package registers them all with
-`jaxgen.core.registry` (which does so on its first lookup)."""
+pictures, tools and CLI commands. Importing this package imports every family folder in
+it, and each registers itself with `jaxgen.kernel.registry` (which imports this package
+on its first lookup): a new family is a new folder, with no list to edit."""
 
-from jaxgen.families import autoregressive, diffusion, flow_matching, flows, gan, vae  # noqa: F401
+from jaxgen.kernel.registry import import_submodules
+
+import_submodules(__name__)

@@ -72,7 +72,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.embeddings import sinusoidal_embedding
 
 __all__ = ["FiniteMemoryMLP", "RNN", "WaveNet", "PixelCNN", "CausalTransformer",

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.gan import TwoPlayerGAN
 
 __all__ = ["BigGAN", "SNConv", "SNDense", "ConditionalBatchNorm", "SelfAttention",

@@ -1,4 +1,4 @@
-"""The networks `model.name` can name: registered with `jaxgen.core.registry`.
+"""The networks `model.name` can name: registered with `jaxgen.kernel.registry`.
 
 Each entry is the Flax module (imported when first built), the kinds of data it
 accepts, and how fields it leaves to the data (event_shape, a sequence model's
@@ -7,7 +7,7 @@ max_len, an MLP's output width) are filled in.
 
 from __future__ import annotations
 
-from jaxgen.core.registry import ModelSpec, event_shape_default, max_len_default, register_model
+from jaxgen.kernel.registry import ModelSpec, event_shape_default, max_len_default, register_model
 
 
 def _out_dim(kwargs, data):

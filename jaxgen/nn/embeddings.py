@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["sinusoidal_embedding", "TimeEmbedding", "broadcast_time", "ClassEmbedding"]
 

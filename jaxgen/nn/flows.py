@@ -38,8 +38,8 @@ from jaxgen.bijectors import (
     Squeeze,
     multi_scale,
 )
-from jaxgen.core.errors import UserError
-from jaxgen.nn.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.bijectors.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["RealNVP", "Glow", "COUPLINGS"]
 

@@ -37,7 +37,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["TwoPlayerGAN", "MLPGAN", "DCGAN"]

@@ -37,7 +37,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["UNetGenerator", "PatchDiscriminator", "Pix2Pix", "CycleGAN", "network"]

@@ -60,7 +60,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["ProGAN", "growth_schedule", "pixel_norm", "minibatch_stddev",
            "EqualizedDense", "EqualizedConv"]

@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.embeddings import ClassEmbedding, TimeEmbedding, broadcast_time
 
 __all__ = ["UNet", "ResBlock", "AttentionBlock"]

@@ -34,13 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import (  # noqa: F401
     discretized_gaussian_log_prob,
     normal_kl,
     normal_log_prob,
     sum_event,
 )
+from jaxgen.kernel.errors import UserError
 
 # The Gaussian log-probabilities and KLs the bound is made of (one implementation, in
 # jaxgen.distributions; named here too because the bound's formulas use them).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 
 def geometric_sigmas(sigma_max: float, sigma_min: float, num: int) -> jax.Array:

@@ -40,7 +40,7 @@ import math
 
 import jax.numpy as jnp
 
-from jaxgen.core.errors import ConfigError
+from jaxgen.kernel.errors import ConfigError
 from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from jaxgen.core.errors import UnknownNameError
+from jaxgen.kernel.errors import UnknownNameError
 from jaxgen.reproduce.report import Budget, Report, fresh_folder
 
 __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]

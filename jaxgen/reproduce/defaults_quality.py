@@ -6,7 +6,7 @@ random full covariances with anisotropy 2 to 4, unequal weights) with
 (data.mixture_seed, data.components) = (1, 6), (2, 5), (3, 8). Each run is `jaxgen
 train` of the config with only data.name / data.mixture_seed / data.components changed
 (and train.progress=false, train.pictures=false: no effect on the numbers), then
-`jaxgen eval` at the config's own eval settings. Targets (issue 18):
+`jaxgen eval` at the config's own eval settings. Targets:
 
 * a family with an exact likelihood (flow matching, RealNVP, DDPM's probability-flow
   ODE): test NLL within 0.1 nats of the true entropy (`nll_gap_nats`, held-out points);
@@ -35,7 +35,7 @@ CLAIM = ("Every shipped 2-D config meets its family's quality target at its defa
          "three 2-D Gaussian mixtures it was not tuned on (random means, anisotropic "
          "covariances, unequal weights): exact-likelihood families a test NLL within "
          f"0.1 nats of the true entropy; samplers a sliced W1 within {W1_FLOOR_FACTOR:g}x the "
-         f"two-true-sample floor and a mode-weight TV below {MODE_TV_TARGET:g} (issue 18).")
+         f"two-true-sample floor and a mode-weight TV below {MODE_TV_TARGET:g}.")
 
 NLL_GAP_TARGET = 0.1
 MIXTURES = ((1, 6), (2, 5), (3, 8))  # (data.mixture_seed, data.components); see module doc
@@ -58,8 +58,8 @@ _FAST_MODEL = {
 
 def shipped_2d_configs() -> list[str]:
     """The shipped configs whose data is a 2-D toy, as "family/name" (sorted)."""
-    from jaxgen.core import config as config_lib
     from jaxgen.data.toy2d import TOY_DATASETS
+    from jaxgen.kernel import config as config_lib
     out = []
     for path in config_lib.find_configs():
         cfg = config_lib.load_config_file(str(path))
@@ -111,9 +111,9 @@ def measure(config: str, mixture: tuple[int, int], workdir, *, seed: int = 0,
     """Train (or restore) CONFIG on random mixture (mixture_seed, components) in WORKDIR,
     evaluate it, and return the eval result with `verdict`'s keys and `train_seconds`.
     fast_steps: a tiny run of that many steps (the --fast overrides)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.eval.evaluate import evaluate
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.loop import train_and_evaluate
     mseed, k = mixture
     data = ["data.name=random_mixture", f"data.mixture_seed={mseed}", f"data.components={k}"]
     cfg = config_lib.load_config(config, [*data, f"seed={seed}", *RUN_OVERRIDES, *overrides])
@@ -203,5 +203,5 @@ def _steps(config: str, budget) -> list[str]:
     """--budget X (X != 1): the config's default train.steps scaled by X."""
     if budget.fast or budget.scale == 1:
         return []
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     return [f"train.steps={budget.steps(int(config_lib.load_config(config).train.steps), 10)}"]

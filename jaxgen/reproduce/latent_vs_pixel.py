@@ -13,7 +13,7 @@ cells, per seed:
     what is left: the whole latent pipeline, autoencoder included, costs WALL.
 
 Equal wall time is set by calibration, not by stopping a run mid-schedule: each config's
-ms/step is measured by the trainer itself (`jaxgen.core.bench.trainer_ms_per_step`, a
+ms/step is measured by the trainer itself (`jaxgen.runner.bench.trainer_ms_per_step`, a
 short run in a temporary folder, compilation excluded) just before its run, and
 `train.steps` = the seconds it gets / ms per step; every run then finishes its own
 learning-rate schedule, and the wall each one actually took is in the table.
@@ -24,7 +24,7 @@ decoder), compiled ahead. FD / precision / recall: N samples in jaxgen's classif
 features against the 10 000 test images (skipped without `jaxgen classifier`'s cache).
 Likelihood on the same NB test images: the pixel model's ODE bits/dim (Hutchinson, RK4),
 the latent model's composed bound (VAE decoder + flow-matching prior, one posterior draw per
-image, `jaxgen.eval.latent_bound`) beside the VAE's own N(0, I) ELBO.
+image, `jaxgen.composed.bound`) beside the VAE's own N(0, I) ELBO.
 """
 
 from __future__ import annotations
@@ -65,14 +65,14 @@ FAST = {"pixel": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4
 
 def steps_for(cfg, seconds: float, calibration: int, low: int, high: int | None):
     """(train.steps that fit in `seconds`, measured ms/step) for config `cfg`."""
-    from jaxgen.core.bench import trainer_ms_per_step
+    from jaxgen.runner.bench import trainer_ms_per_step
     ms = trainer_ms_per_step(cfg, calibration)
     steps = max(low, int(seconds * 1000.0 / ms))
     return (min(steps, high) if high else steps), ms
 
 
 def _config(config: str, overrides, fast_key: str, fast: bool):
-    from jaxgen.core import config as config_lib
+    from jaxgen.kernel import config as config_lib
     return config_lib.load_config(config, [*COMMON, *overrides,
                                            *(FAST[fast_key] if fast else ())])
 
@@ -81,8 +81,8 @@ def _train(cfg, seconds: float, calibration: int, high: int | None, workdir) -> 
     """Train `cfg` in `workdir` for the steps that fit in `seconds`: {"steps",
     "ms_per_step", "seconds" (the wall it took)}, also kept as WORKDIR/timing.json, which a
     rerun with --reuse-runs reads instead of training again (`cfg` then holds its steps)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.loop import train_and_evaluate
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.loop import train_and_evaluate
     record = workdir / "timing.json"
     done = json.loads(record.read_text()) if record.exists() else None
     steps, ms = (done["steps"], done["ms_per_step"]) if done else steps_for(
@@ -102,10 +102,9 @@ def _train(cfg, seconds: float, calibration: int, high: int | None, workdir) -> 
 def _encode(vae_wd: str, cfg, record) -> float:
     """Encode the VAE run's training set as `cfg`'s latents (cached for the prior's run);
     the seconds it took, kept in `record` for a rerun with --reuse-runs."""
-    from jaxgen.data import get_dataset
-    from jaxgen.data.latents import latent_source
+    from jaxgen.composed.latents import latent_source
     t0 = time.perf_counter()
-    latent_source(vae_wd, True, get_dataset, cfg.data.latent, int(cfg.data.seed))
+    latent_source(vae_wd, True, cfg.data.latent, int(cfg.data.seed))
     if record.exists():
         return json.loads(record.read_text())["seconds"]
     seconds = time.perf_counter() - t0
@@ -114,8 +113,8 @@ def _encode(vae_wd: str, cfg, record) -> float:
 
 
 def _restore(cfg, workdir):
-    from jaxgen.core.experiment import DatasetInfo, Experiment
     from jaxgen.data import get_dataset
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
     state, _ = exp.restore(workdir)
     return exp, state.ema_params
@@ -126,11 +125,11 @@ def decoded_samples(exp, params, n: int, seed: int) -> tuple[np.ndarray, float]:
     VAE's decoder) and images/s of that whole path (one untimed pass first: compilation)."""
     import jax
 
-    from jaxgen.core import tokens
+    from jaxgen.composed.decoding import decode
 
     def draw():
         z = exp.sample(params, jax.random.key(seed), n, chunk=n)
-        return tokens.decode(exp.config, np.asarray(z))
+        return decode(exp.config, np.asarray(z))
 
     exp.compile_sample(params, n, chunk=n)
     draw()
@@ -145,8 +144,8 @@ def _quality(x, cached, ref, real) -> dict:
 
 
 def _evaluate(cfg, workdir, n: int, fast: bool) -> dict:
-    from jaxgen.core import config as config_lib
     from jaxgen.eval.evaluate import evaluate
+    from jaxgen.kernel import config as config_lib
     over = [f"eval.num_examples={n}", f"eval.batch_size={min(n, 128)}",
             f"eval.ode_steps={2 if fast else 20}", "eval.ode_method=rk4"]
     return evaluate(config_lib.apply_overrides(copy.deepcopy(cfg), over), workdir, progress=False,

@@ -31,9 +31,9 @@ DATA = ("ring8", "grid25")
 
 
 def run(report, budget):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.eval.evaluate import evaluate
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.loop import train_and_evaluate
     steps = budget.steps(10000, 20)
     seeds = budget.pick(3, 1)
     root = report.path("runs")
@@ -102,8 +102,8 @@ def summarize(root) -> str:
     evaluation (`jaxgen.eval.evaluate.read_eval`), mean ± s.e. over seeds."""
     from pathlib import Path
 
-    from jaxgen.core.errors import MissingError
     from jaxgen.eval.evaluate import read_eval
+    from jaxgen.kernel.errors import MissingError
     root = Path(root)
 
     def evaluation(run):

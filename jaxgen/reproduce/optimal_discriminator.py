@@ -42,8 +42,8 @@ def _gauss(mu, s):
 
 
 def _experiment(steps: int, seed: int):
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
     cfg = config_lib.load_config(CONFIG, [
         "model.g_features=()", "model.d_features=(64, 64, 64)", "optim.learning_rate=3e-3",
         "optim.b1=0.9", "optim.players.generator.learning_rate=0.0", "data.name=8gaussians",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jax
 
-from jaxgen.core.errors import UsageError
+from jaxgen.kernel.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,10 +28,10 @@ FAMILIES = {
 def train_run(report, name: str, config: str, overrides, *, steps: int, batch: int,
               seed: int = 0, fast_overrides=(), fast: bool = False):
     """Train (or resume) CONFIG in REPORT/runs/NAME; returns (exp, ema params, summary)."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.experiment import DatasetInfo, Experiment
-    from jaxgen.core.loop import train_and_evaluate
     from jaxgen.data import get_dataset
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    from jaxgen.runner.loop import train_and_evaluate
     wd = report.path("runs") / name.replace(" ", "_").replace("(", "").replace(")", "")
     cfg = config_lib.load_config(config, [
         f"train.steps={steps}", f"train.batch_size={batch}", f"seed={seed}",

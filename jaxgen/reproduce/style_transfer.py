@@ -49,8 +49,9 @@ def losses(params, x, content, style, conv_activations):
 
 
 def run(report, budget):
-    from jaxgen.data import get_dataset, transforms
+    from jaxgen.data import get_dataset
     from jaxgen.eval import classifier as clf
+    from jaxgen.kernel import transforms
     from jaxgen.reproduce.summary_table import _classifier
     cparams, cinfo = _classifier(report, budget.fast)
     steps, alpha, lr = budget.steps(500, 10), 1.0, 0.05

@@ -49,8 +49,8 @@ ROWS = {
     "flow (RealNVP)": FAMILIES["flow (RealNVP)"],
 }
 #: The lecture's AR sampler reruns the network for every pixel; jaxgen's default for the
-#: PixelCNN computes per pixel only what it needs (`sample.sampler=cached`, 60-78x faster,
-#: issue 19). The table times the lecture's algorithm, named in its cell.
+#: PixelCNN computes per pixel only what it needs (`sample.sampler=cached`, 60-78x
+#: faster). The table times the lecture's algorithm, named in its cell.
 OVERRIDES = {"autoregressive (PixelCNN)": ["sample.sampler=recompute"]}
 LECTURE = {
     "autoregressive (PixelCNN)": ("stable", "exact", "slow", "lossless", "no"),

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.processes import diffusion as dp
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]

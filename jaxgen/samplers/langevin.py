@@ -40,7 +40,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 from jaxgen.processes.noise import geometric_sigmas  # the ladder, for callers of the sampler
 
 __all__ = ["geometric_sigmas", "langevin", "annealed_langevin"]

@@ -40,8 +40,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UserError
 from jaxgen.distributions import standard_normal_log_prob, sum_event
+from jaxgen.kernel.errors import UserError
 
 __all__ = [
     "METHODS",

@@ -1,4 +1,4 @@
-"""The samplers' declared settings (`jaxgen.core.settings`), which a family's sample
+"""The samplers' declared settings (`jaxgen.kernel.settings`), which a family's sample
 settings combine by inheritance:
 
     @dataclasses.dataclass(frozen=True)
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.core.settings import non_negative, positive, setting
+from jaxgen.kernel.settings import non_negative, positive, setting
 
 ODE_METHODS = ("euler", "heun", "rk4")
 

@@ -2,9 +2,9 @@
 sequence values (finite-memory MLP, RNN, WaveNet, PixelCNN, causal transformer), and
 lossless compression with their conditionals (`jaxgen compress` / `decompress`)."""
 
-from jaxgen.core.registry import Command, ObjectiveSpec, register_command, register_objective
 from jaxgen.families.autoregressive import commands
 from jaxgen.families.autoregressive.config import ARSample, ARSettings
+from jaxgen.kernel.registry import Command, ObjectiveSpec, register_command, register_objective
 
 register_objective(ObjectiveSpec(
     "autoregressive", "jaxgen.families.autoregressive.objective:make", settings=ARSettings,

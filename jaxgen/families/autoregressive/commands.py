@@ -38,8 +38,8 @@ def coding_source(exp, split: str | None, input_path: str | None, num: int | Non
     """The raw examples to code: the first `num` of a split, or of the user's file."""
     import numpy as np
 
-    from jaxgen.core.errors import UsageError
     from jaxgen.data import get_dataset, read_array_file
+    from jaxgen.kernel.errors import UsageError
     if input_path:
         src = read_array_file(input_path)
         where = {"input": str(Path(input_path).resolve())}
@@ -54,8 +54,8 @@ def coding_source(exp, split: str | None, input_path: str | None, num: int | Non
 
 
 def _check_coder(exp) -> None:
-    from jaxgen.core.errors import UsageError
     from jaxgen.families.autoregressive.objective import ARTools
+    from jaxgen.kernel.errors import UsageError
     if exp.objective.coder is None or not isinstance(exp.objective.tools, ARTools):
         raise UsageError(f"the run is a {exp.objective.name} run; compression needs an "
                          "autoregressive model of images or code maps "
@@ -69,10 +69,10 @@ def compress(args, overrides) -> None:
     import numpy as np
 
     from jaxgen.coding import codec
-    from jaxgen.core import runs
-    from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import format_table, progress_bar
-    from jaxgen.data import transforms
+    from jaxgen.kernel import transforms
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
+    from jaxgen.runner.logging import format_table, progress_bar
     out = Path(args.out)
     runs.refuse_existing(out, args.force)
     if args.input and args.split != "test":
@@ -127,9 +127,9 @@ def decompress(args, overrides) -> None:
     import numpy as np
 
     from jaxgen.coding import codec
-    from jaxgen.core import runs
-    from jaxgen.core.errors import MissingError, UsageError
-    from jaxgen.core.logging import progress_bar
+    from jaxgen.kernel.errors import MissingError, UsageError
+    from jaxgen.runner import runs
+    from jaxgen.runner.logging import progress_bar
     src, out = Path(args.input), Path(args.out)
     if out.suffix != ".npz":
         raise UsageError(f"--out {out}: use a .npz file name.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.core.settings import non_negative, setting
+from jaxgen.kernel.settings import non_negative, setting
 
 
 @dataclasses.dataclass(frozen=True)

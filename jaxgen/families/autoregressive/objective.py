@@ -65,8 +65,9 @@ conditioning, not modelled, e.g. VQ-VAE-2's top codes before its bottom codes
 sequence; the loss, the `exact` likelihood, `log_probs` (B, D − P) and the coder
 count positions ≥ P only, so they are log p(x_{≥P} | x_{<P}) exactly (bits/dim in
 the training log are per modelled position). Sampling takes the prefix from the
-samples of the run sample.prefix_workdir names (the top prior; its parameters are
-read once and enter the compiled sampler as constants), feeds it through the KV
+samples of the run sample.prefix_workdir names (the top prior: restored when the
+objective is built, before any tracing, `jaxgen.composed.references`; its parameters
+enter the compiled sampler as constants), feeds it through the KV
 cache, then draws positions P … D−1; the coder codes positions ≥ P, the decoder
 being handed the prefix (`jaxgen decompress --given`).
 
@@ -89,17 +90,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
-from jaxgen.core.errors import UserError
-from jaxgen.data import transforms
 from jaxgen.distributions import categorical_log_prob
 from jaxgen.distributions import gaussian_log_prob as _gaussian
+from jaxgen.kernel import registry, transforms
+from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.kernel.errors import UserError
 
 MIN_LOG_SCALE = -7.0
 
@@ -346,7 +348,7 @@ def exact_loglik(params, x, rng, *, am: ARModel):
     return (lp, {"binarized": -lp}) if am.binarized else lp
 
 
-def sample(params, rng, num, settings, labels=None, *, am: ARModel):
+def sample(params, rng, num, settings, labels=None, *, am: ARModel, prefix=None):
     """x_1 ~ p(x_1), x_2 ~ p(x_2 | x_1), ... (settings.sampler; module doc)."""
     if labels is not None:
         raise UserError("Autoregressive models here are unconditional; drop the labels.")
@@ -363,33 +365,44 @@ def sample(params, rng, num, settings, labels=None, *, am: ARModel):
     given = None
     if am.given:
         rng, k_prefix = jax.random.split(rng)
-        given = sample_prefix(settings.prefix_workdir, k_prefix, num, am.given)
+        given = sample_prefix(prefix, settings.prefix_workdir, k_prefix, num, am.given)
     run = sample_cached if sampler == "cached" else sample_recompute
     x = run(model, variables, rng, num, am.event_shape, draw, am.to_input, am.to_output,
             given=given)
     return x.reshape(num, *am.event_shape)
 
 
-@functools.lru_cache(maxsize=4)
-def _prefix_run(workdir: str):
-    from jaxgen.core import runs
-    exp, params = runs.restore(workdir)
-    return exp.objective.sample, params, exp.sample_settings
+@dataclasses.dataclass(frozen=True)
+class PrefixRun:
+    """The run that draws the given prefix (sample.prefix_workdir), resolved when the
+    objective is built: its sampler, EMA params and sample settings."""
+
+    workdir: str
+    sample: Callable
+    params: Any
+    settings: Any
 
 
-def sample_prefix(workdir: str, rng, num: int, length: int):
-    """(num, length) int32 prefixes drawn by the run in `workdir` (e.g. the top prior)."""
-    from pathlib import Path
+def prefix_run(workdir: str) -> PrefixRun | None:
+    """The prefix's run, restored now (before any tracing), or None when sample.prefix_workdir
+    names no run (sampling then says what to set)."""
+    from jaxgen.composed import references
     if not workdir or not (Path(workdir) / "config.json").exists():
+        return None
+    exp, params = references.restore(workdir)
+    return PrefixRun(str(workdir), exp.objective.sample, params, exp.sample_settings)
+
+
+def sample_prefix(run: PrefixRun | None, workdir: str, rng, num: int, length: int):
+    """(num, length) int32 prefixes drawn by the prefix's run (e.g. the top prior)."""
+    if run is None or str(workdir) != run.workdir:
         raise UserError(f"objective.condition_prefix > 0: sampling needs the prefix's own "
-                         f"model, sample.prefix_workdir=RUN (e.g. the top prior); got "
-                         f"{workdir!r}.")
-    with jax.ensure_compile_time_eval():  # called while the sampler is traced: read eagerly
-        fn, params, settings = _prefix_run(str(Path(workdir).resolve()))
-    prefix = fn(params, rng, num, settings).reshape(num, -1)
+                        f"model, sample.prefix_workdir=RUN (e.g. the top prior) set in the "
+                        f"run's config; got {workdir!r}.")
+    prefix = run.sample(run.params, rng, num, run.settings).reshape(num, -1)
     if prefix.shape[1] != length:
         raise UserError(f"sample.prefix_workdir={workdir} draws {prefix.shape[1]} values, "
-                         f"objective.condition_prefix is {length}.")
+                        f"objective.condition_prefix is {length}.")
     return jnp.round(prefix).astype(jnp.int32)
 
 
@@ -421,6 +434,8 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         raise UserError(f"objective.condition_prefix={given} leaves nothing to model in "
                          f"{dim} positions.")
     am = ARModel(model, event_shape, data.kind, num_bins, binarized, given)
+    # the run that draws a given prefix: another run, resolved here, before any tracing
+    prefix = prefix_run(registry.sample_settings(ctx.config).prefix_workdir) if given else None
     metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if discrete \
         else "nll_per_step_nats"
 
@@ -437,7 +452,7 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         name="autoregressive",
         players=(Player("model", loss),),
         init=init,
-        sample=functools.partial(sample, am=am),
+        sample=functools.partial(sample, am=am, prefix=prefix),
         likelihoods={"exact": Likelihood(functools.partial(exact_loglik, am=am), "exact",
                                          discrete=discrete, dims=dim - given)},
         dequantize=not discrete,

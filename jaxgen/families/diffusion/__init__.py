@@ -2,7 +2,6 @@
 probability-flow ODE and classifier-free guidance; NCSN (Song & Ermon, 2019) with
 denoising / sliced score matching and annealed Langevin sampling."""
 
-from jaxgen.core.registry import ObjectiveSpec, register_objective
 from jaxgen.families.diffusion.config import (
                                               DDPMEval,
                                               DDPMSample,
@@ -10,6 +9,7 @@ from jaxgen.families.diffusion.config import (
                                               NCSNSample,
                                               NCSNSettings,
 )
+from jaxgen.kernel.registry import ObjectiveSpec, register_objective
 
 register_objective(ObjectiveSpec(
     "ddpm", "jaxgen.families.diffusion.ddpm:make", settings=DDPMSettings, sample=DDPMSample,

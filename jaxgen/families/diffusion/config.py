@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.core.settings import non_negative, positive, setting, unit_interval
+from jaxgen.kernel.settings import non_negative, positive, setting, unit_interval
 from jaxgen.processes.settings import PREDICTIONS, SCHEDULE_NAMES, VARIANCES
 from jaxgen.samplers.settings import AnnealedLangevin, ODESolver, PriorTemperature
 

@@ -56,11 +56,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
-from jaxgen.core.errors import UserError
-from jaxgen.data import transforms
 from jaxgen.distributions import discretized_gaussian_log_prob, normal_log_prob
 from jaxgen.families.diffusion import pictures
+from jaxgen.kernel import transforms
+from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.kernel.errors import UserError
 from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
 from jaxgen.samplers import ode

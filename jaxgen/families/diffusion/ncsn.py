@@ -71,8 +71,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.contract import BuildContext, Objective, Player
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.contract import BuildContext, Objective, Player
+from jaxgen.kernel.errors import UserError
 from jaxgen.processes.noise import geometric_sigmas
 from jaxgen.samplers.langevin import annealed_langevin
 

@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.core.pictures import stage
-from jaxgen.data import class_names, transforms
+from jaxgen.data import class_names
+from jaxgen.kernel import transforms
 from jaxgen.processes import diffusion as dp
+from jaxgen.runner.pictures import stage
 
 
 def strip_steps(T: int, n: int = 8) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.core.settings import non_negative, setting
+from jaxgen.kernel.settings import non_negative, setting
 from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
 from jaxgen.samplers.settings import ODESolver, PriorTemperature
 

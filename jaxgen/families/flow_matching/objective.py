@@ -30,7 +30,7 @@ from typing import Callable, ClassVar
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
 from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path
 from jaxgen.samplers import ode
 

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.bijectors import standard_normal_log_prob  # summed over the event
-from jaxgen.core.contract import BuildContext, Likelihood, Objective, Player
-from jaxgen.core.errors import UserError
-from jaxgen.data import transforms
+from jaxgen.kernel import transforms
+from jaxgen.kernel.contract import BuildContext, Likelihood, Objective, Player
+from jaxgen.kernel.errors import UserError
 
 
 def flow_log_prob(params, x, *, model):
@@ -66,7 +66,7 @@ def log_likelihood(params, x, rng, *, model):
 
 def pictures(exp, params, rng, dataset, folder, main=True):
     """Images: one row of samples per prior temperature (as in Glow)."""
-    from jaxgen.core.pictures import stage, write_temperature_rows
+    from jaxgen.runner.pictures import stage, write_temperature_rows
     if exp.info.kind != "images":
         return []
     stage("samples at several prior temperatures")

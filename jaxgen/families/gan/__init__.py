@@ -2,9 +2,9 @@
 conditional GANs, CAN, DCGAN; pix2pix and CycleGAN (image-to-image); inversion and
 latent editing (`jaxgen invert`, `jaxgen edit`)."""
 
-from jaxgen.core.registry import Command, ObjectiveSpec, register_command, register_objective
 from jaxgen.families.gan import commands
 from jaxgen.families.gan.config import CycleGANSettings, GANSample, GANSettings, Pix2PixSettings
+from jaxgen.kernel.registry import Command, ObjectiveSpec, register_command, register_objective
 
 register_objective(ObjectiveSpec(
     "gan", "jaxgen.families.gan.gan:make", settings=GANSettings, sample=GANSample,

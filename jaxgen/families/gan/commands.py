@@ -24,11 +24,11 @@ def configure_invert(p) -> None:
 
 
 def invert(args, overrides) -> None:
-    from jaxgen.core import runs
-    from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import format_table
     from jaxgen.data import get_dataset
     from jaxgen.families.gan import inversion
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
+    from jaxgen.runner.logging import format_table
     for flag, v in (("--num", args.num), ("--steps", args.steps), ("--restarts", args.restarts),
                     ("--num-reference", args.num_reference)):
         if v < 1:
@@ -71,12 +71,12 @@ def configure_edit(p) -> None:
 
 
 def edit(args, overrides) -> None:
-    from jaxgen.core import runs
-    from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import format_table
     from jaxgen.data import get_dataset
     from jaxgen.families.gan import inversion
     from jaxgen.families.gan import tools as gan_tools
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
+    from jaxgen.runner.logging import format_table
     if args.num < 1 or args.n_latents < 10:
         raise UsageError("--num must be >= 1 and --n-latents >= 10.")
     threshold = args.threshold

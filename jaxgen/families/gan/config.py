@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.core.settings import non_negative, positive, setting
+from jaxgen.kernel.settings import non_negative, positive, setting
 from jaxgen.samplers.settings import PriorTemperature
 
 # the names of gan.LOSSES, the table of games (kept equal there)

@@ -54,9 +54,9 @@ from typing import Callable, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.contract import BuildContext, FamilyTools, HeldOutStats, Objective, Player
-from jaxgen.core.errors import UserError
 from jaxgen.families.gan import translation_pictures
+from jaxgen.kernel.contract import BuildContext, FamilyTools, HeldOutStats, Objective, Player
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.image2image import CycleGAN, network
 
 

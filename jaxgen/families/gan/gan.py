@@ -70,9 +70,9 @@ from typing import Callable, ClassVar
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.contract import BuildContext, FamilyTools, Objective, Player, microbatch
-from jaxgen.core.errors import UserError
 from jaxgen.families.gan import pictures
+from jaxgen.kernel.contract import BuildContext, FamilyTools, Objective, Player, microbatch
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.biggan import orthogonal_penalty
 
 

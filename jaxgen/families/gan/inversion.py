@@ -55,11 +55,11 @@ import jax
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.core.contract import require_tools
-from jaxgen.core.errors import UsageError, UserError
-from jaxgen.data import transforms
 from jaxgen.families.gan import tools as gan_tools
 from jaxgen.families.gan.gan import GANTools
+from jaxgen.kernel import transforms
+from jaxgen.kernel.contract import require_tools
+from jaxgen.kernel.errors import UsageError, UserError
 
 INVERSION_FILES = ("inversion.json", "inversion_generated.png", "inversion_real.png")
 EDIT_FILES = ("edit.json", "edit.png")

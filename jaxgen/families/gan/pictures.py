@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.core.pictures import stage
-from jaxgen.data import class_names, transforms
+from jaxgen.data import class_names
+from jaxgen.kernel import transforms
+from jaxgen.runner.pictures import stage
 
 
 def write_discriminator_map(exp, params, rng, dataset, path: Path, main: bool = True,

@@ -56,10 +56,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.contract import BuildContext, FamilyTools, HeldOutStats, Objective, Player
-from jaxgen.core.errors import UserError
 from jaxgen.families.gan import translation_pictures
 from jaxgen.families.gan.gan import d_loss_minimax, g_loss_nonsaturating
+from jaxgen.kernel.contract import BuildContext, FamilyTools, HeldOutStats, Objective, Player
+from jaxgen.kernel.errors import UserError
 
 TASKS = ("edges", "inpaint")
 

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 # Fashion-MNIST class ids of the named binary attributes (positive classes).
 ATTRIBUTES = {

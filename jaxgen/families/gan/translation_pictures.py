@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.core.pictures import stage
-from jaxgen.data import class_names, get_dataset, transforms
+from jaxgen.data import class_names, get_dataset
+from jaxgen.kernel import transforms
+from jaxgen.runner.pictures import stage
 
 
 def held_out_source(exp, dataset):

@@ -2,9 +2,9 @@
 VQ-VAE (van den Oord et al., 2017), VQ-VAE-2 (Razavi et al., 2019) and `jaxgen codes`, which
 exports their code maps."""
 
-from jaxgen.core.registry import Command, ObjectiveSpec, register_command, register_objective
 from jaxgen.families.vae import commands
 from jaxgen.families.vae.config import VAEEval, VAESample, VAESettings, VQVAESettings
+from jaxgen.kernel.registry import Command, ObjectiveSpec, register_command, register_objective
 
 register_objective(ObjectiveSpec(
     "vae", "jaxgen.families.vae.vae:make", settings=VAESettings, sample=VAESample,

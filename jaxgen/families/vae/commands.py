@@ -22,12 +22,13 @@ def codes(args, overrides) -> None:
     import jax
     import numpy as np
 
-    from jaxgen.core import runs
-    from jaxgen.core.contract import require_tools
-    from jaxgen.core.errors import UsageError
-    from jaxgen.core.logging import progress_bar
-    from jaxgen.data import get_dataset, transforms
+    from jaxgen.data import get_dataset
     from jaxgen.families.vae.vqvae import CodeTools
+    from jaxgen.kernel import transforms
+    from jaxgen.kernel.contract import require_tools
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
+    from jaxgen.runner.logging import progress_bar
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UsageError(f"--out {out}: use a .npz file name.")

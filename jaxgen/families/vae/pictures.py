@@ -24,9 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
-from jaxgen.core.pictures import stage
-from jaxgen.data import get_dataset, transforms
+from jaxgen.data import get_dataset
 from jaxgen.distributions import kl_standard_normal
+from jaxgen.kernel import transforms
+from jaxgen.runner.pictures import stage
 
 
 def held_out_images(exp, dataset, n: int, rng) -> np.ndarray:

@@ -84,17 +84,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from jaxgen.core.contract import (
-    Autoencoder,
-    BuildContext,
-    FamilyTools,
-    HeldOutStats,
-    Likelihood,
-    Objective,
-    Player,
-)
-from jaxgen.core.errors import UserError
-from jaxgen.data import transforms
 from jaxgen.distributions import (
     bernoulli_log_prob,
     discretized_logistic_log_prob,
@@ -104,6 +93,17 @@ from jaxgen.distributions import (
     sum_event,
 )
 from jaxgen.families.vae import pictures
+from jaxgen.kernel import transforms
+from jaxgen.kernel.contract import (
+    Autoencoder,
+    BuildContext,
+    FamilyTools,
+    HeldOutStats,
+    Likelihood,
+    Objective,
+    Player,
+)
+from jaxgen.kernel.errors import UserError
 
 DECODERS = ("bernoulli", "gaussian", "gaussian_learned", "logistic")
 NUM_OUTPUTS = {"bernoulli": 1, "gaussian": 1, "gaussian_learned": 2, "logistic": 2}

@@ -69,7 +69,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.contract import (
+from jaxgen.distributions import gaussian_log_prob, sum_event
+from jaxgen.families.vae import pictures
+from jaxgen.kernel.contract import (
     Autoencoder,
     BuildContext,
     FamilyTools,
@@ -78,9 +80,7 @@ from jaxgen.core.contract import (
     Objective,
     Player,
 )
-from jaxgen.core.errors import UserError
-from jaxgen.distributions import gaussian_log_prob, sum_event
-from jaxgen.families.vae import pictures
+from jaxgen.kernel.errors import UserError
 
 sg = jax.lax.stop_gradient
 

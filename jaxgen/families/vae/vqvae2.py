@@ -38,15 +38,6 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.contract import (
-    Autoencoder,
-    BuildContext,
-    HeldOutStats,
-    Likelihood,
-    Objective,
-    Player,
-)
-from jaxgen.core.errors import UserError
 from jaxgen.families.vae import pictures
 from jaxgen.families.vae.vqvae import (
     CodeTools,
@@ -61,6 +52,15 @@ from jaxgen.families.vae.vqvae import (
     refresh_codebook,
     sample,
 )
+from jaxgen.kernel.contract import (
+    Autoencoder,
+    BuildContext,
+    HeldOutStats,
+    Likelihood,
+    Objective,
+    Player,
+)
+from jaxgen.kernel.errors import UserError
 
 LEVELS = ("top", "bottom")
 

@@ -24,12 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core import distributed
-from jaxgen.core.experiment import DatasetInfo, Experiment
-from jaxgen.core.logging import format_table
-from jaxgen.core.state import param_count
 from jaxgen.data import get_dataset
 from jaxgen.data.pipeline import BatchPipeline
+from jaxgen.runner import distributed
+from jaxgen.runner.experiment import DatasetInfo, Experiment
+from jaxgen.runner.logging import format_table
+from jaxgen.runner.state import param_count
 
 
 def matmul_peak(n: int = 2048, reps: int = 5, dtype=jnp.float32) -> float:
@@ -82,8 +82,8 @@ def trainer_ms_per_step(config, steps: int) -> float:
     workdir (batches read and placed, metrics fetched every log_every steps, the config's
     own rounded down to a multiple of steps_per_call; a checkpoint at the end only, no
     pictures); its summary's median ms/step after the two compiling calls."""
-    from jaxgen.core import config as config_lib
-    from jaxgen.core.loop import train_and_evaluate
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.loop import train_and_evaluate
 
     k = int(config.train.steps_per_call)
     steps -= steps % k

@@ -3,11 +3,13 @@
 A config file defines `get_config() -> ml_collections.ConfigDict`, built on
 `base_config()`. Every key has one declaration with a default and a one-line doc:
 
-    seed, data.*, optim.*, train.*        the groups below (`DataSettings`, ...)
+    seed, optim.*, train.*                the groups below (`OptimSettings`, ...)
     sample.num, eval.* (generic part)     `SampleSettings`, `EvalSettings`
+    data.*                                the dataset data.name names declares them
+                                            (`jaxgen.kernel.registry.DatasetSpec`)
     model.*                               the fields of the Flax module model.name names
     objective.*, and the objective's      the family's frozen dataclasses, registered with
-      own sample.* and eval.* keys          its name (`jaxgen.core.registry.ObjectiveSpec`)
+      own sample.* and eval.* keys          its name (`jaxgen.kernel.registry.ObjectiveSpec`)
 
 `resolve` merges the declared defaults of the groups a config uses into it, so every
 key exists, shows in config.json and can be overridden; a key nobody declares, in the
@@ -36,13 +38,13 @@ from typing import Any, Iterable
 
 import ml_collections
 
-from jaxgen.core import registry, settings
-from jaxgen.core.errors import ConfigError, UnknownNameError
-from jaxgen.core.settings import non_negative, positive, setting, unit_interval
+from jaxgen.kernel import registry, settings
+from jaxgen.kernel.errors import ConfigError, UnknownNameError
+from jaxgen.kernel.settings import non_negative, positive, setting, unit_interval
 
 __all__ = ["ConfigError", "base_config", "load_config", "load_config_file", "resolve",
-           "apply_overrides", "from_json_file", "to_json", "ADJUSTABLE", "describe",
-           "find_configs", "check_model_keys"]
+           "apply_overrides", "from_json_file", "to_json", "describe", "find_configs",
+           "check_model_keys"]
 
 
 # ------------------------------------------------------------ the generic groups
@@ -56,50 +58,6 @@ def _learning_rate(v):
 
 def _positive_int(v):
     return None if v >= 1 else "must be a positive integer"
-
-
-def _components(v):
-    return None if 1 <= v <= 8 else "must lie in [1, 8]"
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSettings:
-    name: str = setting("8gaussians", "the dataset (jaxgen list shows the names)")
-    path: str = setting("", ".npy/.npz for array/codes; the tfds data_dir for "
-                            "fashion_mnist and tfds:*")
-    eval_path: str = setting("", "held-out .npy/.npz for array/codes")
-    num_train: int = setting(200_000, "toy data: size of the (fixed) training set",
-                             check=_positive_int)
-    num_eval: int = setting(20_000, "toy data: size of the held-out set", check=_positive_int)
-    seed: int = setting(0, "which toy sample (or latents' posterior draw) is drawn "
-                           "(independent of seed)",
-                        check=non_negative)
-    classes: tuple = setting((), "labelled data: keep only these labels, e.g. (7, 9); () = all")
-    std: float | None = setting(None, "toy mixtures: the component std (None: the paper's); "
-                                      "gaussian_ar2: the innovation std", check=positive)
-    mixture_seed: int = setting(1, "random_mixture: which mixture (means, covariances, "
-                                   "weights) is drawn", check=non_negative)
-    components: int = setting(6, "random_mixture: the number of Gaussians (1 to 8)",
-                              check=_components)
-    length: int | None = setting(None, "gaussian_ar2: the sequence length T (None: 32)",
-                                 check=_positive_int)
-    ar_coeffs: tuple | None = setting(None, "gaussian_ar2: (a1, a2) (None: (1.0, -0.5))")
-    source_dir: str = setting("/usr/share/datasets/fashion-mnist",
-                              "fashion_mnist: the folder of the IDX files (Debian's package)")
-    decoder_workdir: str = setting("", "codes: the VQ-VAE run that decodes samples "
-                                       "('': the one the .npz names)")
-    workdir: str = setting("", "latents: the autoencoder run (a VAE, a VQ-VAE) whose latents "
-                               "are the data and which decodes samples")
-    latent: str = setting("mean", "latents: a VAE's posterior means, or one draw z ~ q(z|x) "
-                                  "per image (seeded by data.seed), or a VQ-VAE's "
-                                  "pre-quantised encoder maps",
-                          choices=("mean", "sample", "pre_quantized"))
-    keep_shape: bool = setting(False, "latents: keep each latent's own shape (a VQ-VAE's "
-                                      "h x w x D maps, for model.name=unet) instead of "
-                                      "flattening it to a vector")
-    levels: tuple = setting((), "codes of a multi-level VQ-VAE (VQ-VAE-2): the levels read, "
-                                "e.g. ('top',), or ('top', 'bottom'): one sequence, the "
-                                "first's codes first; (): the one-level file's codes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,8 +150,10 @@ class EvalSettings:
                             "eval.* / sample.* KEY=VALUE items ('': none)", check=_eval_preset)
 
 
-GROUPS = {"data": DataSettings, "optim": OptimSettings, "train": TrainSettings,
-          "sample": SampleSettings, "eval": EvalSettings}
+GROUPS = {"optim": OptimSettings, "train": TrainSettings, "sample": SampleSettings,
+          "eval": EvalSettings}
+NAMED = ("data", "model", "objective")  # groups whose .name decides which keys exist
+DEFAULT_DATA = "8gaussians"
 GENERIC_SAMPLE_KEYS = tuple(settings.names(SampleSettings))
 GENERIC_EVAL_KEYS = tuple(settings.names(EvalSettings))
 TOP_LEVEL = ("seed", "data", "model", "objective", "optim", "train", "sample", "eval")
@@ -204,10 +164,12 @@ def base_config() -> ml_collections.ConfigDict:
     """The generic keys every config has, with their declared defaults.
 
     Config files start from this and set what differs; `resolve` adds the keys of the
-    objective they name (objective.*, and its own sample.* / eval.* keys).
+    dataset they name (data.*) and of the objective (objective.*, and its own sample.* /
+    eval.* keys).
     """
     c = ml_collections.ConfigDict()
     c.seed = 0
+    c.data = ml_collections.ConfigDict({"name": DEFAULT_DATA})
     for group, schema in GROUPS.items():
         c[group] = ml_collections.ConfigDict(settings.defaults(schema))
     c.model = ml_collections.ConfigDict({"name": "mlp"})
@@ -219,8 +181,9 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+NAME_KEYS = tuple(f"{g}.name" for g in NAMED)
 REQUIRED_KEYS = (
-    "seed", "data.name", "data.path", "data.eval_path", "train.steps",
+    "seed", "data.name", "train.steps",
     "train.batch_size", "train.log_every", "train.checkpoint_every",
     "optim.learning_rate", "model.name", "objective.name",
 )
@@ -229,7 +192,8 @@ REQUIRED_KEYS = (
 # ------------------------------------------------------------ config files
 def configs_root() -> Path:
     """The folder of the shipped configs (package `jaxgen.configs`)."""
-    return Path(str(importlib.resources.files("jaxgen.configs")))
+    # resolved: in a checkout jaxgen/configs links to configs/, the folder users know
+    return Path(str(importlib.resources.files("jaxgen.configs"))).resolve()
 
 
 def find_config(name: str | Path) -> Path:
@@ -263,6 +227,9 @@ def shown_configs() -> list[str]:
 def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     """Imports a config file (or a shipped config by name) and calls its `get_config()`."""
     path = find_config(path)
+    if path.suffix != ".py":
+        raise ConfigError(f"{path} is not a config file: a config is a .py file that defines "
+                          "get_config() (a run's resolved config.json is read with --workdir).")
     spec = importlib.util.spec_from_file_location(f"jaxgen_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -308,7 +275,8 @@ def _schemas(cfg) -> dict:
         if clash:
             raise ConfigError(f"objective {spec.name} declares {group}.{clash[0]}, a generic "
                               "setting; give the family's setting another name.")
-    return {"data": [DataSettings], "optim": [OptimSettings], "train": [TrainSettings],
+    data = registry.dataset_spec(cfg.data.name)
+    return {"data": [data.settings], "optim": [OptimSettings], "train": [TrainSettings],
             "sample": [SampleSettings, spec.sample], "eval": [EvalSettings, spec.eval],
             "objective": [spec.settings]}
 
@@ -321,7 +289,7 @@ def _group_keys(valid: list[str], key: str) -> list[str]:
 
 
 def _valid_keys(cfg, schemas) -> list[str]:
-    keys = ["seed", "model.name", "objective.name"]
+    keys = ["seed", "data.name", "model.name", "objective.name"]
     for group, parts in schemas.items():
         keys += [f"{group}.{n}" for s in parts for n in settings.names(s)]
     return keys
@@ -350,16 +318,15 @@ def _check_keys(cfg, schemas) -> None:
     for group, parts in schemas.items():
         names = [n for s in parts for n in settings.names(s)]
         for k in cfg[group].keys():
-            if group == "objective" and k == "name":
+            if group in NAMED and k == "name":
                 continue
             if group == "optim" and k == "players":
                 _check_players(cfg.optim.players)
                 continue
             if k not in names:
-                what = f" (objective {cfg.objective.name})" if group in (
-                    "objective", "sample", "eval") else ""
                 raise settings.unknown_key_error(f"{group}.{k}",
-                                                 _group_keys(valid, f"{group}.{k}"), what)
+                                                 _group_keys(valid, f"{group}.{k}"),
+                                                 _whose(cfg, group))
 
 
 def check_model_keys(cfg) -> None:
@@ -374,6 +341,26 @@ def check_model_keys(cfg) -> None:
 def _model_key_error(model: str, key: str, model_keys: list[str]) -> ConfigError:
     return settings.unknown_key_error(f"model.{key}", ["model.name"] + [
         f"model.{k}" for k in model_keys], f" (model {model}: a field of its network)")
+
+
+def _whose(cfg, group: str) -> str:
+    """Who declares a group's keys, for the unknown-key error."""
+    if group == "data":
+        return f" (dataset {cfg.data.name})"
+    return f" (objective {cfg.objective.name})" if group in (
+        "objective", "sample", "eval") else ""
+
+
+def _prune_data(cfg) -> None:
+    """Drops the data.* keys the dataset does not declare whose value is another dataset's
+    default (left by a changed data.name, or from a config.json written when every
+    dataset's keys were in every config); any other such key is one error
+    (`registry.dataset_keys`)."""
+    own = registry.dataset_keys(cfg.data.name, cfg.data)
+    with cfg.data.unlocked():
+        for k in list(cfg.data.keys()):
+            if k != "name" and k not in own:
+                del cfg.data[k]
 
 
 def _check_players(players) -> None:
@@ -446,14 +433,14 @@ def _apply_one(cfg, schemas, item: str) -> None:
         t = str if leaf == "name" else _model_field_type(cfg.model.name, leaf, current)
         _set(cfg.model, leaf, settings.parse(text, t, key))
         return
-    if group == "objective" and leaf == "name":
-        _set(cfg.objective, "name", text)
+    if group in ("data", "objective") and leaf == "name":
+        _set(cfg[group], "name", text)
         return
     schema = _declared(schemas, group, leaf)
+    if schema is None and group == "data":
+        raise registry.data_key_error(cfg.data.name, leaf, text, text=True)
     if schema is None:
-        what = f" (objective {cfg.objective.name})" if group in (
-            "objective", "sample", "eval") else ""
-        raise settings.unknown_key_error(key, _group_keys(valid, key), what)
+        raise settings.unknown_key_error(key, _group_keys(valid, key), _whose(cfg, group))
     _set(cfg[group], leaf, settings.parse(text, settings.field_type(schema, leaf), key))
 
 
@@ -541,31 +528,32 @@ def resolve(cfg: ml_collections.ConfigDict,
             overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
     """`cfg` with every declared default merged in and `overrides` applied, validated.
 
-    objective.name and model.name overrides are applied first (they decide which keys
-    exist); an undeclared key anywhere is a ConfigError listing the valid ones.
+    data.name, objective.name and model.name overrides are applied first (they decide
+    which keys exist); an undeclared key anywhere is a ConfigError listing the valid ones.
     Idempotent: resolving a resolved config changes nothing.
     """
     overrides = list(overrides)
-    for top in ("model", "objective"):
+    for top in NAMED:
         if top not in cfg or not isinstance(cfg[top], ml_collections.ConfigDict):
             raise ConfigError(f"Config has no {top}.* group. Build configs on "
-                              "jaxgen.core.config.base_config().")
-    firsts = [o for o in overrides if o.split("=", 1)[0] in ("objective.name", "model.name")]
+                              "jaxgen.kernel.config.base_config().")
+    firsts = [o for o in overrides if o.split("=", 1)[0] in NAME_KEYS]
     for item in firsts:
         key, _, text = item.partition("=")
         _set(cfg[key.split(".")[0]], "name", text)
-    for top in ("model", "objective"):  # plugin files: an absolute path in config.json
+    for top in NAMED:  # plugin files: an absolute path in config.json
         if "name" in cfg[top]:
             _set(cfg[top], "name", registry.absolute_reference(cfg[top].name))
     missing = [k for k in REQUIRED_KEYS if k not in set(_all_keys(cfg))]
     if missing:
         raise ConfigError(
             f"Config is missing required keys: {', '.join(missing)}. "
-            "Build configs on jaxgen.core.config.base_config().")
+            "Build configs on jaxgen.kernel.config.base_config().")
     schemas = _schemas(cfg)
     for group in schemas:
         if group not in cfg:
             _set(cfg, group, ml_collections.ConfigDict())
+    _prune_data(cfg)
     _check_keys(cfg, schemas)
     _fill_defaults(cfg, schemas)
     for item in overrides:
@@ -601,8 +589,8 @@ def _merge(cfg: ml_collections.ConfigDict, data: dict) -> None:
                 cfg[k] = tuple(v) if isinstance(v, list) else v
 
 
-# sample.* keys every config had before the families declared their own (2026-12): a run
-# written then still opens; a family that does not declare one never used it.
+# sample.* keys every config had before the families declared their own: a run written then
+# still opens; a family that does not declare one never used it.
 LEGACY_SAMPLE_KEYS = ("steps", "method", "temperature")
 
 
@@ -625,7 +613,7 @@ def from_json_file(path: str | Path, overrides: Iterable[str] = (), *,
     _merge(cfg, data)
     for item in overrides:
         key, sep, text = item.partition("=")
-        if sep and key in ("objective.name", "model.name"):
+        if sep and key in NAME_KEYS:
             _set(cfg[key.split(".")[0]], "name", registry.absolute_reference(text))
     stored = {}
     for top in ("model", "objective") if like is not None else ():
@@ -649,67 +637,6 @@ def from_json_file(path: str | Path, overrides: Iterable[str] = (), *,
     return cfg
 
 
-# Keys that may change between a run and its resumption (they do not change
-# what is computed at each step).
-RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
-                     "train.sample_every", "train.progress", "train.max_to_keep",
-                     "train.xla_options", "train.pictures")
-# Settings a resumed run may change, each change printed as a note: the advice of the
-# non-finite-loss message (a lower learning rate, gradient clipping) must be followable in
-# the same workdir. The optimizer state does not depend on them (`make_optimizer`).
-ADJUSTABLE = ("optim.learning_rate", "optim.grad_clip")
-
-
-def _adjustable(name: str) -> bool:
-    """optim.learning_rate / grad_clip, also per player (optim.players.<p>.learning_rate)."""
-    return name.startswith("optim.") and name.rsplit(".", 1)[-1] in (
-        "learning_rate", "grad_clip")
-
-
-# A plugin reference re-pointed to a moved file (same file name and attribute, another
-# folder: `registry.repointed`) may change too, with a note.
-REPOINTABLE = ("objective.name", "model.name")
-
-
-def _repointed(name: str, a, b) -> bool:
-    return (name in REPOINTABLE and isinstance(a, str) and isinstance(b, str)
-            and registry.repointed(a, b))
-
-
-def config_differences(old: dict, new: dict, prefix: str = "",
-                       allowed: tuple | None = None) -> list[str]:
-    """"key: old -> new" of the keys that differ. Default: those a resumed run may not change
-    (not in RESUMABLE_CHANGES, not adjustable, not sample.* / eval.*, not a re-pointed
-    plugin file); with `allowed` (e.g. ADJUSTABLE): only the adjustable and re-pointed
-    ones."""
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        name = f"{prefix}{key}"
-        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
-        if isinstance(a, dict) or isinstance(b, dict):  # a group (absent on one side: empty)
-            a = a if isinstance(a, dict) else ({} if a == "<missing>" else a)
-            b = b if isinstance(b, dict) else ({} if b == "<missing>" else b)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs.extend(config_differences(a, b, name + ".", allowed))
-        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
-                             and list(a) == list(b)):
-            if allowed is not None:
-                if _adjustable(name):
-                    diffs.append(f"{name} set to {b!r}" if a == "<missing>" else
-                                 f"{name} unset (was {a!r})" if b == "<missing>" else
-                                 f"{name} changed {a!r} -> {b!r}")
-                elif _repointed(name, a, b):
-                    diffs.append(f"{name} changed {a!r} -> {b!r} (the plugin file, moved)")
-            elif not (name in RESUMABLE_CHANGES or _adjustable(name) or _repointed(name, a, b)
-                      or name.startswith(("sample.", "eval."))):
-                files = name in REPOINTABLE and all(
-                    isinstance(v, str) and v.rpartition(":")[0].endswith(".py") for v in (a, b))
-                diffs.append(f"{name}: {a!r} -> {b!r}" + (
-                    " (a moved plugin file may change its folder, not its file name or "
-                    "attribute)" if files else ""))
-    return diffs
-
-
 # ----------------------------------------------------------------- describe
 def describe(cfg: ml_collections.ConfigDict) -> list[tuple[str, str, str]]:
     """(key, value, doc) of every key of a resolved config, in group order."""
@@ -724,6 +651,8 @@ def describe(cfg: ml_collections.ConfigDict) -> list[tuple[str, str, str]]:
                 out.append((f"{group}.{name}", repr(cfg[group][name]), f"[{tname}] {d}"))
         return out
 
+    rows.append(("data.name", repr(cfg.data.name),
+                 registry.dataset_spec(cfg.data.name).summary or "the dataset"))
     rows += group_rows("data", schemas["data"])
     model_cls = registry.resolve(registry.model_spec(cfg.model.name).module)
     rows.append(("model.name", repr(cfg.model.name),

@@ -11,8 +11,8 @@ also records its pid, host and start time. A second writer fails at once, naming
 The kernel releases a flock when its holder dies (kill -9 included), so a lock file whose
 lock can be taken is stale: it is taken over, and said so.
 
-    python -m jaxgen.core.workdir claim DIR    # make DIR a run (launchers, before logs/)
-    python -m jaxgen.core.workdir adopt DIR    # mark a run made by jaxgen before markers
+    python -m jaxgen.runner.workdir claim DIR    # make DIR a run (launchers, before logs/)
+    python -m jaxgen.runner.workdir adopt DIR    # mark a run made by jaxgen before markers
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from jaxgen.core.errors import WorkdirError
+from jaxgen.kernel.errors import WorkdirError
 
 MARKER = "jaxgen_run.json"
 LOCK = "jaxgen.lock"
@@ -57,7 +57,7 @@ def check_writable(workdir: str | Path) -> None:
     hint = ""
     if _looks_like_old_run(workdir):
         hint = (" If it is a run made by an earlier jaxgen (before run markers), mark it as "
-                f"jaxgen's with: python -m jaxgen.core.workdir adopt {workdir}")
+                f"jaxgen's with: python -m jaxgen.runner.workdir adopt {workdir}")
     raise WorkdirError(
         f"--workdir {workdir} is not empty and is not a jaxgen run (no {MARKER}; it holds "
         f"{shown}). jaxgen trains only in a new or empty folder, or in a run it made, so that "
@@ -154,7 +154,7 @@ def adopt(workdir: str | Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in ("claim", "adopt"):
-        sys.exit("usage: python -m jaxgen.core.workdir {claim|adopt} DIR")
+        sys.exit("usage: python -m jaxgen.runner.workdir {claim|adopt} DIR")
     try:
         if sys.argv[1] == "claim":
             claim(sys.argv[2])

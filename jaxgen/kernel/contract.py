@@ -1,7 +1,7 @@
 """The objective contract: what a family must and may hand to the one trainer.
 
 This module is the whole contract. A family registers a builder
-(`jaxgen.core.registry.register_objective`) that receives a `BuildContext` (the
+(`jaxgen.kernel.registry.register_objective`) that receives a `BuildContext` (the
 model, what is known of the data, and the family's own declared settings) and
 returns an `Objective`.
 
@@ -17,7 +17,7 @@ players
     `params[player.name]`, and only that player's optimizer moves it. `metrics` is a
     flat dict of scalars: the terms of the bound (reconstruction, KL, VLB terms, D and
     G losses), which are what gets logged. `batch["x"]` is model-space data
-    (`jaxgen.data.transforms.preprocess`), `batch["label"]` the labels if the data
+    (`jaxgen.kernel.transforms.preprocess`), `batch["label"]` the labels if the data
     have them.
 init
     `(rng, batch) -> params`, one entry per player (+ non-gradient state). `batch` is
@@ -67,7 +67,7 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol
 import jax
 import jax.numpy as jnp
 
-from jaxgen.core.errors import UsageError
+from jaxgen.kernel.errors import UsageError
 
 Params = dict
 Batch = Mapping[str, jax.Array]
@@ -229,7 +229,7 @@ class Autoencoder:
     latent_shape: the shape of one z.
     num_codes: the codebook size K of discrete codes (z in [0, K)); None if continuous.
     posterior_draw: optional, for the bound of a learned prior p_θ(z) in this latent space
-      (`jaxgen.eval.latent_bound`): `(params, x, rng) -> (z, log_q, log_px)`, one draw
+      (`jaxgen.composed.bound`): `(params, x, rng) -> (z, log_q, log_px)`, one draw
       z ~ q(z|x) (B, *latent_shape) with log q(z|x) and log p(x|z) per example (nats).
     discrete: how `posterior_draw` sees images (as `Likelihood.discrete`): True, x are
       bin centres and log_px is log P(x|z) of the discrete image; False, x are
@@ -326,3 +326,57 @@ class Objective:
     @property
     def default_likelihood(self) -> str | None:
         return next(iter(self.likelihoods), None)
+
+
+# ------------------------------------------------------------------------ datasets
+SPLITS = ("train", "test", "eval")  # "eval" means "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One split of a dataset, as a dataset's builder returns it
+    (`jaxgen.kernel.registry.DatasetSpec`).
+
+    name: the config's data.name (e.g. "8gaussians", "fashion_mnist", "tfds:mnist", or a
+      plugin reference "path/my_data.py:make").
+    kind: "points" (float32 vectors), "images" (uint8 NHWC) or "tokens" (int32 code maps
+      with values in [0, num_tokens)).
+    source: a random-access source: `len(source)`, `source.get(indices) -> {"x": ...,
+      "label": ...}` ("label" only with labels), `source.event_shape`,
+      `source.num_classes` (`jaxgen.data.sources`).
+    event_shape: the shape of one example.
+    num_classes: the number of label classes, or None without labels.
+    toy: a known density, for metrics against the truth: `log_prob(x)` (exact
+      log-density, or None), and for Gaussian mixtures `modes`, `std`, `weights`,
+      `covs` (`jaxgen.data.toy2d.Toy2D`, `jaxgen.data.toy_sequences.ToySequence`);
+      None for data without one.
+    num_tokens: "tokens": the vocabulary size K.
+    class_names: readable label names (picture rows), () when there are none.
+    features: "module:attribute" of the feature space its Fréchet distance and
+      precision/recall are computed in ('' none: those metrics are skipped).
+    """
+
+    name: str
+    kind: str
+    source: Any
+    event_shape: tuple
+    num_classes: int | None
+    toy: Any = None
+    num_tokens: int | None = None
+    class_names: tuple = ()
+    features: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+    """Turns a model's samples into pictures when the data are another run's latents or
+    codes (a prior on a VAE's latents, on a VQ-VAE's code maps).
+
+    decode: `samples -> uint8 images`, or None when they cannot be decoded (the
+      autoencoder run is not found, or the samples are not a whole latent of it).
+    missing: what the pictures show instead when `decode` gives None, in a few words
+      naming the setting that would find the decoder.
+    """
+
+    decode: Callable[[Any], Any]
+    missing: str = ""

@@ -1,6 +1,6 @@
 """`train_and_evaluate(config, workdir)`: the one training loop.
 
-Trains only in a new or empty folder or in a jaxgen run (`jaxgen.core.workdir`: the run
+Trains only in a new or empty folder or in a jaxgen run (`jaxgen.runner.workdir`: the run
 marker; one process at a time, under a lock). Resumes from the newest good checkpoint in
 `workdir/checkpoints` (damaged ones are named, moved to checkpoints_damaged/ and skipped);
 writes config.json, run.json, metrics.jsonl, TensorBoard events (both cut back to the
@@ -21,16 +21,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgen.core import config as config_lib
-from jaxgen.core import distributed, pictures
-from jaxgen.core import workdir as workdir_lib
-from jaxgen.core.checkpoint import Checkpointer, checkpoint_steps
-from jaxgen.core.errors import NonFiniteLossError
-from jaxgen.core.experiment import DatasetInfo, Experiment, write_run_info
-from jaxgen.core.logging import MetricsWriter, format_table, progress_bar
-from jaxgen.core.state import param_count
 from jaxgen.data import check_held_out, get_dataset
 from jaxgen.data.pipeline import BatchPipeline
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.errors import NonFiniteLossError
+from jaxgen.runner import distributed, pictures, resume
+from jaxgen.runner import workdir as workdir_lib
+from jaxgen.runner.checkpoint import Checkpointer, checkpoint_steps
+from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
+from jaxgen.runner.logging import MetricsWriter, format_table, progress_bar
+from jaxgen.runner.state import param_count
 
 
 class _StopSignals:
@@ -89,7 +89,7 @@ def _resume_checks(workdir: Path, config) -> None:
         return
     old = json.loads(config_lib.to_json(config_lib.from_json_file(path, like=config)))
     new = json.loads(config_lib.to_json(config))
-    diffs = config_lib.config_differences(old, new)
+    diffs = resume.config_differences(old, new)
     if not diffs and not distributed.is_main():
         return
     say = functools.partial(print, flush=True) if distributed.is_main() else (lambda *a: None)
@@ -97,13 +97,13 @@ def _resume_checks(workdir: Path, config) -> None:
     if old_steps != new_steps and not new["optim"].get("decay_steps"):
         say(f"Note: train.steps changed {old_steps} -> {new_steps}; the learning-rate schedule "
             "now spans the new length (set optim.decay_steps to pin it).")
-    for change in config_lib.config_differences(old, new, allowed=config_lib.ADJUSTABLE):
+    for change in resume.config_differences(old, new, allowed=resume.ADJUSTABLE):
         say(f"Note: {change} on resume (allowed; config.json records the new value).")
     if diffs:
         raise config_lib.ConfigError(
             f"{workdir} holds a run trained with a different config:\n  " + "\n  ".join(diffs)
-            + f"\nResume with the same config (only {', '.join(config_lib.RESUMABLE_CHANGES)}, "
-            f"{', '.join(config_lib.ADJUSTABLE)}, sample.* and eval.* may change, and a moved "
+            + f"\nResume with the same config (only {', '.join(resume.RESUMABLE_CHANGES)}, "
+            f"{', '.join(resume.ADJUSTABLE)}, sample.* and eval.* may change, and a moved "
             "plugin file may be re-pointed), or pick a new --workdir.")
 
 

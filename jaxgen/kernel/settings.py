@@ -7,7 +7,7 @@ A group of settings is a frozen dataclass whose fields are made by `setting`:
         num_steps: int = setting(1000, "T, the number of diffusion steps", check=positive)
         schedule: str = setting("linear", "the beta schedule", choices=("linear", "cosine"))
 
-The config system (`jaxgen.core.config`) merges the defaults of the groups a config
+The config system (`jaxgen.kernel.config`) merges the defaults of the groups a config
 uses into its `ConfigDict`, so every key exists, shows in config.json and can be
 overridden from the CLI; `build` turns the group's keys back into the dataclass,
 and an unknown key, a wrong type or a value outside `choices` is one `ConfigError`
@@ -25,7 +25,7 @@ import types
 import typing
 from typing import Any, Callable, Mapping
 
-from jaxgen.core.errors import ConfigError
+from jaxgen.kernel.errors import ConfigError
 
 _DOC, _CHOICES, _CHECK = "jaxgen_doc", "jaxgen_choices", "jaxgen_check"
 

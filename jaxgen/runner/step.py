@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgen.core.contract import Objective, microbatch
-from jaxgen.core.errors import ContractError
-from jaxgen.core.state import TrainState
-from jaxgen.data import transforms
+from jaxgen.kernel import transforms
+from jaxgen.kernel.contract import Objective, microbatch
+from jaxgen.kernel.errors import ContractError
+from jaxgen.runner.state import TrainState
 
 # Metric names the trainer writes itself for each player.
 RESERVED_METRICS = ("loss", "grad_norm")
@@ -184,7 +184,7 @@ def make_multi_step(one_step, steps_per_call: int, unroll: bool | None = None):
     `unroll` (default: on the CPU backend only) writes the k steps out in the program. On
     XLA:CPU a convolutional step inside a while loop ran about 40x slower than the same step
     called k times (the DDPM U-Net, batch 64: 14.1 s/step rolled vs 0.34 unrolled and 0.37
-    for one step a call, k = 2, measured 2026-12-02); unrolled costs compile time that grows
+    for one step a call, k = 2, measured on 2 CPU cores); unrolled costs compile time that grows
     with k. Other backends keep the loop."""
     if steps_per_call == 1:
         return one_step

@@ -22,7 +22,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 __all__ = ["MLPConditioner", "ConvConditioner"]
 

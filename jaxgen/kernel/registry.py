@@ -1,18 +1,22 @@
-"""Name -> builder tables for objectives, models and CLI commands.
+"""Name -> builder tables for objectives, models, datasets, metrics and CLI commands.
 
-The core knows no family by name: each family registers itself from its own folder
-(`jaxgen/families/<family>/__init__.py`), the networks register from
-`jaxgen.nn.catalog`. The first lookup loads those two packages (by their import
-path, the way a plugin is loaded), and every entry point of the group "jaxgen.plugins"
-(an installed package's module whose import registers its names), so
+The kernel knows no family or dataset by name: each family registers itself from its own
+folder (`jaxgen/families/<family>/__init__.py`), the networks from `jaxgen.nn.catalog`,
+the datasets from their modules (`jaxgen/data/datasets/`, and the composed runs'
+`jaxgen/composed/`), the metrics from `jaxgen.eval.metrics`. The first lookup imports
+those packages (by their import path, the way a plugin is loaded; each package imports
+its own modules, `import_submodules`), and every entry point of the group
+"jaxgen.plugins" (an installed package's module whose import registers its names), so
 `registry.objective_spec("ddpm")` works without importing anything first.
 
-Plugins: `objective.name` and `model.name` may also be a reference to a builder outside
-jaxgen, an import path "pkg.module:make" or a file "path/to/file.py:make" (resolved to an
-absolute path when the config is resolved, so config.json rebuilds the run from anywhere).
-An objective reference names an `ObjectiveSpec`, or a builder `make(ctx)` (its declared
-settings attached with the `objective` decorator); a model reference names a Flax module
-class or a `ModelSpec`.
+Plugins: `objective.name`, `model.name` and `data.name` may also be a reference to a
+builder outside jaxgen, an import path "pkg.module:make" or a file "path/to/file.py:make"
+(resolved to an absolute path when the config is resolved, so config.json rebuilds the
+run from anywhere). An objective reference names an `ObjectiveSpec`, or a builder
+`make(ctx)` (its declared settings attached with the `objective` decorator); a model
+reference names a Flax module class or a `ModelSpec`; a dataset reference names a
+`DatasetSpec`, or a builder `make(settings, split) -> Dataset` (its settings attached
+with the `dataset` decorator).
 
     register_objective(ObjectiveSpec("ddpm", "jaxgen.families.diffusion.ddpm:make",
                                      settings=DDPMSettings, sample=DDPMSample, ...))
@@ -35,12 +39,19 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from jaxgen.core import settings
-from jaxgen.core.errors import MissingError, UnknownNameError, UserError, choices_error
-from jaxgen.core.settings import NoSettings
+from jaxgen.kernel import settings
+from jaxgen.kernel.errors import (
+    ConfigError,
+    MissingError,
+    UnknownNameError,
+    UserError,
+    choices_error,
+)
+from jaxgen.kernel.settings import NoSettings
 
 # The packages whose import registers the built-in names.
-BUILTIN_PACKAGES = ("jaxgen.nn.catalog", "jaxgen.families")
+BUILTIN_PACKAGES = ("jaxgen.nn.catalog", "jaxgen.families", "jaxgen.data.datasets",
+                    "jaxgen.composed", "jaxgen.eval.metrics")
 PLUGIN_GROUP = "jaxgen.plugins"  # entry points whose import registers names
 
 
@@ -60,7 +71,7 @@ class ObjectiveSpec:
     name: the config's objective.name.
     build: `(BuildContext) -> Objective`, or its "module:function".
     settings / sample / eval: the frozen dataclasses declaring its objective.*,
-      sample.* and eval.* settings (`jaxgen.core.settings`).
+      sample.* and eval.* settings (`jaxgen.kernel.settings`).
     kinds: the data kinds it models ("points", "images", "tokens").
     summary: what it is, in a few words (listings and error messages).
     """
@@ -76,6 +87,8 @@ class ObjectiveSpec:
 
 _OBJECTIVES: dict[str, ObjectiveSpec] = {}
 _MODELS: dict[str, ModelSpec] = {}
+_DATASETS: dict[str, DatasetSpec] = {}
+_METRICS: dict[str, Metric] = {}
 _COMMANDS: dict[str, Command] = {}
 _loaded = False
 
@@ -88,6 +101,19 @@ def _load_builtins() -> None:
             importlib.import_module(pkg)
         for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
             ep.load()
+
+
+def import_submodules(package: str) -> list[str]:
+    """Imports every module and subpackage directly inside `package` (those whose name does
+    not start with "_"), in name order, and returns their names: how a package of plugins
+    (the families, the datasets) registers all of its members with no hand-kept list."""
+    import pkgutil
+    pkg = importlib.import_module(package)
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                   if not m.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names
 
 
 # ------------------------------------------------------------------- plugins
@@ -258,7 +284,7 @@ def build_objective(config, model, data, **hooks):
     builder chose after it ("/path/my_loss.py:make (flow_matching)" for a family's make
     with a new loss), so contract errors, the run summary and run.json name the user's
     file, not only the family."""
-    from jaxgen.core.contract import BuildContext
+    from jaxgen.kernel.contract import BuildContext
     name = config.objective.name
     spec = objective_spec(name)
     check_data_kind(spec, data)
@@ -387,6 +413,249 @@ def build_model(model_config, data):
             f"model.{unknown[0]} is not a setting of model '{name}'. "
             f"Valid model.* keys: {', '.join(sorted(fields))}.")
     return cls(**kwargs)
+
+
+# ------------------------------------------------------------------ datasets
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset.
+
+    name: the config's data.name; with `prefix`, every name "<name><rest>" ("tfds:" matches
+      "tfds:mnist").
+    build: `(settings, split) -> Dataset` (`jaxgen.kernel.contract.Dataset`), or its
+      "module:function". `split` is "train" or "test" (a config's "eval" arrives as
+      "test"); with `any_split`, any split string of the source (tfds's "train[:90%]").
+      A prefix's builder also gets the whole name (`name=`).
+    settings: the frozen dataclass declaring its data.* keys (besides data.name).
+    summary: what it is, in a few words (`jaxgen list`, `jaxgen config`).
+    kind: the kind of data it holds ("points", "images", "tokens"); "" when the user's
+      files decide.
+    class_names: readable label names (picture rows), () when it has none.
+    features: "module:attribute" of the feature space its Fréchet distance and
+      precision/recall use ('' none).
+    held_out: `settings -> bool`: whether the held-out split is a file of the user's own,
+      checked against the training split when training starts (None: never).
+    decoder: `settings -> Decoder | None`, or its "module:function": for data that are
+      another run's latents or codes, what turns samples into pictures (None: samples are
+      pictures already).
+    prefix / any_split: see name and build.
+    listed: how `jaxgen list` and errors show it ('' = name; "tfds:<name>").
+    """
+
+    name: str
+    build: Any
+    settings: type = NoSettings
+    summary: str = ""
+    kind: str = ""
+    class_names: tuple = ()
+    features: str = ""
+    held_out: Callable | None = None
+    decoder: Any = None
+    prefix: bool = False
+    any_split: bool = False
+    listed: str = ""
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Adds (or replaces) a dataset; returns the spec."""
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def dataset(settings: type = NoSettings, kind: str = "", summary: str = "",
+            class_names: tuple = (), features: str = ""):
+    """Declares a dataset plugin's settings: `@dataset(settings=MySettings, kind="points")
+    def make(settings, split) -> Dataset`; a config then names it as
+    data.name="path/to/file.py:make" (or "pkg.module:make")."""
+    def mark(make):
+        make.jaxgen_spec = DatasetSpec(make.__name__, make, settings, summary or (
+            make.__doc__ or "").strip().split("\n")[0], kind, tuple(class_names), features)
+        return make
+    return mark
+
+
+def _plugin_dataset(name: str) -> DatasetSpec:
+    obj = load_reference(name, "data.name")
+    if isinstance(obj, DatasetSpec):
+        spec = obj
+    elif callable(obj):
+        spec = getattr(obj, "jaxgen_spec", None) or DatasetSpec(name, obj)
+    else:
+        raise UserError(f"data.name={name} is a {type(obj).__name__}; it must name a "
+                        "DatasetSpec or a builder make(settings, split) -> Dataset.")
+    return dataclasses.replace(spec, name=name, prefix=False, listed="")
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The dataset `name` names: a registered name, a registered prefix ("tfds:mnist"), or a
+    plugin reference ("path/my_data.py:make")."""
+    _load_builtins()
+    name = str(name)
+    if name in _DATASETS and not _DATASETS[name].prefix:
+        return _DATASETS[name]
+    for spec in _DATASETS.values():
+        if spec.prefix and name.startswith(spec.name) and len(name) > len(spec.name):
+            return spec
+    if is_reference(name):
+        _check_file(name, "data.name")
+        if name not in _DATASETS:
+            _DATASETS[name] = _plugin_dataset(name)
+        return _DATASETS[name]
+    raise UnknownNameError(f"unknown dataset {name!r} (data.name); valid names: "
+                           f"{', '.join(dataset_names())}, or a plugin "
+                           "data.name=path/to/my_data.py:make")
+
+
+_KIND_ORDER = ("points", "images", "tokens", "")
+
+
+def dataset_specs() -> list[DatasetSpec]:
+    """The registered datasets (plugin references that were used are not listed), by kind
+    (points, images, tokens, then those whose files decide) and name."""
+    _load_builtins()
+    specs = [s for n, s in _DATASETS.items() if not is_reference(n)]
+    rank = {k: i for i, k in enumerate(_KIND_ORDER)}
+    return sorted(specs, key=lambda s: (rank.get(s.kind, len(rank)), s.listed or s.name))
+
+
+def dataset_names() -> list[str]:
+    """The valid data.name values ("tfds:<name>" stands for any prepared tfds dataset)."""
+    return [s.listed or s.name for s in dataset_specs()]
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def dataset_keys(name: str, values) -> dict:
+    """The data.* keys of `values` (a config's data group, a dict) that dataset `name`
+    declares, data.name aside. A key it does not declare is dropped when its value is the
+    default another dataset declares for it (what is left after switching data.name, and
+    the keys of config.json files written when every dataset's keys were in every
+    config); any other is one error naming the keys the dataset uses."""
+    spec = dataset_spec(name)
+    own = settings.names(spec.settings)
+    out = {}
+    for key in (values.keys() if hasattr(values, "keys") else ()):
+        value = _plain(values[key])
+        if key == "name":
+            continue
+        if key in own:
+            out[key] = value
+            continue
+        if any(key in settings.names(s.settings)
+               and _plain(settings.defaults(s.settings)[key]) == value
+               for s in _DATASETS.values()):
+            continue
+        raise data_key_error(name, key, value)
+    return out
+
+
+def data_key_error(name: str, key: str, value, text: bool = False) -> ConfigError:
+    """The error of a data.* key dataset `name` does not declare, naming those it uses
+    (`text`: the value as given on the command line)."""
+    own = settings.names(dataset_spec(name).settings)
+    uses = ", ".join("data." + k for k in ["name", *sorted(own)])
+    shown = value if text else repr(value)
+    return ConfigError(f"data.{key}={shown} does not apply to data.name={name}; it uses "
+                       f"{uses}. Drop data.{key}.")
+
+
+def dataset_settings(data_config):
+    """config.data as its dataset's declared settings (a frozen dataclass)."""
+    name = _plain(data_config.get("name") if hasattr(data_config, "get") else None)
+    return settings.build(dataset_spec(name).settings, dataset_keys(name, data_config), "data")
+
+
+def build_dataset(data_config, split: str):
+    """The `split` ("train", "test" or "eval" = "test") of the dataset `data_config.name`
+    names, built from its declared settings (`data_config`: a config's data group or a
+    dict)."""
+    from jaxgen.kernel.contract import SPLITS, Dataset
+    name = data_config.get("name") if hasattr(data_config, "get") else None
+    if not isinstance(name, str):
+        raise UserError(f"data.name must be a string, got {name!r}; valid: "
+                        f"{', '.join(dataset_names())}")
+    spec = dataset_spec(name)
+    s = dataset_settings(data_config)
+    if not spec.any_split and split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
+    by_name = {"name": name} if spec.prefix else {}  # a prefix's builder: which one
+    got = resolve(spec.build)(s, "test" if split == "eval" else split, **by_name)
+    if not isinstance(got, Dataset):
+        raise UserError(f"data.name={name}: its builder returned a {type(got).__name__}, "
+                        "not a jaxgen.kernel.contract.Dataset.")
+    return dataclasses.replace(got, name=name, class_names=got.class_names or spec.class_names,
+                               features=got.features or spec.features)
+
+
+def class_names(name: str, num_classes: int) -> list[str]:
+    """Readable class names of dataset `name` for picture labels ("class k" when it has
+    none)."""
+    try:
+        names = dataset_spec(name).class_names
+    except UnknownNameError:
+        names = ()
+    return list(names) if names else [f"class {k}" for k in range(num_classes)]
+
+
+def check_held_out(data_config, train) -> None:
+    """Refuses held-out data that do not fit the training data (another shape, kind, or
+    number of classes or codes), at train time rather than at the first `jaxgen eval`.
+    Only a dataset whose held-out split is the user's own file is checked."""
+    spec = dataset_spec(data_config.get("name"))
+    s = dataset_settings(data_config)
+    if spec.held_out is None or not spec.held_out(s):
+        return
+    held = build_dataset(data_config, "test")
+    fields = (("event shape", "event_shape"), ("kind", "kind"),
+              ("number of classes", "num_classes"), ("number of codes", "num_tokens"))
+    for what, attr in fields:
+        a, b = getattr(train, attr), getattr(held, attr)
+        if a != b and not (attr == "num_classes" and None in (a, b)):  # labels are optional
+            raise UserError(
+                f"data.eval_path={getattr(s, 'eval_path', '')} does not fit the training "
+                f"data data.path={getattr(s, 'path', '')}: its {what} is {b}, the training "
+                f"data's {a}. Pass held-out data of the same form (or drop data.eval_path).")
+
+
+def dataset_decoder(data_config):
+    """The `Decoder` of the dataset's samples when they are another run's latents or codes,
+    else None."""
+    spec = dataset_spec(data_config.get("name"))
+    if spec.decoder is None:
+        return None
+    return resolve(spec.decoder)(dataset_settings(data_config))
+
+
+# ------------------------------------------------------------------- metrics
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A quantity `jaxgen eval` reports where it applies (`jaxgen.eval.metrics`).
+
+    name: what it is called (listings).
+    applies: `(ctx) -> bool`, with `ctx` the evaluation's context
+      (`jaxgen.eval.metrics.EvalContext`: the run, its params, the held-out data, the
+      results so far).
+    compute: `(ctx) -> dict` of results (flat, JSON-able), merged into the record.
+    order: where its results go in the record, lower first.
+    """
+
+    name: str
+    applies: Callable
+    compute: Callable
+    order: int = 100
+
+
+def register_metric(metric: Metric) -> Metric:
+    _METRICS[metric.name] = metric
+    return metric
+
+
+def metrics() -> list[Metric]:
+    """Every registered metric, in record order."""
+    _load_builtins()
+    return sorted(_METRICS.values(), key=lambda m: (m.order, m.name))
 
 
 # ------------------------------------------------------------------ commands

@@ -33,7 +33,7 @@ from typing import Callable
 import jax
 import orbax.checkpoint as ocp
 
-from jaxgen.core.errors import CheckpointError, MissingError
+from jaxgen.kernel.errors import CheckpointError, MissingError
 
 MANIFEST = "jaxgen_manifest.json"
 
@@ -99,7 +99,7 @@ def _all_finite(tree) -> bool:
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxgen.core.distributed import to_host
+    from jaxgen.runner.distributed import to_host
     leaves = [x for x in jax.tree.leaves(tree)
               if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
     return all(bool(np.all(np.isfinite(to_host(x)))) for x in leaves)

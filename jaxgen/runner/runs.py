@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jaxgen.core import config as config_lib
-from jaxgen.core.errors import MissingError, UsageError
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.errors import MissingError, UsageError
 
 
 def workdir_config(workdir, overrides=()):
@@ -26,7 +26,7 @@ def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = F
             check=None):
     """(Experiment, params) of the run in `workdir`: EMA params unless `raw_params`;
     `check(exp)` runs before the (slower) restore."""
-    from jaxgen.core.experiment import Experiment, read_run_info
+    from jaxgen.runner.experiment import Experiment, read_run_info
     exp = Experiment(workdir_config(workdir, overrides), read_run_info(Path(workdir)))
     if check is not None:
         check(exp)
@@ -36,7 +36,7 @@ def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = F
 
 def checkpoint_step(workdir, step: int | None = None) -> int:
     """`step`, or the run's latest checkpoint step."""
-    from jaxgen.core.checkpoint import Checkpointer
+    from jaxgen.runner.checkpoint import Checkpointer
     if step is not None:
         return int(step)
     ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.kernel import registry
 
 _STAGE_SAY = contextvars.ContextVar("jaxgen_picture_stage", default=None)
 
@@ -38,14 +39,14 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
     """
     if exp.objective.sample is None:
         return None
-    from jaxgen.core import tokens
+    decoder = registry.dataset_decoder(exp.config.data)
     if exp.info.kind == "images":
         x = exp.sample(params, rng, num or 64, chunk=64)
         if main:
             viz.save_image_grid(x, path)
-    elif exp.info.kind == "tokens" or tokens.decodes_samples(exp.config):
+    elif exp.info.kind == "tokens" or decoder is not None:
         x = exp.sample(params, rng, num or 64, chunk=64)
-        path, _ = tokens.write_token_samples(exp, x, path, main)
+        path, _ = write_decoded(exp, x, path, decoder, main)
     else:
         x = exp.sample(params, rng, num or exp.config.sample.num)
         if main:
@@ -57,6 +58,34 @@ def write_samples(exp, params, rng, dataset, path: Path, main: bool = True,
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, x)
     return path
+
+
+def code_maps_as_images(codes, num_tokens: int) -> np.ndarray:
+    """Grey maps of the code indices (k -> 255 k / (K − 1)), 4x upsampled, for a grid."""
+    g = np.asarray(codes, np.float64) * 255.0 / max(1, num_tokens - 1)
+    g = np.repeat(np.repeat(g, 4, axis=1), 4, axis=2)
+    return g.round().astype(np.uint8)[..., None]
+
+
+def write_decoded(exp, samples, path: Path, decoder, main: bool = True) -> tuple[Path, str]:
+    """Samples of a model of another run's latents or codes: the grid of their decoding
+    (`decoder`, the dataset's `Decoder`); when they cannot be decoded, grey code maps
+    (tokens) or the latent vectors saved as .npy. Returns (path, what it shows)."""
+    images = None if decoder is None else decoder.decode(samples)
+    if images is not None:
+        if main:
+            viz.save_image_grid(images, path)
+        return path, "samples decoded by their autoencoder"
+    note = decoder.missing if decoder is not None else ""
+    if exp.info.kind != "tokens":
+        path = path.with_suffix(".npy")
+        if main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, np.asarray(samples))
+        return path, note or "latent vectors"
+    if main:
+        viz.save_image_grid(code_maps_as_images(samples, exp.info.num_tokens or 2), path)
+    return path, note or "grey code maps"
 
 
 def write_temperature_rows(exp, params, rng, path: Path, main: bool = True,

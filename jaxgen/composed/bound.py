@@ -1,5 +1,5 @@
-"""The bound on log p(x) of a VAE whose N(0, I) prior is replaced by a learned prior p_θ(z)
-(issue 21, part 3): a prior run trained on `data.name=latents` of a VAE run.
+"""The bound on log p(x) of a VAE whose N(0, I) prior is replaced by a learned prior p_θ(z):
+a prior run trained on `data.name=latents` of a VAE run.
 
     log p(x) ≥ E_q[log p(x|z)] − KL(q(z|x) ‖ p_θ(z))
              = E_q[log p(x|z) + log p_θ(z) − log q(z|x)],
@@ -37,8 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.data import transforms
+from jaxgen.composed import references
 from jaxgen.distributions import standard_normal_log_prob, sum_event
+from jaxgen.kernel import registry, transforms
+from jaxgen.kernel.registry import Metric, register_metric
 
 
 def draw_terms(ae, params, kind: str, event_shape, x_raw, rng) -> dict:
@@ -78,13 +80,13 @@ def composed_bound(prior_exp, prior_params, split: str, num: int, batch_size: in
     """The record (`summarize`) of the prior run `prior_exp` (data.name=latents) on the
     first `num` images of its VAE run's `split`, `batch_size` at a time (padded to one
     shape); `batches(n, bs, desc)` yields (i, indices) (evaluate's progress bar)."""
-    from jaxgen.core import runs
+    from jaxgen.composed.latents import check_autoencoder, latent_view
     from jaxgen.data import get_dataset
-    from jaxgen.data.latents import check_autoencoder, latent_view
 
     workdir = str(prior_exp.config.data.workdir)
     latent = str(prior_exp.config.data.get("latent", "mean") or "mean")
-    vae_exp, vae_params = runs.restore(workdir, check=check_autoencoder(workdir, latent))
+    vae_exp, vae_params = references.restore(workdir,
+                                               check=check_autoencoder(workdir, latent))
     ae = latent_view(vae_exp.objective.autoencoder, latent, workdir)
     if ae.posterior_draw is None:
         return {"composed/bits_per_dim": f"skipped: {vae_exp.objective.name} offers no "
@@ -115,3 +117,17 @@ def composed_bound(prior_exp, prior_params, split: str, num: int, batch_size: in
     lik = names[0]
     return {**summarize(got["log_px"], got["log_q"], got["log_prior"], got["z"], info.dim),
             "composed/prior": f"{lik} ({prior_exp.objective.likelihoods[lik].kind})"}
+
+
+def _applies(ctx) -> bool:
+    from jaxgen.composed.latents import LatentSettings
+    return registry.dataset_spec(ctx.exp.config.data.name).settings is LatentSettings
+
+
+def _compute(ctx) -> dict:
+    """The bound with the learned prior beside the VAE's own N(0, I) ELBO."""
+    return composed_bound(ctx.exp, ctx.params, ctx.split, ctx.n, ctx.bs,
+                          jax.random.fold_in(ctx.rng, 13), ctx.batches)
+
+
+register_metric(Metric("composed_bound", _applies, _compute, order=30))

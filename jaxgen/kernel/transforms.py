@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.errors import UserError
+from jaxgen.kernel.errors import UserError
 
 # z = SCALE * (x + u) / 256 + SHIFT for 8-bit images.
 IMAGE_SCALE = 2.0

@@ -1,7 +1,7 @@
 """Wiring shared by train, sample, eval and bench: config -> model, objective, mesh, jitted fns.
 
 Nothing here is specific to an objective: the registry builds the model and
-the objective, `jaxgen.core.step` builds the one step.
+the objective, `jaxgen.runner.step` builds the one step.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core import distributed, registry
-from jaxgen.core import step as step_lib
-from jaxgen.core.checkpoint import Checkpointer, abstract_like
-from jaxgen.core.contract import DatasetInfo
-from jaxgen.core.errors import MissingError, UserError
-from jaxgen.core.optim import make_optimizer
-from jaxgen.core.settings import names as setting_names
-from jaxgen.data import transforms
+from jaxgen.kernel import registry, transforms
+from jaxgen.kernel.contract import DatasetInfo
+from jaxgen.kernel.errors import MissingError, UserError
+from jaxgen.kernel.settings import names as setting_names
 from jaxgen.nn.precision import with_compute_dtype
+from jaxgen.runner import distributed
+from jaxgen.runner import step as step_lib
+from jaxgen.runner.checkpoint import Checkpointer, abstract_like
+from jaxgen.runner.optim import make_optimizer
 
 __all__ = ["DatasetInfo", "Experiment", "read_run_info", "write_run_info", "xla_options"]
 
@@ -47,8 +47,8 @@ def read_run_info(workdir: Path) -> DatasetInfo:
 # (GroupNorm statistics, bias gradients, softmax) and single dots, Eigen for the
 # convolutions (YNNPACK's kernel-gradient convolutions were the slower here); vector data
 # keep XLA's defaults. Against YNNPACK off: DCGAN 0.89x, PixelCNN 0.85x, U-Net 0.99x (one
-# interleaved run each, issue 19). The timings are in the README ("Speed: jaxgen vs
-# PyTorch"); `jaxgen bench --config.train.xla_options=none` measures XLA's defaults again.
+# interleaved run each). The timings are in docs/scale.md ("Speed: jaxgen vs PyTorch");
+# `jaxgen bench --config.train.xla_options=none` measures XLA's defaults again.
 CPU_IMAGE_TRAIN_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
                                "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
@@ -187,7 +187,7 @@ class Experiment:
             raise UserError(f"sample option {unknown[0]!r} is not a sample setting of "
                             f"objective {self.objective.name}; its settings: "
                             f"{', '.join(valid) or 'none'}.")
-        from jaxgen.core.settings import validate_value
+        from jaxgen.kernel.settings import validate_value
         schema = type(self.sample_settings)
         checked = {k: validate_value(schema, k, v, f"sample.{k}") for k, v in options.items()}
         return dataclasses.replace(self.sample_settings, **checked)

@@ -1,4 +1,4 @@
-"""`data.name=latents`: a trained autoencoder's latent representation as data (issue 21).
+"""The dataset `data.name=latents`: a trained autoencoder's latent representation as data.
 
 `data.workdir=RUN` names a run whose objective offers an `Autoencoder` with continuous
 latents (a VAE: `encode` gives the posterior means; `data.latent=sample` takes one draw
@@ -13,7 +13,7 @@ labels; `data.keep_shape=true` keeps each latent's own shape instead (a VQ-VAE's
 h x w x D maps, "points" with that event shape, for a convolutional model: the U-Net).
 A prior trained on them (flow matching, flows, diffusion: every family that models
 points) samples latents, which `jaxgen sample` and the end-of-run pictures decode
-through the same run (`jaxgen.core.tokens.decode`).
+through the same run (`jaxgen.composed.decoding`).
 
 Encodings are cached per process (run, split, latent, seed), so the train and eval splits and
 a later `jaxgen sample` in the same process encode once.
@@ -21,15 +21,36 @@ a later `jaxgen sample` in the same process encode once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from pathlib import Path
 
 import numpy as np
 
-from jaxgen.core.errors import MissingError, UserError
+from jaxgen.composed import references
+from jaxgen.composed.decoding import run_decoder
+from jaxgen.data.datasets._common import CLASSES_DOC, keep_classes
 from jaxgen.data.sources import ArraySource
+from jaxgen.kernel.contract import Dataset
+from jaxgen.kernel.errors import UserError
+from jaxgen.kernel.registry import DatasetSpec, register_dataset
+from jaxgen.kernel.settings import non_negative, setting
 
 LATENTS = ("mean", "sample", "pre_quantized")
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSettings:
+    workdir: str = setting("", "the autoencoder run (a VAE, a VQ-VAE) whose latents are the "
+                               "data and which decodes samples")
+    latent: str = setting("mean", "a VAE's posterior means, or one draw z ~ q(z|x) per image "
+                                  "(seeded by data.seed), or a VQ-VAE's pre-quantised "
+                                  "encoder maps", choices=LATENTS)
+    seed: int = setting(0, "which posterior draw is taken (data.latent=sample; independent "
+                           "of seed)", check=non_negative)
+    keep_shape: bool = setting(False, "keep each latent's own shape (a VQ-VAE's h x w x D "
+                                      "maps, for model.name=unet) instead of flattening it "
+                                      "to a vector")
+    classes: tuple = setting((), CLASSES_DOC)
 
 
 def latent_view(ae, latent: str, workdir: str):
@@ -66,14 +87,14 @@ def check_autoencoder(workdir: str, latent: str = "mean"):
 
 
 @functools.lru_cache(maxsize=8)
-def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: int = 0,
+def _encoded(workdir: str, split: str, latent: str = "mean", seed: int = 0,
              keep_shape: bool = False, chunk: int = 1000):
     import jax
 
-    from jaxgen.core import runs
-    from jaxgen.data import transforms
+    from jaxgen.data import get_dataset
+    from jaxgen.kernel import transforms
 
-    exp, params = runs.restore(workdir, check=check_autoencoder(workdir, latent))
+    exp, params = references.restore(workdir, check=check_autoencoder(workdir, latent))
     ae = latent_view(exp.objective.autoencoder, latent, workdir)
     src = get_dataset(exp.config.data, split).source
     if latent == "sample":
@@ -98,22 +119,43 @@ def _encoded(workdir: str, split: str, get_dataset, latent: str = "mean", seed: 
     return z, (np.concatenate(labels) if labels else None)
 
 
-def latent_source(workdir: str, train: bool, get_dataset, latent: str = "mean",
-                  seed: int = 0, keep_shape: bool = False) -> ArraySource:
+def latent_source(workdir: str, train: bool, latent: str = "mean", seed: int = 0,
+                  keep_shape: bool = False) -> ArraySource:
     """The run's latents (N, d) of its train or test split [+ labels]: posterior means
     (latent="mean"), one draw z ~ q(z|x) per image (latent="sample", a pure function of
     `seed`, the split and the chunk), or a VQ-VAE's pre-quantised maps (latent=
     "pre_quantized"), each flattened to a vector unless `keep_shape` (then (N, *latent
-    shape), e.g. (N, h, w, D) maps); `get_dataset` reads the run's own data
-    (`jaxgen.data.get_dataset`)."""
+    shape), e.g. (N, h, w, D) maps)."""
     if latent not in LATENTS:
         raise UserError(f"data.latent must be one of {', '.join(LATENTS)}, got {latent!r}.")
     if not workdir:
         raise UserError("data.name=latents reads a trained autoencoder's latents; set "
                         "data.workdir=RUN (e.g. a run of configs/vae/vae_fashion_mnist.py).")
-    if not (Path(workdir) / "config.json").exists():
-        raise MissingError(f"data.workdir={workdir} holds no jaxgen run (no config.json); "
-                           "train the autoencoder there first.")
-    z, label = _encoded(str(Path(workdir).resolve()), "train" if train else "test",
-                        get_dataset, latent, int(seed), bool(keep_shape))
+    path = references.run_folder(workdir, "data.workdir",
+                                 "train the autoencoder there first")
+    z, label = _encoded(str(path), "train" if train else "test", latent, int(seed),
+                        bool(keep_shape))
     return ArraySource(z, label)
+
+
+def build(s: LatentSettings, split: str) -> Dataset:
+    src = keep_classes(latent_source(s.workdir, split == "train", s.latent, s.seed,
+                                     s.keep_shape), s.classes)
+    return Dataset("latents", "points", src, src.event_shape, src.num_classes)
+
+
+@functools.lru_cache(maxsize=None)
+def _view(latent: str):
+    """`(autoencoder, workdir) -> its view` for data.latent (one function per latent, so
+    the decoder's cache keys on it)."""
+    return lambda ae, workdir: latent_view(ae, latent, workdir)
+
+
+def decoder(s: LatentSettings):
+    return run_decoder(s.workdir, "latent vectors (no autoencoder run found to decode them: "
+                                  "data.workdir)", view=_view(s.latent))
+
+
+register_dataset(DatasetSpec("latents", build, LatentSettings,
+                             "an autoencoder run's latents of its images (data.workdir)",
+                             kind="points", decoder=decoder))
