@@ -216,3 +216,30 @@ def test_data_keys_that_do_not_apply_to_the_dataset_are_refused():
     with pytest.raises(UserError, match="data.length=8 does not apply"):
         cfg = config_lib.load_config(TOY, ["data.length=8"])
         get_dataset(cfg.data, "train")
+
+
+# every dataset's keys, as config.json held them when one data.* group declared them all
+UNION_DATA_DEFAULTS = {
+    "path": "", "eval_path": "", "num_train": 200000, "num_eval": 20000, "seed": 0,
+    "classes": [], "std": None, "mixture_seed": 1, "components": 6, "length": None,
+    "ar_coeffs": None, "source_dir": "/usr/share/datasets/fashion-mnist",
+    "decoder_workdir": "", "workdir": "", "latent": "mean", "keep_shape": False, "levels": []}
+
+
+def test_a_config_json_with_every_datasets_keys_still_opens(tmp_path):
+    """A run written when every config held every dataset's data.* keys opens as the same
+    resolved config: the keys its dataset does not declare, at their defaults, are dropped;
+    one set away from its default (it could not have been) is one error."""
+    cfg = config_lib.load_config(TOY, ["data.num_train=1000"])
+    old = json.loads(config_lib.to_json(cfg))
+    old["data"] = {**UNION_DATA_DEFAULTS, **old["data"]}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    back = config_lib.from_json_file(tmp_path / "config.json")
+    assert config_lib.to_json(back) == config_lib.to_json(cfg)
+    assert sorted(back.data.keys()) == ["name", "num_eval", "num_train", "seed", "std"]
+    old["data"]["classes"] = [1]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match=r"data.classes=\(1,\) does not apply to "
+                                          r"data.name=8gaussians; it uses data.name, "
+                                          r"data.num_eval, data.num_train, data.seed, data.std"):
+        config_lib.from_json_file(tmp_path / "config.json")

@@ -4,6 +4,7 @@ its sampling and coding given the top."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 
@@ -198,6 +199,44 @@ def test_sampling_given_the_top_keeps_it_and_cached_equals_recompute():
     np.testing.assert_array_equal(b[:, :P], top_b)
     # the bottom's distribution moves with the top: same noise, other draws
     assert (a[:, P:] != b[:, P:]).any()
+
+
+def test_the_prefix_run_is_resolved_when_the_objective_is_built_never_while_tracing(
+        tmp_path, monkeypatch):
+    """sample.prefix_workdir names another run: the builder restores it, once, before any
+    tracing (`jaxgen.composed.references`); the sampler, traced under jit, reads no run and
+    keeps the prefix that run draws. Another prefix_workdir at sampling time is one error."""
+    from types import SimpleNamespace
+
+    from jaxgen.composed import references
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel import registry
+    from jaxgen.kernel.errors import UserError
+    from jaxgen.runner.experiment import DatasetInfo
+    top = jnp.asarray([2, 0], jnp.float32)
+    run = SimpleNamespace(objective=SimpleNamespace(
+        sample=lambda params, rng, num, settings: jnp.tile(top, (num, 1))),
+        sample_settings=None)
+    restored = []
+    monkeypatch.setattr(references, "restore",
+                        lambda workdir, check=None: restored.append(workdir) or (run, {}))
+    (tmp_path / "config.json").write_text("{}")
+    info = DatasetInfo("codes", "tokens", (D,), num_tokens=K)
+    cfg = config_lib.load_config(
+        ROOT / "configs" / "autoregressive" / "vqvae2_bottom_prior.py",
+        ["model.d_model=16", "model.num_heads=2", "model.num_layers=2",
+         f"objective.condition_prefix={P}", "data.path=", "data.eval_path=",
+         f"sample.prefix_workdir={tmp_path}"])
+    obj = registry.build_objective(cfg, registry.build_model(cfg.model, info), info)
+    assert restored == [str(tmp_path)]
+    monkeypatch.setattr(references, "restore", lambda *a, **k: pytest.fail("restored in jit"))
+    params = _prior()[1]
+    settings = registry.sample_settings(cfg)
+    x = jax.jit(lambda p, k: obj.sample(p, k, 4, settings))(params, jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(x)[:, :P], np.tile([2, 0], (4, 1)))
+    other = dataclasses.replace(settings, prefix_workdir=str(tmp_path / "elsewhere"))
+    with pytest.raises(UserError, match="sample.prefix_workdir=RUN"):
+        obj.sample(params, jax.random.key(0), 4, other)
 
 
 def test_compress_codes_only_the_bottom_given_the_top_round_trip_exact():
