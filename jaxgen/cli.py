@@ -162,7 +162,7 @@ def cmd_sample(args, overrides):
     from jaxgen import viz
     from jaxgen.data import class_names
     from jaxgen.kernel import registry
-    from jaxgen.kernel.errors import UsageError
+    from jaxgen.kernel.errors import NonFiniteResultError, UsageError
     from jaxgen.runner import pictures, runs
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
@@ -191,8 +191,14 @@ def cmd_sample(args, overrides):
     if args.time:  # compile ahead of time, so the timing is sampling alone
         compile_s = exp.compile_sample(params, args.num, chunk=args.num, labels=labels, **options)
     t0 = time.perf_counter()
-    x = exp.sample(params, rng, args.num, chunk=args.num if args.time else 1000, labels=labels,
-                   **options)
+    try:
+        x = exp.sample(params, rng, args.num, chunk=args.num if args.time else 1000,
+                       labels=labels, finite=True, **options)
+    except NonFiniteResultError as e:
+        raise NonFiniteResultError(
+            f"{e} ({args.workdir}, {exp.restored}); nothing was written. A damaged or "
+            "diverged checkpoint: try --step N of an earlier one, or the other params "
+            "(--raw-params or not).") from None
     wall = time.perf_counter() - t0
     if args.time:
         print(f"Sampled {args.num} in {wall:.2f} s: {1000 * wall / args.num:.1f} ms/sample, "
@@ -200,25 +206,33 @@ def cmd_sample(args, overrides):
               f"sample.* = {dict(sorted(exp.config.sample.to_dict().items()))})")
     decoder = registry.dataset_decoder(exp.config.data)  # latents or codes of another run
     if out.suffix == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
         extra = {} if labels is None else {"label": labels}
         images = None if decoder is None else decoder.decode(x)
         if images is not None:
             extra["images"] = images  # decoded by their autoencoder
-        np.savez(out, x=x, **extra)
+        write = lambda path: np.savez(path, x=x, **extra)
     elif decoder is not None:
-        _, note = pictures.write_decoded(exp, x, out, decoder)
+        images, note = pictures.decoded_images(exp, x, decoder)
         print(f"({note})")
+        if images is None:  # latent vectors that cannot be drawn: kept as an .npy
+            out = out.with_suffix(".npy")
+            write = lambda path: np.save(path, x)
+        else:
+            write = lambda path: viz.save_image_grid(images, path)
     elif info.kind == "images" and labels is not None:
-        viz.save_image_rows([x[labels == k] for k in range(info.num_classes)], out,
-                            row_labels=class_names(info.name, info.num_classes))
+        write = lambda path: viz.save_image_rows(
+            [x[labels == k] for k in range(info.num_classes)], path,
+            row_labels=class_names(info.name, info.num_classes))
     elif info.kind == "images":
-        viz.save_image_grid(x, out)
+        write = lambda path: viz.save_image_grid(x, path)
     elif x.shape[-1] == 2:
-        viz.save_scatter(x, out,
-                         title=f"{args.num} samples ({'raw' if args.raw_params else 'EMA'})")
+        write = lambda path: viz.save_scatter(
+            x, path, title=f"{args.num} samples ({'raw' if args.raw_params else 'EMA'})")
     else:
         raise UsageError(f"{info.dim}-D points cannot be drawn; use --out FILE.npz.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with runs.written_whole(out) as tmp:  # no partial file is left at --out
+        write(tmp)
     print(f"Wrote {args.num} samples to {out}")
 
 

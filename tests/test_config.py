@@ -55,10 +55,14 @@ def test_bad_values_are_explained(override, fragment):
         config_lib.load_config(TOY, [override])
 
 
-def test_missing_file_lists_configs(tmp_path):
+def test_a_missing_config_is_one_line_with_the_close_names(tmp_path):
+    """One line: the close shipped names, and where the whole list is (not the list)."""
     with pytest.raises(ConfigError, match="does not exist") as e:
         config_lib.load_config(tmp_path / "nope.py")
-    assert "toy2d.py" in str(e.value)
+    assert "`jaxgen list` shows the shipped configs" in str(e.value)
+    assert "\n" not in str(e.value) and "toy2d" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"Did you mean: gan/ns_toy2d\b"):
+        config_lib.load_config("gan/ns_toy_2d")
 
 
 def test_config_differences_ignore_resumable_keys():

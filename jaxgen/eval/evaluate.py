@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -42,7 +43,7 @@ import jax
 from jaxgen.data import get_dataset
 from jaxgen.eval.metrics import EvalContext
 from jaxgen.kernel import registry
-from jaxgen.kernel.errors import MissingError, UsageError, UserError
+from jaxgen.kernel.errors import MissingError, NonFiniteResultError, UsageError, UserError
 from jaxgen.runner import distributed
 from jaxgen.runner.experiment import DatasetInfo, Experiment
 from jaxgen.runner.logging import format_table
@@ -92,6 +93,13 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     if echo and distributed.is_main():
         print(format_table(list(out.items()), title=f"jaxgen eval: {workdir} ({split})"),
               flush=True)
+    bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:  # never kept as a result
+        raise NonFiniteResultError(
+            f"the evaluation of {workdir} (checkpoint {step}, {out['params']} params) gave "
+            f"non-finite {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}; nothing was "
+            "written. A damaged or diverged checkpoint: try --step N of an earlier one, or "
+            f"eval.use_ema={'false' if e.use_ema else 'true'}.")
     if path is not None:
         _write_record(path, {**out, "workdir": str(workdir), "settings": record_settings})
     return out

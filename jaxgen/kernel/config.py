@@ -29,6 +29,7 @@ builds on another in one line:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.resources
 import importlib.util
 import json
@@ -206,10 +207,11 @@ def find_config(name: str | Path) -> Path:
     shipped = configs_root() / rel.with_suffix(".py")
     if len(rel.parts) == 2 and shipped.is_file():
         return shipped
-    listing = "\n  ".join(shown_configs())
-    raise ConfigError(f"Config file {path} does not exist (nor is it a shipped config)."
-                      f"\nShipped configs (--config PATH, or NAME such as flow_matching/toy2d):"
-                      f"\n  {listing}")
+    names = [f"{p.parent.name}/{p.stem}" for p in find_configs()]
+    close = difflib.get_close_matches(str(rel.with_suffix("")), names, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ConfigError(f"Config file {path} does not exist (nor is it a shipped config).{hint} "
+                      "`jaxgen list` shows the shipped configs.")
 
 
 def shown_configs() -> list[str]:
@@ -232,11 +234,16 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
                           "get_config() (a run's resolved config.json is read with --workdir).")
     spec = importlib.util.spec_from_file_location(f"jaxgen_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(
-            f"{path} must define get_config() returning an ml_collections.ConfigDict.")
-    cfg = module.get_config()
+    try:
+        spec.loader.exec_module(module)
+        if not hasattr(module, "get_config"):
+            raise ConfigError(
+                f"{path} must define get_config() returning an ml_collections.ConfigDict.")
+        cfg = module.get_config()
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's file: one line saying where and what
+        raise ConfigError(f"{settings.raised_in(e, path)}; fix the config file.") from e
     if not isinstance(cfg, ml_collections.ConfigDict):
         raise ConfigError(
             f"{path}: get_config() returned {type(cfg).__name__}, expected ConfigDict.")

@@ -54,6 +54,11 @@ class NonFiniteLossError(JaxgenError, RuntimeError):
     checkpoint."""
 
 
+class NonFiniteResultError(NonFiniteLossError):
+    """`sample` or `eval` computed NaN or inf: nothing is written, and the message names
+    the checkpoint and the params (raw or EMA) that gave it (exit 1, as for a loss)."""
+
+
 def choices_error(kind: str, name, choices) -> UnknownNameError:
     """"Unknown KIND 'NAME'. Valid choices: ..." """
     return UnknownNameError(

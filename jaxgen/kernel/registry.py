@@ -164,6 +164,9 @@ def _module_from_file(path: Path):
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
+        except Exception as e:  # noqa: BLE001 - the user's file: one line saying where and what
+            del sys.modules[name]
+            raise UserError(f"{settings.raised_in(e, path)}; fix the plugin file.") from e
         except BaseException:
             del sys.modules[name]
             raise

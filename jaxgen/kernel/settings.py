@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from jaxgen.kernel.errors import ConfigError
@@ -184,6 +186,8 @@ def validate_value(schema, name: str, value, key: str):
     if choices and value is not None and value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, "
                           f"got {value!r}.")
+    if isinstance(value, float) and not math.isfinite(value) and math.isfinite(f.default or 0):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}.")
     check = f.metadata.get(_CHECK)
     if check is not None and value is not None:
         problem = check(value)
@@ -192,11 +196,31 @@ def validate_value(schema, name: str, value, key: str):
     return value
 
 
+def raised_in(e: BaseException, path) -> str:
+    """"FILE:LINE: Kind: message" of an exception a user's file raised while it was loaded
+    (a syntax error, or an error in its code), for a one-line message."""
+    import traceback
+    line = getattr(e, "lineno", None) if isinstance(e, SyntaxError) else None
+    if line is None:
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if Path(f.filename).resolve() == Path(path).resolve()]
+        line = frames[-1].lineno if frames else None
+    text = (e.msg if isinstance(e, SyntaxError) else str(e)).strip().splitlines()
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: {type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+INLINE_KEYS = 25  # a group with more valid keys is not listed in an error, only pointed to
+
+
 def unknown_key_error(key: str, valid: list[str], what: str = "") -> ConfigError:
+    """One line: the key, the close matches, the valid keys when they are few (a group's),
+    and where every key is listed with its doc."""
     close = difflib.get_close_matches(key, valid, n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return ConfigError(f"Unknown config key '{key}'{what}.{hint}\nValid keys:\n  "
-                       + "\n  ".join(valid))
+    where = "`jaxgen config CFG` lists every key of a config with its doc"
+    keys = f"{', '.join(valid)} ({where})" if len(valid) <= INLINE_KEYS else where
+    return ConfigError(f"Unknown config key '{key}'{what}.{hint} Valid keys: {keys}.")
 
 
 def build(schema, values: Mapping, prefix: str, *, ignore: tuple = ()):

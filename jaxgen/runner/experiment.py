@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxgen.kernel import registry, transforms
 from jaxgen.kernel.contract import DatasetInfo
-from jaxgen.kernel.errors import MissingError, UserError
+from jaxgen.kernel.errors import MissingError, NonFiniteResultError, UserError
 from jaxgen.kernel.settings import names as setting_names
 from jaxgen.nn.precision import with_compute_dtype
 from jaxgen.runner import distributed
@@ -83,6 +83,7 @@ class Experiment:
     def __init__(self, config, info: DatasetInfo):
         self.config = config
         self.info = info
+        self.restored = ""  # which checkpoint and params `runs.restore` read (for messages)
         self._compiled_samplers = {}
         self._compiled_likelihoods = {}
         registry.check_data_kind(registry.objective_spec(config.objective.name), info)
@@ -216,23 +217,30 @@ class Experiment:
         return time.perf_counter() - t0
 
     def sample(self, params, rng, num: int, chunk: int = 1000, labels=None,
-               **options) -> np.ndarray:
+               finite: bool = False, **options) -> np.ndarray:
         """`num` samples in data space (uint8 images or float points), chunked.
 
         `labels` (num,) ints condition a class-conditional model. `options`
         replace some of the objective's declared sample settings for this call (e.g.
         sampler="ddim", steps=50, guidance=2.0, temperature=0.7); each distinct set is
         compiled once per chunk shape (`compile_sample` does it ahead of a timed call).
+        `finite`: a NaN or inf in the model-space samples (which uint8 images would hide)
+        raises `NonFiniteResultError` instead of being returned.
         """
         settings, labels = self._sample_args(num, labels, options)
-        outs = []
+        outs, bad = [], 0
         for i, lo in enumerate(range(0, num, chunk)):
             n = min(chunk, num - lo)
             lab = None if labels is None else jnp.asarray(labels[lo:lo + n])
             key = jax.random.fold_in(rng, i)
             fn = self._sampler(params, key, n, settings, lab)
-            z = fn(params, key) if lab is None else fn(params, key, labels=lab)
-            outs.append(transforms.postprocess(self.info.kind, distributed.to_host(z)))
+            z = distributed.to_host(fn(params, key) if lab is None else
+                                    fn(params, key, labels=lab))
+            if finite:
+                bad += int(np.sum(~np.all(np.isfinite(np.reshape(z, (n, -1))), axis=1)))
+            outs.append(transforms.postprocess(self.info.kind, z))
+        if bad:
+            raise NonFiniteResultError(f"{bad} of {num} samples hold NaN or inf")
         return np.concatenate(outs)
 
     # ------------------------------------------------------------- likelihood

@@ -67,25 +67,31 @@ def code_maps_as_images(codes, num_tokens: int) -> np.ndarray:
     return g.round().astype(np.uint8)[..., None]
 
 
-def write_decoded(exp, samples, path: Path, decoder, main: bool = True) -> tuple[Path, str]:
-    """Samples of a model of another run's latents or codes: the grid of their decoding
-    (`decoder`, the dataset's `Decoder`); when they cannot be decoded, grey code maps
-    (tokens) or the latent vectors saved as .npy. Returns (path, what it shows)."""
+def decoded_images(exp, samples, decoder) -> tuple[np.ndarray | None, str]:
+    """(images, what they show) of samples of a model of another run's latents or codes:
+    their decoding (`decoder`, the dataset's `Decoder`); when they cannot be decoded, grey
+    code maps (tokens), or None (latent vectors, which are kept as arrays)."""
     images = None if decoder is None else decoder.decode(samples)
     if images is not None:
-        if main:
-            viz.save_image_grid(images, path)
-        return path, "samples decoded by their autoencoder"
+        return images, "samples decoded by their autoencoder"
     note = decoder.missing if decoder is not None else ""
     if exp.info.kind != "tokens":
+        return None, note or "latent vectors"
+    return code_maps_as_images(samples, exp.info.num_tokens or 2), note or "grey code maps"
+
+
+def write_decoded(exp, samples, path: Path, decoder, main: bool = True) -> tuple[Path, str]:
+    """The grid of `decoded_images`, or the latent vectors as .npy beside `path` when they
+    cannot be drawn. Returns (path written, what it shows)."""
+    images, note = decoded_images(exp, samples, decoder)
+    if images is None:
         path = path.with_suffix(".npy")
         if main:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.asarray(samples))
-        return path, note or "latent vectors"
-    if main:
-        viz.save_image_grid(code_maps_as_images(samples, exp.info.num_tokens or 2), path)
-    return path, note or "grey code maps"
+    elif main:
+        viz.save_image_grid(images, path)
+    return path, note
 
 
 def write_temperature_rows(exp, params, rng, path: Path, main: bool = True,

@@ -5,6 +5,7 @@ before it writes a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -19,7 +20,30 @@ def workdir_config(workdir, overrides=()):
         raise MissingError(
             f"{workdir} holds no jaxgen run (no config.json). Train first: "
             f"jaxgen train --config CFG.py --workdir {workdir}")
+    if not (Path(workdir) / "run.json").exists():
+        raise MissingError(
+            f"{workdir} is not a jaxgen run: its config.json was not written by jaxgen train "
+            "(no run.json beside it). Pass the --workdir of a run.")
     return config_lib.from_json_file(path, overrides)  # names first: a moved plugin file
+
+
+@contextlib.contextmanager
+def written_whole(path):
+    """Yields a temporary path beside `path` to write to; when the block ends, the file
+    there replaces `path`. A full disk, an error or a kill leaves no partial file at `path`
+    (a rerun is not blocked), and a storage error names `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is not None and e.filename in (None, str(tmp), tmp):
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
+        raise
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = False,
@@ -31,6 +55,7 @@ def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = F
     if check is not None:
         check(exp)
     state, _ = exp.restore(workdir, step)
+    exp.restored = f"checkpoint {int(state.step)}, {'raw' if raw_params else 'EMA'} params"
     return exp, (state.params if raw_params else state.ema_params)
 
 
