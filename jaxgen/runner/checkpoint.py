@@ -8,11 +8,20 @@ expects and the typed PRNG key comes back typed.
 Integrity. Orbax writes a checkpoint into a temporary folder and renames it when complete,
 so a kill during a write leaves no half checkpoint under its step; it does not notice a
 file damaged afterwards (a truncated or overwritten data file restores as wrong numbers, or
-fails deep inside TensorStore). So once a save has finished, jaxgen writes
-`<step>/jaxgen_manifest.json`: the size and CRC-32 of every file of that checkpoint. The
-manifest of step n is written when the next save starts (Orbax waits for the previous save
-there anyway) or at `close()`; a run killed in between leaves its newest checkpoint without
-one, and that checkpoint is restored on Orbax's own checks alone (and said so).
+fails deep inside TensorStore). Two records guard each checkpoint:
+
+* a fingerprint of its arrays (`fingerprint`: per leaf, two wrapping uint32 sums of the
+  raw bits, one of them position-weighted), computed on the devices before the save starts
+  and written in the checkpoint's own `meta` item, so Orbax commits it with the arrays:
+  every checkpoint jaxgen writes carries it, a kill at any moment included. A restore
+  recomputes it from the arrays read back and refuses the checkpoint when they differ;
+* `<step>/jaxgen_manifest.json`, the size and CRC-32 of every file, written once the save
+  has finished (when the next save starts, or at `close()`): it names the damaged file
+  before anything is read. A run killed in between leaves its newest checkpoint without a
+  manifest, verified by its fingerprint alone (and said so).
+
+Checkpoints written before fingerprints were recorded have only the manifest; one with
+neither is restored only when it holds no NaN/inf, and said so.
 
 `restore_newest_good` walks the steps from the newest: a checkpoint whose files fail the
 manifest, or that Orbax cannot read, is skipped with one line saying which and why, and the
@@ -36,6 +45,7 @@ import orbax.checkpoint as ocp
 from jaxgen.kernel.errors import CheckpointError, MissingError
 
 MANIFEST = "jaxgen_manifest.json"
+FINGERPRINT = "fingerprint"  # the key of the arrays' fingerprint in a checkpoint's meta
 
 
 # ------------------------------------------------------------------ manifests
@@ -105,6 +115,43 @@ def _all_finite(tree) -> bool:
     return all(bool(np.all(np.isfinite(to_host(x)))) for x in leaves)
 
 
+def _bits(x):
+    """The raw bits of an array as uint32 (what a damaged byte changes)."""
+    import jax.numpy as jnp
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    if x.dtype == jnp.bool_:
+        return x.astype(jnp.uint32)
+    width = x.dtype.itemsize
+    if width == 4:
+        return jax.lax.bitcast_convert_type(x, jnp.uint32)
+    if width == 2:
+        return jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+    if width == 1:
+        return jax.lax.bitcast_convert_type(x, jnp.uint8).astype(jnp.uint32)
+    return jax.lax.bitcast_convert_type(x, jnp.uint32)  # 8 bytes: (..., 2) words
+
+
+@jax.jit
+def _sums(tree):
+    import jax.numpy as jnp
+
+    def one(x):
+        u = _bits(x).reshape(-1)
+        w = jnp.arange(1, u.size + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
+        return jnp.stack([jnp.sum(u, dtype=jnp.uint32), jnp.sum(u * w, dtype=jnp.uint32)])
+    return jax.tree.map(one, tree)
+
+
+def fingerprint(tree) -> dict[str, list[int]]:
+    """{leaf path: [sum, weighted sum]} of the raw bits of every array leaf (wrapping uint32
+    arithmetic: exact, the same on any device count). A changed byte changes it, but for
+    odds of about 2^-64."""
+    from jaxgen.runner.distributed import to_host
+    flat = jax.tree_util.tree_flatten_with_path(_sums(tree))[0]
+    return {jax.tree_util.keystr(path): [int(v) for v in to_host(s)] for path, s in flat}
+
+
 def _short(e: Exception) -> str:
     """The first line of an Orbax / TensorStore error, trimmed: enough to say why."""
     text = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -148,6 +195,7 @@ class Checkpointer:
         self.manager.wait_until_finished()  # what Orbax's save() does first anyway
         self._write_manifests()
         self._check_space(state)
+        meta = {**meta, FINGERPRINT: fingerprint(state)}  # committed with the arrays
         saved = self.manager.save(
             int(step),
             args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -189,9 +237,14 @@ class Checkpointer:
             return bad, None
         try:
             restored = self._restore_one(abstract_state, step)
-            if not has_manifest(self.step_dir(step)) and not _all_finite(restored[0]):
+            state, meta = restored
+            if not has_manifest(self.step_dir(step)) and not _all_finite(state):
                 return ("it has no manifest and holds non-finite values (damaged bytes read "
                         "as NaN/inf)"), None
+            recorded = meta.get(FINGERPRINT)
+            if recorded is not None and fingerprint(state) != recorded:
+                return ("its arrays differ from the fingerprint recorded when it was saved "
+                        "(bytes changed after the write)"), None
             return None, restored
         except CheckpointError as e:
             return str(e), None
@@ -225,8 +278,12 @@ class Checkpointer:
             bad, restored = self.problem(abstract_state, step)
             if bad is None:
                 if say and not has_manifest(self.step_dir(step)):
+                    how = ("its arrays match the fingerprint saved with them"
+                           if FINGERPRINT in restored[1] else
+                           "written before fingerprints were recorded: restored on Orbax's "
+                           "own checks and a finite check")
                     say(f"Note: checkpoint {step} has no manifest (the run stopped before it "
-                        "was verified); restored on Orbax's own checks.")
+                        f"was written); {how}.")
                 return (*restored, step, skipped)
             skipped.append((step, bad))
             if say:

@@ -1,0 +1,166 @@
+"""No checkpoint is trusted unverified: every checkpoint carries a fingerprint of its arrays
+in its own meta record, committed with them, so the newest checkpoint of a run killed before
+its manifest is still verified. A sweep of random overwrites of such a checkpoint (64 bytes
+and 4 KB, at offsets spread over every one of its files) restores, in every case, either
+the very state saved at that step (bytes no array uses) or the previous checkpoint, with one
+line saying why; never anything else."""
+
+from __future__ import annotations
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import NO_PICTURES, TINY_TOY, TOY_CONFIG, flags
+
+from jaxgen import cli
+from jaxgen.runner import checkpoint as ckpt_lib
+
+SIZES = (64, 4096)
+OFFSETS = (0.0, 0.35, 0.7, 1.0)  # of where a write of that size still fits in the file
+
+
+def _equal(a, b) -> bool:
+    fa, fb = ckpt_lib.fingerprint(a), ckpt_lib.fingerprint(b)
+    leaves = zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    return fa == fb and all(
+        np.array_equal(np.asarray(jax.random.key_data(x) if "key" in str(x.dtype) else x),
+                       np.asarray(jax.random.key_data(y) if "key" in str(y.dtype) else y))
+        for x, y in leaves)
+
+
+def test_the_fingerprint_sees_one_changed_bit_and_ignores_the_device_layout():
+    x = {"w": jnp.arange(12, dtype=jnp.float32).reshape(3, 4), "k": jax.random.key(1),
+         "h": jnp.ones((5,), jnp.bfloat16), "n": jnp.int32(7)}
+    f = ckpt_lib.fingerprint(x)
+    assert f == ckpt_lib.fingerprint(jax.tree.map(lambda a: a, x))
+    for path in (("w",), ("h",), ("n",)):
+        leaf = x[path[0]]
+        bits = jax.lax.bitcast_convert_type(leaf, {4: jnp.uint32, 2: jnp.uint16}[
+            leaf.dtype.itemsize]).reshape(-1)
+        flipped = bits.at[-1].set(bits[-1] ^ 1).reshape(leaf.shape)
+        y = {**x, path[0]: jax.lax.bitcast_convert_type(flipped, leaf.dtype)}
+        assert ckpt_lib.fingerprint(y) != f, path
+    swapped = {**x, "w": x["w"].reshape(-1)[::-1].reshape(3, 4)}  # same values, other places
+    assert ckpt_lib.fingerprint(swapped)["['w']"][0] == f["['w']"][0]
+    assert ckpt_lib.fingerprint(swapped)["['w']"] != f["['w']"]
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """A run whose newest checkpoint (30) lost its manifest, as a kill -9 between the save
+    and the next one leaves it; and its state as saved."""
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import Experiment, read_run_info
+    wd = tmp_path_factory.mktemp("killed") / "run"
+    assert cli.main(["train", "--config", str(TOY_CONFIG), "--workdir", str(wd),
+                     *flags([*TINY_TOY, *NO_PICTURES, "train.checkpoint_every=10"])]) == 0
+    exp = Experiment(config_lib.from_json_file(wd / "config.json"), read_run_info(wd))
+    step_dir = wd / "checkpoints" / "30"
+    (step_dir / ckpt_lib.MANIFEST).unlink()
+    ckpt = ckpt_lib.Checkpointer(wd / "checkpoints", read_only=True)
+    try:
+        state, meta, step, _ = ckpt.restore_newest_good(exp.abstract_state(), say=None)
+    finally:
+        ckpt.close()
+    assert step == 30 and ckpt_lib.FINGERPRINT in meta
+    return wd, exp, state
+
+
+def test_every_overwrite_of_an_unverified_checkpoint_is_caught_or_harmless(killed_run,
+                                                                           tmp_path):
+    wd, exp, saved = killed_run
+    step_dir = wd / "checkpoints" / "30"
+    backup = tmp_path / "30"
+    shutil.copytree(step_dir, backup)
+    files = sorted(p.relative_to(step_dir) for p in step_dir.rglob("*") if p.is_file())
+    rng = np.random.default_rng(0)
+    outcomes = []
+    try:
+        for rel in files:
+            for size in SIZES:
+                for frac in OFFSETS:
+                    shutil.rmtree(step_dir)
+                    shutil.copytree(backup, step_dir)
+                    target = step_dir / rel
+                    n = target.stat().st_size
+                    k = min(size, n)
+                    offset = int(frac * (n - k))
+                    with open(target, "r+b") as f:
+                        f.seek(offset)
+                        f.write(rng.integers(0, 256, k, dtype=np.uint8).tobytes())
+                    lines = []
+                    ckpt = ckpt_lib.Checkpointer(wd / "checkpoints", read_only=True)
+                    try:
+                        state, _, step, skipped = ckpt.restore_newest_good(
+                            exp.abstract_state(), say=lines.append)
+                    finally:
+                        ckpt.close()
+                    case = (str(rel), size, offset)
+                    if step == 30:  # the bytes were no part of any array: the saved state
+                        assert _equal(state, saved), case
+                        assert len(lines) == 1 and "no manifest" in lines[0], (case, lines)
+                        outcomes.append((case, "restored, intact"))
+                    else:
+                        assert step == 20 and len(skipped) == 1, (case, lines)
+                        said = [ln for ln in lines if ln.startswith("Skipped checkpoint")]
+                        assert len(said) == 1 and "trying 20" in said[0], (case, lines)
+                        outcomes.append((case, "skipped: " + skipped[0][1]))
+    finally:
+        shutil.rmtree(step_dir, ignore_errors=True)
+        shutil.copytree(backup, step_dir)
+    assert len(outcomes) == len(files) * len(SIZES) * len(OFFSETS)
+    for case, outcome in outcomes:
+        print(f"{case}: {outcome}")
+    reasons = {o.split(" (")[0] for _, o in outcomes}
+    assert any("fingerprint" in r for r in reasons), reasons  # the record caught some
+
+
+@pytest.mark.parametrize("after_lines", [1, 4, 9])
+def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_lines):
+    """kill -9 while saving every 5 steps (each log line of 5 steps is a save): every
+    checkpoint left under its step carries its fingerprint, the newest one restores verified
+    (by its manifest or, when the kill came before that, its fingerprint), and the run
+    resumes from it to the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, load_final_state, run_cli
+    wd = tmp_path / "run"
+    extra = ["train.steps=1000000", "train.checkpoint_every=5", "train.log_every=5",
+             "train.max_to_keep=2", *NO_PICTURES]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
+         str(wd), *flags(TINY_TOY + extra)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    metrics = wd / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+            metrics.is_file() and len(metrics.read_text().splitlines()) >= after_lines):
+        assert proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    steps = ckpt_lib.checkpoint_steps(wd)
+    if not steps:  # killed before the first save was committed: nothing to trust, a new start
+        run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd,
+                 *flags(TINY_TOY + ["train.steps=5", "train.checkpoint_every=5",
+                                    "train.log_every=5", *NO_PICTURES])])
+        assert int(load_final_state(wd)[0].step) == 5
+        return
+    for step in steps:
+        meta = (wd / "checkpoints" / str(step) / "meta" / "metadata").read_text()
+        assert f'"{ckpt_lib.FINGERPRINT}"' in meta, step
+    state, meta = load_final_state(wd)
+    assert int(state.step) == steps[-1]
+    assert ckpt_lib.fingerprint(state) == meta[ckpt_lib.FINGERPRINT]
+    run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd,
+             *flags(TINY_TOY + [f"train.steps={steps[-1] + 5}", "train.checkpoint_every=5",
+                                "train.log_every=5", *NO_PICTURES])])
+    assert int(load_final_state(wd)[0].step) == steps[-1] + 5
