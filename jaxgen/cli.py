@@ -269,6 +269,9 @@ def cmd_pictures(args, overrides):
     from jaxgen.kernel.errors import UsageError
     from jaxgen.runner import pictures, runs
     folder = Path(args.out) if args.out else Path(args.workdir) / "samples"
+    if not runs.writable(folder):  # before the restore and the drawing, not after
+        raise UsageError(f"{folder} cannot be written (read-only, or not yours); pass --out "
+                         "FOLDER to draw the pictures elsewhere.")
     exp, params = runs.restore(args.workdir, overrides, args.step, args.raw_params)
     dataset = get_dataset(exp.config.data, "train")
     if folder.exists() and any(folder.iterdir()) and args.out and not args.force:
@@ -315,6 +318,9 @@ def cmd_reproduce(args, overrides):
         raise UsageError("--reuse-runs replaces the report around the kept runs: add --force.")
     names = reproduce.REPRODUCTIONS if args.name == "all" else (args.name,)
     budget = reproduce.Budget(scale=args.budget, fast=args.fast, seed=args.seed)
+    if args.fast:
+        print("--fast: tiny models and budgets, to check that a reproduction runs end to end; "
+              "its figures do not test the claims (drop --fast for that).", flush=True)
     summary = []
     for name in names:
         rep = reproduce.run(name, args.out, budget=budget, force=args.force,
@@ -364,9 +370,16 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jaxgen.runner import stops
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Ctrl-C and SIGTERM are handled from here on, before anything heavy is imported
+    with stops.handled(next((a for a in argv if not a.startswith("-")), "jaxgen")):
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     from jaxgen.kernel import registry
     from jaxgen.kernel.errors import JaxgenError, NonFiniteLossError
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         rest, overrides = _split_overrides(argv)
     except JaxgenError as e:

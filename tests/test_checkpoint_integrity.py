@@ -164,3 +164,41 @@ def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_
              *flags(TINY_TOY + [f"train.steps={steps[-1] + 5}", "train.checkpoint_every=5",
                                 "train.log_every=5", *NO_PICTURES])])
     assert int(load_final_state(wd)[0].step) == steps[-1] + 5
+
+
+def test_eval_and_sample_beside_a_live_run_that_rotates_its_checkpoints(tmp_path):
+    """A run training with train.max_to_keep=1 and a checkpoint every 5 steps deletes the one
+    a reader is reading: eval and sample read the newest one instead, and never call the
+    healthy run damaged."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, run_cli
+    wd = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
+         str(wd), *flags([*TINY_TOY, *NO_PICTURES, "train.steps=1000000",
+                          "train.checkpoint_every=5", "train.log_every=5",
+                          "train.max_to_keep=1"])],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ckpt_lib.checkpoint_steps(wd):
+            assert proc.poll() is None
+            time.sleep(0.05)
+        for i in range(2):
+            ev = run_cli(["eval", "--workdir", wd, "--out", tmp_path / f"e{i}.json",
+                          "--config.eval.mmd_num=0"], check=False)
+            assert ev.returncode == 0, ev.stdout[-1500:] + ev.stderr[-1500:]
+            assert "Train again" not in ev.stdout + ev.stderr
+            s = run_cli(["sample", "--workdir", wd, "--num", "8", "--out",
+                         tmp_path / f"s{i}.npz"], check=False)
+            assert s.returncode == 0, s.stdout[-1500:] + s.stderr[-1500:]
+        assert proc.poll() is None  # still training all along
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)

@@ -83,3 +83,40 @@ def test_train_and_reproduce_from_outside_the_checkout(installed, tmp_path):
                            cwd=tmp_path, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(target)}).stdout
     assert where.startswith(str(target)), where
+
+
+def test_the_readme_set_up_runs_in_a_clean_venv_from_the_wheel(installed, tmp_path):
+    """README's set-up block as a new user runs it: a new venv, the package installed in it
+    (from the wheel, not editable: its dependencies are this interpreter's, seen through
+    --system-site-packages, since tests reach no package index), then the main job from a
+    clone's folder, shortened."""
+    import shlex
+    _, wheel = installed
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Set up and run (fresh machine)")[1].split("```bash\n")[1]
+    venv_line, main_line = block.split("```")[0].strip().splitlines()
+    assert venv_line == "python3 -m venv .venv && . .venv/bin/activate"
+    install, train = main_line.split(" && ")
+    assert install == "pip install -e '.[test]'" and train.startswith("jaxgen train ")
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-index", str(wheel)], check=True, capture_output=True)
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")  # the clone's configs/ folder
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"  # what activate does
+    env["VIRTUAL_ENV"] = str(venv)
+    where = subprocess.run(["python", "-c", "import jaxgen; print(jaxgen.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.strip().startswith(str(venv))  # the wheel's, not the checkout's
+    quick = ["--config.train.steps=20", "--config.train.checkpoint_every=20",
+             "--config.train.log_every=10", "--config.train.progress=false",
+             "--config.model.features=(16, 16)", "--config.data.num_train=512",
+             "--config.sample.num=100", "--config.optim.warmup_steps=2"]
+    proc = subprocess.run([*shlex.split(train), *quick], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "jaxgen train: summary" in proc.stdout
+    workdir = tmp_path / shlex.split(train)[shlex.split(train).index("--workdir") + 1]
+    assert (workdir / "checkpoints" / "20").is_dir() and (workdir / "samples").is_dir()

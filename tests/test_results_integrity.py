@@ -80,7 +80,7 @@ def test_eval_refuses_a_nan_result_and_keeps_no_record(nan_run, capsys):
     errors = [line for line in err.splitlines() if line.startswith("jaxgen")]  # not progress
     assert len(errors) == 1 and "Traceback" not in err
     assert errors[0].startswith("jaxgen: error: the evaluation of")
-    assert "non-finite nll_nats" in errors[0] and "(checkpoint 30, ema params)" in errors[0]
+    assert "NaN nll_nats" in errors[0] and "(checkpoint 30, ema params)" in errors[0]
     assert "eval.use_ema=false" in errors[0]
     assert not (nan_run / "eval").exists()
 

@@ -93,11 +93,12 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     if echo and distributed.is_main():
         print(format_table(list(out.items()), title=f"jaxgen eval: {workdir} ({split})"),
               flush=True)
-    bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
-    if bad:  # never kept as a result
+    # a NaN is never kept as a result (an inf can be one: the reverse KL of a missed mode)
+    bad = [k for k, v in out.items() if isinstance(v, float) and math.isnan(v)]
+    if bad:
         raise NonFiniteResultError(
             f"the evaluation of {workdir} (checkpoint {step}, {out['params']} params) gave "
-            f"non-finite {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}; nothing was "
+            f"NaN {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}; nothing was "
             "written. A damaged or diverged checkpoint: try --step N of an earlier one, or "
             f"eval.use_ema={'false' if e.use_ema else 'true'}.")
     if path is not None:

@@ -267,29 +267,48 @@ class Checkpointer:
         return restored
 
     def restore_newest_good(self, abstract_state,
-                            say: Callable[[str], None] | None = print):
-        """(state, meta, step, skipped): the newest checkpoint that passes its manifest and
-        restores; `skipped` lists (step, reason) of the newer ones that did not."""
-        steps = sorted(self.all_steps(), reverse=True)
-        if not steps:
-            raise MissingError(f"No checkpoint in {self.directory}.")
-        skipped = []
-        for step in steps:
-            bad, restored = self.problem(abstract_state, step)
-            if bad is None:
-                if say and not has_manifest(self.step_dir(step)):
-                    how = ("its arrays match the fingerprint saved with them"
-                           if FINGERPRINT in restored[1] else
-                           "written before fingerprints were recorded: restored on Orbax's "
-                           "own checks and a finite check")
-                    say(f"Note: checkpoint {step} has no manifest (the run stopped before it "
-                        f"was written); {how}.")
-                return (*restored, step, skipped)
-            skipped.append((step, bad))
-            if say:
-                older = [s for s in steps if s < step]
-                say(f"Skipped checkpoint {self.step_dir(step)}: {bad}"
-                    + (f"; trying {older[0]}." if older else "."))
+                            say: Callable[[str], None] | None = print, rotations: int = 5):
+        """(state, meta, step, skipped): the newest checkpoint that passes its checks and
+        restores; `skipped` lists (step, reason) of the newer ones that did not.
+
+        A checkpoint that fails while a newer one appears, or that vanishes while it is
+        read, was rotated away by a run still training (train.max_to_keep): the steps are
+        listed again and the newest one is read instead, up to `rotations` times; that is
+        not damage, and not said as such."""
+        skipped, tried = [], set()
+        for _ in range(rotations + 1):
+            self.manager.reload()
+            steps = sorted((s for s in self.all_steps() if s not in tried), reverse=True)
+            if not steps and not tried:
+                raise MissingError(f"No checkpoint in {self.directory}.")
+            rotated = False
+            for step in steps:
+                tried.add(step)
+                bad, restored = self.problem(abstract_state, step)
+                if bad is None:
+                    if say and not has_manifest(self.step_dir(step)):
+                        how = ("its arrays match the fingerprint saved with them"
+                               if FINGERPRINT in restored[1] else
+                               "written before fingerprints were recorded: restored on "
+                               "Orbax's own checks and a finite check")
+                        say(f"Note: checkpoint {step} has no manifest (the run stopped before "
+                            f"it was written); {how}.")
+                    return (*restored, step, skipped)
+                self.manager.reload()
+                if not self.step_dir(step).is_dir() or max(self.all_steps(), default=-1) > step:
+                    rotated = True  # a run training there moved on and rotated it away
+                    break
+                skipped.append((step, bad))
+                if say:
+                    older = [s for s in steps if s < step]
+                    say(f"Skipped checkpoint {self.step_dir(step)}: {bad}"
+                        + (f"; trying {older[0]}." if older else "."))
+            if not rotated:
+                break
+        if not skipped:
+            raise CheckpointError(
+                f"Every checkpoint of {self.directory} was rotated away while it was read (a "
+                "run training there keeps train.max_to_keep of them): run the command again.")
         raise CheckpointError(
             f"No usable checkpoint in {self.directory}: "
             + "; ".join(f"{s}: {why}" for s, why in skipped)

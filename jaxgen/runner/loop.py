@@ -6,7 +6,8 @@ marker; one process at a time, under a lock). Resumes from the newest good check
 writes config.json, run.json, metrics.jsonl, TensorBoard events (both cut back to the
 restored step on resume, flushed at every checkpoint), checkpoints and sample pictures.
 A non-finite loss stops the run naming the step, the metric and the last good checkpoint.
-SIGTERM and Ctrl-C save at the current step and exit cleanly; a second Ctrl-C aborts.
+SIGTERM and Ctrl-C save at the current step and exit cleanly; a second Ctrl-C aborts
+(`jaxgen.runner.stops`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import signal
 import time
 from pathlib import Path
 
@@ -25,47 +25,12 @@ from jaxgen.data import check_held_out, get_dataset
 from jaxgen.data.pipeline import BatchPipeline
 from jaxgen.kernel import config as config_lib
 from jaxgen.kernel.errors import NonFiniteLossError
-from jaxgen.runner import distributed, pictures, resume
+from jaxgen.runner import distributed, pictures, resume, stops
 from jaxgen.runner import workdir as workdir_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_steps
 from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
 from jaxgen.runner.logging import MetricsWriter, format_table, progress_bar
 from jaxgen.runner.state import param_count
-
-
-class _StopSignals:
-    """SIGTERM and SIGINT (Ctrl-C) become a flag the loop checks between device calls: it
-    saves a checkpoint at the current step and stops cleanly. A second Ctrl-C aborts at once
-    (KeyboardInterrupt: the last checkpoint is kept, the run resumes from it)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, say):
-        self.name = None
-        self.say = say
-        self._old = {}
-
-    def __enter__(self):
-        for sig in self.SIGNALS:
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl-C
-        if self.name is None:
-            self.name = signal.Signals(signum).name
-            self.say(f"{self.name}: saving a checkpoint at the end of this step, then stopping"
-                     + (" (Ctrl-C again aborts at once)" if signum == signal.SIGINT else "")
-                     + ".")
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
 
 #: Device calls the host may dispatch ahead of the last finished one (each holds its batch).
 IN_FLIGHT = 2
@@ -186,7 +151,8 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         if start >= total:
             ckpt.close()
             say(f"{workdir} already holds step {start} = train.steps; nothing to train (nothing "
-                "was written). Raise --config.train.steps to train further.")
+                "was written). Raise --config.train.steps to train further; `jaxgen pictures "
+                f"--workdir {workdir}` draws the end-of-run pictures.")
             return {"workdir": str(workdir), "steps": f"{start} -> {start} of {total}",
                     "checkpoint": str(ckpt.step_dir(resume_step))}
         say(f"Resuming from {ckpt.step_dir(resume_step)} (step {start}, data epoch "
@@ -251,7 +217,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     place = functools.partial(distributed.to_global, mesh=exp.mesh,
                               global_batch_size=t_cfg.batch_size, steps_per_call=k)
     pending = []  # (first step, device metrics) of the calls not yet checked
-    with _StopSignals(say) as signals:  # closing (saves) stays under it: Ctrl-C twice aborts
+    with stops.saving(say) as signals:  # closing (saves) stays under it: Ctrl-C twice aborts
         try:
             t_prev = time.perf_counter()
             for step, batch in pipeline.iterate(start, total, place=place):
@@ -287,9 +253,12 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
             writer.close()
 
     if step == total and start < total and not stopped_by and t_cfg.pictures:
+        stops.note(f"the run is complete and saved at step {step}; `jaxgen pictures "
+                   f"--workdir {workdir}` draws its end-of-run pictures")
         for path, note in pictures.write_end_of_run(exp, state.ema_params, sample_rng, dataset,
                                                     workdir / "samples", main, say=say):
             say(f"Wrote {path}{f' ({note})' if note else ''}")
+        stops.note("")
     wall = time.perf_counter() - t_start
     steady = times[2:] if len(times) > 2 else times  # the first calls compile
     summary = {
