@@ -118,7 +118,7 @@ def test_every_overwrite_of_an_unverified_checkpoint_is_caught_or_harmless(kille
     assert any("fingerprint" in r for r in reasons), reasons  # the record caught some
 
 
-@pytest.mark.parametrize("after_lines", [1, 4, 9])
+@pytest.mark.parametrize("after_lines", [2, 7])
 def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_lines):
     """kill -9 while saving every 5 steps (each log line of 5 steps is a save): every
     checkpoint left under its step carries its fingerprint, the newest one restores verified
@@ -190,7 +190,7 @@ def test_eval_and_sample_beside_a_live_run_that_rotates_its_checkpoints(tmp_path
         while time.time() < deadline and not ckpt_lib.checkpoint_steps(wd):
             assert proc.poll() is None
             time.sleep(0.05)
-        for i in range(2):
+        for i in range(1):
             ev = run_cli(["eval", "--workdir", wd, "--out", tmp_path / f"e{i}.json",
                           "--config.eval.mmd_num=0"], check=False)
             assert ev.returncode == 0, ev.stdout[-1500:] + ev.stderr[-1500:]

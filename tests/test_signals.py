@@ -39,7 +39,7 @@ def _one_line(err: str) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-@pytest.mark.parametrize("delay", [0.3, 0.9, 2.0, 4.0])
+@pytest.mark.parametrize("delay", [0.3, 1.0, 3.0])
 def test_a_signal_at_any_moment_stops_the_run_in_one_line(tmp_path, sig, delay):
     wd = tmp_path / "run"
     proc = _launch(wd)

@@ -35,6 +35,7 @@ import errno
 import json
 import os
 import shutil
+import time
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -160,6 +161,18 @@ def _short(e: Exception) -> str:
 
 
 # ----------------------------------------------------------------- checkpointer
+def _listing(list_steps, tries: int = 10):
+    """`list_steps()` (Orbax listing a run's checkpoints), again when a step folder vanished
+    between its listing and its reading: a run training in the folder rotated it away."""
+    for attempt in range(tries):
+        try:
+            return list_steps()
+        except FileNotFoundError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05)
+
+
 class Checkpointer:
     def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
         self.directory = Path(directory).resolve()
@@ -170,8 +183,8 @@ class Checkpointer:
         # Readers open the manager with create=False and never call save(); Orbax's
         # own read_only mode only adds log noise.
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only)
-        self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                             item_names=("state", "meta"))
+        self.manager = _listing(lambda: ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta")))
 
     def step_dir(self, step: int) -> Path:
         return self.directory / str(int(step))
@@ -181,6 +194,10 @@ class Checkpointer:
 
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())
+
+    def reload(self) -> None:
+        """Lists the steps again (a run training there may have saved or rotated one)."""
+        _listing(self.manager.reload)
 
     # ---------------------------------------------------------------- writing
     def _write_manifests(self) -> None:
@@ -277,7 +294,7 @@ class Checkpointer:
         not damage, and not said as such."""
         skipped, tried = [], set()
         for _ in range(rotations + 1):
-            self.manager.reload()
+            self.reload()
             steps = sorted((s for s in self.all_steps() if s not in tried), reverse=True)
             if not steps and not tried:
                 raise MissingError(f"No checkpoint in {self.directory}.")
@@ -294,7 +311,7 @@ class Checkpointer:
                         say(f"Note: checkpoint {step} has no manifest (the run stopped before "
                             f"it was written); {how}.")
                     return (*restored, step, skipped)
-                self.manager.reload()
+                self.reload()
                 if not self.step_dir(step).is_dir() or max(self.all_steps(), default=-1) > step:
                     rotated = True  # a run training there moved on and rotated it away
                     break
