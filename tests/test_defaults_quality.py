@@ -59,5 +59,5 @@ def test_every_shipped_2d_config_meets_its_target_on_three_mixtures(tmp_path, ca
     assert cli.main(["reproduce", "defaults-quality", "--out", str(out)]) == 0, \
         capsys.readouterr().err
     md = (out / "defaults-quality" / "report.md").read_text()
-    assert f"| all {len(SHIPPED_2D) * 3} | issue 18 | agrees |" in md, md
+    assert f"| all {len(SHIPPED_2D) * 3} | jaxgen's target | agrees |" in md, md
     assert "**FAIL**" not in md and "differs" not in md, md
