@@ -323,6 +323,20 @@ def test_bench_prints_compile_time_and_ms_per_step(tmp_path, capsys):
     assert result["sample_batch"] == 50 and result["samples_per_s"] > 0
 
 
+@pytest.mark.parametrize("loop", ["train.grad_accum=4", "train.steps_per_call=5"])
+def test_bench_counts_the_flops_of_a_whole_step_whatever_its_loops(loop):
+    """XLA counts a loop's body once: a step of 4 micro-batches (or 5 steps a call, where not
+    unrolled) must still report the FLOPs of one whole step, which do the same arithmetic
+    as the plain step over the same global batch (was 0.25x with grad_accum=4)."""
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.bench import bench
+    plain = config_lib.load_config(TOY_CONFIG, TINY_TOY)
+    looped = config_lib.load_config(TOY_CONFIG, [*TINY_TOY, loop])
+    a = bench(plain, steps=2, warmup=1, peak=False)["gflop_per_step"]
+    b = bench(looped, steps=2, warmup=1, peak=False)["gflop_per_step"]
+    assert b == pytest.approx(a, rel=0.02)
+
+
 def test_a_foreign_folder_is_never_written_into(tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "config.txt").write_text("a user's file")
