@@ -84,6 +84,47 @@ class OptimSettings:
                                check=non_negative)
 
 
+MESH_AXES = ("data", "fsdp")
+
+
+def parse_mesh(spec: str) -> list[tuple[str, int]]:
+    """'data:2,fsdp:-1' -> [("data", 2), ("fsdp", -1)]; a bare name has size -1."""
+    out = []
+    for item in filter(None, (i.strip() for i in str(spec).split(","))):
+        name, _, size = item.partition(":")
+        out.append((name.strip(), int(size) if size.strip() else -1))
+    return out
+
+
+def _mesh_spec(v):
+    try:
+        axes = parse_mesh(v)
+    except ValueError:
+        return "must be 'axis:size,...' with integer sizes, e.g. 'data:2,fsdp:4'"
+    names = [a for a, _ in axes]
+    bad = [a for a in names if a not in MESH_AXES]
+    if bad:
+        return f"axis {bad[0]!r} is not one of {', '.join(MESH_AXES)}"
+    if len(set(names)) != len(names):
+        return "names an axis twice"
+    if sum(1 for _, n in axes if n == -1) > 1:
+        return "may leave one size open (-1), not more"
+    if any(n == 0 or n < -1 for _, n in axes):
+        return "sizes must be positive (or -1: the remaining devices)"
+    return None
+
+
+def _step_window(v):
+    if not str(v).strip():
+        return None
+    a, sep, b = str(v).partition(":")
+    try:
+        ok = sep and 0 <= int(a) < int(b)
+    except ValueError:
+        ok = False
+    return None if ok else "must be 'A:B' with 0 <= A < B (steps), or ''"
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
     steps: int = setting(2000, "optimizer steps in all", check=_positive_int)
@@ -106,6 +147,35 @@ class TrainSettings:
                                  choices=("float32", "bfloat16"))
     xla_options: str = setting("", "XLA options of the train step: '' jaxgen's (image data "
                                    "on CPU: YNNPACK off), 'none' XLA's, or 'key=value,...'")
+    mesh: str = setting("", "the device mesh, 'axis:size,...' over every device (one size may "
+                            "be -1: the rest), axes data and fsdp, both sharding the batch; '' "
+                            "gives 'data' (or 'fsdp' with train.shard_state)", check=_mesh_spec)
+    shard_state: bool = setting(False, "shard params, EMA and optimizer state over the mesh's "
+                                       "fsdp axis (ZeRO-3 / FSDP); else they are replicated")
+    shard_min_size: int = setting(2**14, "arrays with fewer elements stay replicated when the "
+                                         "state is sharded", check=non_negative)
+    remat: str = setting("none", "rematerialise the image models' blocks in the backward pass "
+                                 "with this jax.checkpoint_policies policy ('none': off)",
+                         choices=("none", "nothing_saveable", "dots_saveable",
+                                  "dots_with_no_batch_dims_saveable", "everything_saveable"))
+    matmul_precision: str = setting("default", "float32 matmul/conv precision of the train "
+                                               "step: 'default' is the backend's (TF32 on an "
+                                               "H100, bf16 passes on a TPU), 'highest' is "
+                                               "full float32",
+                                    choices=("default", "high", "highest"))
+    data_workers: int = setting(0, "worker processes reading batches (0: a reader thread in "
+                                   "this process); each reads its own process's share",
+                                check=non_negative)
+    data_in_memory_mb: int = setting(4096, "a dataset whose decoded arrays fit in this many MiB "
+                                           "is decoded once and held in memory (0: never)",
+                                     check=non_negative)
+    profile_steps: str = setting("", "'A:B' writes a jax.profiler trace of steps [A, B) to "
+                                     "WORKDIR/profile ('': none)", check=_step_window)
+    compilation_cache: str = setting("", "a folder for XLA's persistent compilation cache "
+                                         "('': off; JAX_COMPILATION_CACHE_DIR also works)")
+    peak_tflops: float = setting(0.0, "the device's peak TFLOP/s for MFU (0: from jaxgen's "
+                                      "table by device kind, or measured on a CPU)",
+                                 check=non_negative)
     progress: bool = setting(True, "show a progress bar")
     pictures: bool = setting(True, "write the end-of-run pictures and the final sample grid "
                                    "(false: quick prototype runs; `jaxgen pictures` draws "
@@ -147,6 +217,10 @@ class EvalSettings:
                              "jaxgen's classifier (`jaxgen classifier` first)",
                           check=non_negative)
     use_ema: bool = setting(True, "score the EMA params (else the raw ones)")
+    matmul_precision: str = setting("highest", "float32 matmul/conv precision of likelihoods "
+                                               "and held-out statistics ('highest': full "
+                                               "float32, not TF32 or bf16 passes)",
+                                    choices=("default", "high", "highest"))
     full: str = setting("", "paper-grade settings `jaxgen eval --full` applies: space-separated "
                             "eval.* / sample.* KEY=VALUE items ('': none)", check=_eval_preset)
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from jaxgen.kernel import registry
 
-# Keys that may change between a run and its resumption (they do not change
-# what is computed at each step).
+# Keys that may change between a run and its resumption (they do not change what is
+# computed at each step; the mesh, the state's sharding, remat and the matmul precision
+# change it only by float rounding).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
                      "train.sample_every", "train.progress", "train.max_to_keep",
-                     "train.xla_options", "train.pictures")
+                     "train.xla_options", "train.pictures", "train.mesh", "train.shard_state",
+                     "train.shard_min_size", "train.remat", "train.matmul_precision",
+                     "train.data_workers", "train.data_in_memory_mb", "train.profile_steps",
+                     "train.compilation_cache", "train.peak_tflops")
 # Settings a resumed run may change, each change printed as a note: the advice of the
 # non-finite-loss message (a lower learning rate, gradient clipping) must be followable in
 # the same workdir. The optimizer state does not depend on them (`make_optimizer`).
