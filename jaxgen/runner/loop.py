@@ -114,7 +114,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     pipeline = BatchPipeline(dataset.source, t_cfg.batch_size, seed=config.seed,
                              process_index=jax.process_index(),
                              process_count=jax.process_count(),
-                             steps_per_call=t_cfg.steps_per_call)
+                             steps_per_call=t_cfg.steps_per_call,
+                             workers=t_cfg.data_workers, in_memory_mb=t_cfg.data_in_memory_mb)
     if main:
         workdir_lib.claim(workdir)
     distributed.sync("workdir")
