@@ -66,16 +66,21 @@ def run_cli(args, env_extra=None, timeout=300, check=True) -> subprocess.Complet
     return proc
 
 
-def read_metrics(workdir) -> list[dict]:
+def read_metrics(workdir, perf: bool = False) -> list[dict]:
+    """metrics.jsonl's records; without the timing figures (perf/*: step time, examples/s,
+    MFU), which differ from run to run, unless `perf`."""
     path = Path(workdir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if perf:
+        return records
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in records]
 
 
 def load_final_state(workdir, step=None):
     """Restores a run's TrainState (in this process) for comparisons."""
-    from jaxgen.kernel import config as config_lib
     from jaxgen.runner.experiment import Experiment, read_run_info
-    cfg = config_lib.from_json_file(Path(workdir) / "config.json")
+    from jaxgen.runner.runs import workdir_config
+    cfg = workdir_config(workdir)  # as the commands read a run (the mesh of this machine)
     exp = Experiment(cfg, read_run_info(Path(workdir)))
     state, meta = exp.restore(workdir, step)
     return state, meta

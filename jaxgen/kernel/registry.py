@@ -375,10 +375,21 @@ def model_names() -> list[str]:
     return sorted(n for n in _MODELS if not is_reference(n))
 
 
+# Module fields the trainer sets from its own settings (train.remat), not model.* keys.
+TRAINER_FIELDS = ("remat",)
+
+
 def model_fields(name: str) -> list[str]:
     """The model.* keys model `name` takes (its module's dataclass fields)."""
     cls = resolve(model_spec(name).module)
-    return sorted({f.name for f in dataclasses.fields(cls)} - {"parent", "name"})
+    return sorted({f.name for f in dataclasses.fields(cls)} - {"parent", "name",
+                                                                *TRAINER_FIELDS})
+
+
+def models_with_field(field: str) -> list[str]:
+    """The registered models whose module has `field` (e.g. "remat")."""
+    return [m for m in model_names()
+            if field in {f.name for f in dataclasses.fields(resolve(model_spec(m).module))}]
 
 
 def event_shape_default(kwargs: dict, data) -> dict:
@@ -409,7 +420,7 @@ def build_model(model_config, data):
     if spec.defaults is not None:
         kwargs = spec.defaults(kwargs, data)
     cls = resolve(spec.module)
-    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", *TRAINER_FIELDS}
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise UnknownNameError(

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.data import get_dataset
@@ -30,20 +29,7 @@ from jaxgen.runner import distributed
 from jaxgen.runner.experiment import DatasetInfo, Experiment
 from jaxgen.runner.logging import format_table
 from jaxgen.runner.state import param_count
-
-
-def matmul_peak(n: int = 2048, reps: int = 5, dtype=jnp.float32) -> float:
-    """GFLOP/s of a jitted n x n @ n x n product (median of `reps` after a warm-up)."""
-    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
-    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
-    f = jax.jit(jnp.dot).lower(a, b).compile()
-    jax.block_until_ready(f(a, b))
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(a, b))
-        times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / float(np.median(times)) / 1e9
+from jaxgen.runner.throughput import matmul_peak, step_flops
 
 
 def _memory(compiled) -> dict:
@@ -110,33 +96,34 @@ def setup(config):
     return exp, exp.init_state(distributed.to_global(first, exp.mesh, t.batch_size)), batch
 
 
-def _cost_flops(compiled) -> float | None:
-    try:
-        cost = compiled.cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        return float(cost.get("flops", 0.0)) or None
-    except Exception:  # cost analysis is best-effort on some backends
-        return None
+def step_memory(config, info: DatasetInfo) -> dict:
+    """Per-device memory of the config's train step on this mesh, from shapes alone: the
+    state's bytes per device (its shardings) and XLA's `memory_analysis` of the step compiled
+    from the abstract state and batch (arguments, outputs, temporaries; an estimate made by
+    the compiler, nothing is allocated). Works for a model far larger than this machine."""
+    from jaxgen.runner import sharding
 
-
-def flops_per_step(exp, config, state, batch, compiled) -> float | None:
-    """XLA's FLOP count of one optimizer step (an estimate of XLA's cost model).
-
-    XLA counts the body of a loop once, whatever its trip count: a step with
-    train.grad_accum = g (a loop over g micro-batches) or train.steps_per_call = k (a loop
-    over k steps, where it is not unrolled) would be counted g or k times too low. Those
-    configs are counted on the same step with g = k = 1 over the same global batch, which
-    does the same arithmetic (the micro-batches' gradients summed), compiled for the count
-    only."""
-    t = config.train
-    if int(t.grad_accum) == 1 and int(t.steps_per_call) == 1:
-        return _cost_flops(compiled)
-    from jaxgen.kernel import config as config_lib
-    one = config_lib.apply_overrides(config.copy_and_resolve_references(),
-                                     ["train.grad_accum=1", "train.steps_per_call=1"])
-    exp1 = Experiment(one, exp.info)
-    first = batch if int(t.steps_per_call) == 1 else jax.tree.map(lambda v: v[0], batch)
-    return _cost_flops(exp1.train_step().lower(state, first).compile())
+    exp = Experiment(config, info)
+    state = exp.abstract_state()
+    batch = exp.abstract_batch()
+    t0 = time.perf_counter()
+    compiled = exp.train_step().lower(state, batch).compile()
+    compile_s = time.perf_counter() - t0
+    nparams = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
+    out = {"params": nparams, "devices": exp.mesh.size,
+           "mesh": ",".join(f"{a}:{n}" for a, n in exp.mesh.shape.items()),
+           "state_gib_per_device": sharding.abstract_bytes_per_device(
+               state, exp.state_sharding) / 2 ** 30,
+           "compile_s": round(compile_s, 1)}
+    m = compiled.memory_analysis()
+    if m is not None:
+        out.update({"argument_gib": m.argument_size_in_bytes / 2 ** 30,
+                    "output_gib": m.output_size_in_bytes / 2 ** 30,
+                    "temp_gib": m.temp_size_in_bytes / 2 ** 30,
+                    "alias_gib": m.alias_size_in_bytes / 2 ** 30})
+        out["total_gib"] = (out["argument_gib"] + out["output_gib"] + out["temp_gib"]
+                            - out["alias_gib"])
+    return out
 
 
 def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = None,
@@ -146,9 +133,10 @@ def bench(config, steps: int = 20, warmup: int = 3, out: str | Path | None = Non
     step_fn = exp.train_step()
 
     t0 = time.perf_counter()
-    compiled = step_fn.lower(state, batch).compile()
+    lowered = step_fn.lower(state, batch)
+    compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
-    flops = flops_per_step(exp, config, state, batch, compiled)
+    flops = step_flops(exp, config, lowered, compiled)
 
     for _ in range(warmup):
         state, m = compiled(state, batch)

@@ -1,4 +1,5 @@
-"""Devices, the data mesh, multi-process setup and host transfers."""
+"""Multi-process setup, the batch's sharding and host transfers (the mesh and the state's
+shardings: `jaxgen.runner.sharding`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-
-DATA_AXIS = "data"
 
 
 def initialize_from_env() -> bool:
@@ -36,18 +35,13 @@ def initialize_from_env() -> bool:
     return True
 
 
-def make_mesh() -> Mesh:
-    """A 1-D mesh over every device of every process, process-major."""
-    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
-    return Mesh(np.array(devices), (DATA_AXIS,))
-
-
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
 def data_sharding(mesh: Mesh, leading_unsharded: int = 0) -> NamedSharding:
-    return NamedSharding(mesh, P(*([None] * leading_unsharded), DATA_AXIS))
+    """The batch's sharding: its example axis split over every mesh axis."""
+    return NamedSharding(mesh, P(*([None] * leading_unsharded), tuple(mesh.axis_names)))
 
 
 def is_main() -> bool:
@@ -83,3 +77,26 @@ def to_host(tree):
 def sync(name: str) -> None:
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(name)
+
+
+#: Compiles shorter than this are not written to the persistent cache (JAX's default is 1 s;
+#: JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS overrides it).
+CACHE_MIN_COMPILE_SECS = 0.5
+
+
+def use_compilation_cache(path: str) -> None:
+    """XLA's persistent compilation cache in folder `path` (train.compilation_cache): a rerun
+    or a resumed run loads its compiled programs instead of compiling them again. '' leaves
+    JAX as it is (JAX_COMPILATION_CACHE_DIR, if set, still works). JAX writes entries from
+    process 0 only; every process reads them, so with several hosts use a folder they share
+    (a local folder on each host works, but only host 0's is filled). Takes effect even after
+    something was compiled (the cache is opened again on the new folder)."""
+    if not path:
+        return
+    from jax.experimental.compilation_cache import compilation_cache
+    path = os.path.abspath(os.path.expanduser(path)) if "://" not in path else path
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECS)
+    if jax.config.jax_compilation_cache_dir != path:
+        compilation_cache.set_cache_dir(path)
+        compilation_cache.reset_cache()  # opened on the next compile, in the new folder

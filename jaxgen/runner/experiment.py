@@ -20,10 +20,10 @@ from jaxgen.kernel import registry, transforms
 from jaxgen.kernel.contract import DatasetInfo
 from jaxgen.kernel.errors import MissingError, NonFiniteResultError, UserError
 from jaxgen.kernel.settings import names as setting_names
-from jaxgen.nn.precision import with_compute_dtype
-from jaxgen.runner import distributed
+from jaxgen.nn.precision import matmul_precision, with_compute_dtype
+from jaxgen.runner import distributed, sharding
 from jaxgen.runner import step as step_lib
-from jaxgen.runner.checkpoint import Checkpointer, abstract_like
+from jaxgen.runner.checkpoint import Checkpointer
 from jaxgen.runner.optim import make_optimizer
 
 __all__ = ["DatasetInfo", "Experiment", "read_run_info", "write_run_info", "xla_options"]
@@ -77,6 +77,30 @@ def xla_options(spec: str, backend: str | None = None, kind: str | None = None) 
     return out
 
 
+def _traced_with(fn, context):
+    """`fn` traced inside `context` (e.g. the matmul precision, read when a function is
+    traced), whenever jit traces it."""
+    @functools.wraps(fn)
+    def inside(*args, **kwargs):
+        with context:
+            return fn(*args, **kwargs)
+    return inside
+
+
+def _with_remat(model, policy: str, name: str):
+    """`train.remat`: the model's blocks rematerialised with that policy (its `remat` field,
+    `jaxgen.nn.remat`); a model without blocks to remat says so."""
+    if policy == "none":
+        return model
+    fields = {f.name for f in dataclasses.fields(model)} if dataclasses.is_dataclass(model) \
+        else set()
+    if "remat" not in fields:
+        raise UserError(f"train.remat={policy}: model {name} has no blocks to rematerialise; "
+                        f"the models that do: {', '.join(registry.models_with_field('remat'))}. "
+                        "Use --config.train.remat=none.")
+    return model.clone(remat=policy)
+
+
 class Experiment:
     """Model + objective + mesh + optimizers for one config and one kind of data."""
 
@@ -87,12 +111,14 @@ class Experiment:
         self._compiled_samplers = {}
         self._compiled_likelihoods = {}
         registry.check_data_kind(registry.objective_spec(config.objective.name), info)
-        self.model = with_compute_dtype(registry.build_model(config.model, info),
+        self.model = with_compute_dtype(_with_remat(registry.build_model(config.model, info),
+                                                    config.train.remat, config.model.name),
                                         config.train.compute_dtype)
         self.objective = registry.build_objective(config, self.model, info)
         # the family's declared sample.* settings; `sample` may override them per call
         self.sample_settings = registry.sample_settings(config)
-        self.mesh = distributed.make_mesh()
+        t = config.train
+        self.mesh = sharding.make_mesh(t.mesh, bool(t.shard_state))
         n = self.mesh.size
         if config.train.batch_size % n:
             raise UserError(
@@ -104,6 +130,18 @@ class Experiment:
         self._init_fn = functools.partial(step_lib.init_state, self.objective, self.txs,
                                           int(config.seed))
 
+    @functools.cached_property
+    def state_sharding(self):
+        """The TrainState's shardings on this mesh: replicated, or split over its fsdp axis
+        (`train.shard_state`, `jaxgen.runner.sharding`)."""
+        batch = self.example_batch()
+        abstract_params = jax.eval_shape(self.objective.init,
+                                         jax.random.key(0, impl="rbg"), batch)
+        t = self.config.train
+        return sharding.state_shardings(jax.eval_shape(self._init_fn, batch), abstract_params,
+                                        self.txs, self.mesh, bool(t.shard_state),
+                                        int(t.shard_min_size))
+
     # ------------------------------------------------------------------ state
     def example_batch(self) -> dict:
         b = {"x": jnp.zeros((1, *self.info.event_shape), jnp.float32)}
@@ -111,8 +149,22 @@ class Experiment:
             b["label"] = jnp.zeros((1,), jnp.int32)
         return b
 
+    def abstract_batch(self) -> dict:
+        """The train step's global batch as shapes only (raw data: uint8 images, float
+        points, int32 tokens), sharded as the trainer places it."""
+        t, info = self.config.train, self.info
+        lead = () if int(t.steps_per_call) == 1 else (int(t.steps_per_call),)
+        dtype = {"images": jnp.uint8, "tokens": jnp.int32}.get(info.kind, jnp.float32)
+        sharding = distributed.data_sharding(self.mesh, len(lead))
+        batch = {"x": jax.ShapeDtypeStruct((*lead, int(t.batch_size), *info.event_shape),
+                                           dtype, sharding=sharding)}
+        if info.num_classes:
+            batch["label"] = jax.ShapeDtypeStruct((*lead, int(t.batch_size)), jnp.int32,
+                                                  sharding=sharding)
+        return batch
+
     def init_state(self, raw_batch: dict | None = None):
-        """A fresh, replicated TrainState.
+        """A fresh TrainState, placed as `state_sharding` says.
 
         With `raw_batch` (the run's first global batch, as fed to the step),
         objectives see real model-space data at init: layers with
@@ -120,7 +172,8 @@ class Experiment:
         example batch gives the shapes.
         """
         if raw_batch is None:
-            return jax.jit(self._init_fn, out_shardings=self.replicated)(self.example_batch())
+            return jax.jit(self._init_fn, out_shardings=self.state_sharding)(
+                self.example_batch())
         kind, seed = self.info.kind, int(self.config.seed)
 
         def init_from_data(raw):
@@ -129,11 +182,12 @@ class Experiment:
             batch["x"] = transforms.preprocess(kind, raw["x"], key, dequantize=self.dequantize)
             return self._init_fn(batch)
 
-        return jax.jit(init_from_data, out_shardings=self.replicated)(raw_batch)
+        return jax.jit(init_from_data, out_shardings=self.state_sharding)(raw_batch)
 
     def abstract_state(self):
         shapes = jax.eval_shape(self._init_fn, self.example_batch())
-        return abstract_like(shapes, self.replicated)
+        return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                            shapes, self.state_sharding)
 
     def restore(self, workdir, step: int | None = None):
         ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)
@@ -148,14 +202,15 @@ class Experiment:
         one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay,
                                        dequantize=self.dequantize,
                                        grad_accum=int(t.grad_accum))
-        fn = step_lib.make_multi_step(one, t.steps_per_call)
+        fn = _traced_with(step_lib.make_multi_step(one, t.steps_per_call),
+                          matmul_precision(t.matmul_precision))
         lead = 0 if t.steps_per_call == 1 else 1
         data = distributed.data_sharding(self.mesh, lead)
-        return jax.jit(fn, in_shardings=(self.replicated, data),
+        return jax.jit(fn, in_shardings=(self.state_sharding, data),
                        compiler_options=xla_options(t.xla_options,
                                                     jax.default_backend(),
                                                     self.info.kind) or None,
-                       out_shardings=(self.replicated, self.replicated), donate_argnums=0)
+                       out_shardings=(self.state_sharding, self.replicated), donate_argnums=0)
 
     # --------------------------------------------------------------- sampling
     @property
@@ -285,7 +340,8 @@ class Experiment:
             out = fn(params, x, kl)
             return out if isinstance(out, tuple) else (out, {})
 
-        return jax.jit(loglik, out_shardings=self.replicated)
+        return jax.jit(_traced_with(loglik, matmul_precision(self.config.eval.matmul_precision)),
+                       out_shardings=self.replicated)
 
     def log_likelihood_terms(self, params, x_raw, rng, steps: int | None = None,
                              name: str | None = None) -> tuple[np.ndarray, dict]:
@@ -327,7 +383,8 @@ class Experiment:
                 return stats.batch(params, x, ks, label=label)
             return stats.batch(params, x, ks)
 
-        return jax.jit(fn, out_shardings=self.replicated)
+        return jax.jit(_traced_with(fn, matmul_precision(self.config.eval.matmul_precision)),
+                       out_shardings=self.replicated)
 
     def held_out_stats_batch(self, params, x_raw, rng, label=None) -> dict:
         """The objective's `HeldOutStats.batch` on raw data (host arrays); see evaluate."""

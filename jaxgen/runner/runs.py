@@ -24,7 +24,13 @@ def workdir_config(workdir, overrides=()):
         raise MissingError(
             f"{workdir} is not a jaxgen run: its config.json was not written by jaxgen train "
             "(no run.json beside it). Pass the --workdir of a run.")
-    return config_lib.from_json_file(path, overrides)  # names first: a moved plugin file
+    config = config_lib.from_json_file(path, overrides)  # names first: a moved plugin file
+    from jaxgen.runner import sharding
+    if not sharding.fits(config.train.mesh):
+        # a run read on a machine with other devices than it trained on: its params are
+        # placed on this machine's default mesh (only the placement changes)
+        config = config_lib.apply_overrides(config, ["train.mesh="])
+    return config
 
 
 @contextlib.contextmanager

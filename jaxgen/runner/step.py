@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -85,7 +86,9 @@ def init_state(objective: Objective, txs: dict, seed: int, batch: dict) -> Train
     rbg a few. Everything drawn during training uses the threefry base key
     `fold_in(key(seed), 1)`, whose values do not depend on the sharding.
     """
-    params = objective.init(jax.random.key(seed, impl="rbg"), batch)
+    # a module's sharding annotations (`nn.with_logical_partitioning`) are read from the
+    # abstract init by `jaxgen.runner.sharding`; the state holds the values
+    params = nn.meta.unbox(objective.init(jax.random.key(seed, impl="rbg"), batch))
     opt_state = {p.name: txs[p.name].init(params[p.name]) for p in objective.players}
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       ema_params=jax.tree.map(jnp.copy, params), opt_state=opt_state,
@@ -195,3 +198,4 @@ def make_multi_step(one_step, steps_per_call: int, unroll: bool | None = None):
         return jax.lax.scan(one_step, state, batches, unroll=bool(unroll))
 
     return multi
+
