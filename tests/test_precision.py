@@ -12,7 +12,7 @@ from jaxgen.data import get_dataset
 from jaxgen.data.pipeline import BatchPipeline
 from jaxgen.kernel import config as config_lib
 from jaxgen.kernel.config import ConfigError
-from jaxgen.nn.precision import MixedPrecisionModel, with_compute_dtype
+from jaxgen.nn.precision import MixedPrecisionModel, matmul_precision, with_compute_dtype
 from jaxgen.runner import distributed
 from jaxgen.runner.experiment import DatasetInfo, Experiment
 from jaxgen.runner.loop import train_and_evaluate
@@ -96,6 +96,39 @@ def test_bf16_model_computes_in_bf16_and_keeps_float32_params_and_grads():
     a = jnp.concatenate([v.ravel() for v in jax.tree.leaves(g32)])
     b = jnp.concatenate([v.ravel() for v in jax.tree.leaves(g16)])
     assert float(a @ b / jnp.linalg.norm(a) / jnp.linalg.norm(b)) > 0.99
+
+
+def test_matmul_precision_reaches_the_lowered_float32_dots_and_convs():
+    """train.matmul_precision / eval.matmul_precision: "default" leaves float32 dots and
+    convolutions at XLA's DEFAULT (TF32 on an H100, one bf16 pass on a TPU), "highest"
+    asks for full float32 in the program itself."""
+    from jaxgen.kernel.errors import UserError
+
+    def f(a, x, w):
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return a @ a.T, y
+    args = (jnp.ones((4, 5)), jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 3)))
+    for name, hlo in (("default", "DEFAULT"), ("high", "HIGH"), ("highest", "HIGHEST")):
+        with matmul_precision(name):
+            assert jax.config.jax_default_matmul_precision == (None if name == "default"
+                                                                else name)
+            text = jax.jit(f).lower(*args).as_text()
+        dot = next(ln for ln in text.splitlines() if "stablehlo.dot_general" in ln)
+        conv = next(ln for ln in text.splitlines() if "stablehlo.convolution" in ln)
+        assert f"precision = [{hlo}, {hlo}]" in dot, (name, dot)
+        assert f"#stablehlo<precision {hlo}>" in conv, (name, conv)
+        if name != "default":  # the setting applied inside the block only
+            assert jax.config.jax_default_matmul_precision is None
+    # the declared settings' defaults and choices
+    cfg = config_lib.load_config(REALNVP_TOY, SMALL_FLOW)
+    assert (cfg.train.matmul_precision, cfg.eval.matmul_precision) == ("default", "highest")
+    for name in ("default", "high", "highest"):
+        config_lib.load_config(REALNVP_TOY, SMALL_FLOW + [f"train.matmul_precision={name}"])
+    with pytest.raises(ConfigError, match="matmul_precision"):
+        config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.matmul_precision=tf32"])
+    with pytest.raises(UserError, match="default, high, highest"):
+        matmul_precision("tf32")
 
 
 def test_bf16_loss_curve_tracks_float32(tmp_path):

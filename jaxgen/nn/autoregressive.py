@@ -65,7 +65,7 @@ Networks only: the likelihoods and samplers live in
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
@@ -307,11 +307,17 @@ def raster_mask(kh: int, kw: int, mask_type: str) -> np.ndarray:
 
 
 class MaskedConv2D(nn.Module):
-    """A 'SAME' 2-D convolution whose kernel is multiplied by `raster_mask` (NHWC)."""
+    """A 'SAME' 2-D convolution whose kernel is multiplied by `raster_mask` (NHWC).
+
+    dtype: the convolution's dtype (None: as before, the input's and the kernel's); set by
+    `jaxgen.nn.precision` under `train.compute_dtype`, the params stay float32."""
 
     features: int
     kernel_size: Sequence[int] = (3, 3)
     mask_type: str = "B"
+    dtype: Any = None
+
+    honours_compute_dtype: ClassVar[bool] = True
 
     @nn.compact
     def __call__(self, x):
@@ -320,7 +326,11 @@ class MaskedConv2D(nn.Module):
                             (kh, kw, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         mask = jnp.asarray(raster_mask(kh, kw, self.mask_type))[:, :, None, None]
-        y = jax.lax.conv_general_dilated(x, kernel * mask, (1, 1), "SAME",
+        kernel = kernel * mask
+        if self.dtype is not None:
+            x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), \
+                bias.astype(self.dtype)
+        y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + bias
 
@@ -600,10 +610,13 @@ class _Block(nn.Module):
         """h (B, 1, d) at position i. `cache` {"k", "v"}: (layers, B, heads, L, d_head);
         this block's key and value of position i are written in place at [layer, :, :, i]."""
         q, k, v = self._qkv(h)
-        cache = {name: jax.lax.dynamic_update_slice(cache[name], new[None], (layer, 0, 0, i, 0))
+        cache = {name: jax.lax.dynamic_update_slice(cache[name],  # in the cache's dtype
+                                                    new[None].astype(cache[name].dtype),
+                                                    (layer, 0, 0, i, 0))
                  for name, new in (("k", k), ("v", v))}
         mask = (jnp.arange(cache["k"].shape[3]) <= i)[None, :]
-        a = causal_attention(q, cache["k"][layer], cache["v"][layer], mask)
+        a = causal_attention(q, cache["k"][layer].astype(q.dtype),  # q's dtype: bf16 compute
+                             cache["v"][layer].astype(q.dtype), mask)
         return self._mlp(h + self.proj(self._merge(a))), cache
 
 

@@ -54,7 +54,7 @@ keeps it in params["growth"] and passes it as `step`), so a resume lands mid-fad
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -76,8 +76,15 @@ def growth_schedule(step, phase_steps: int, num_stages: int):
     return stage, alpha.astype(jnp.float32)
 
 
+def _float32(a):
+    """a in float32 at least (bfloat16 activations: the statistics in float32)."""
+    return a.astype(jnp.promote_types(a.dtype, jnp.float32))
+
+
 def pixel_norm(a, eps: float = 1e-8):
-    """a / sqrt(mean over channels of a^2 + eps), per pixel (per example for vectors)."""
+    """a / sqrt(mean over channels of a^2 + eps), per pixel (per example for vectors);
+    computed and returned in float32 (or wider) whatever a's dtype."""
+    a = _float32(a)
     return a * lax.rsqrt(jnp.mean(jnp.square(a), axis=-1, keepdims=True) + eps)
 
 
@@ -89,7 +96,7 @@ def minibatch_stddev(x, group_size: int = 4):
     batch)."""
     b = x.shape[0]
     g = next(d for d in range(min(group_size, b), 0, -1) if b % d == 0)
-    y = x.reshape(g, b // g, *x.shape[1:])
+    y = _float32(x).reshape(g, b // g, *x.shape[1:])  # the statistics in float32
     std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)            # (B/g, H, W, C)
     s = jnp.mean(std, axis=(1, 2, 3))                     # (B/g,)
     s = jnp.tile(s, g)                                    # row i -> group i mod B/g
@@ -101,31 +108,49 @@ def _he(fan_in: int, gain: float) -> float:
     return gain / math.sqrt(fan_in)
 
 
+def _compute(x, dtype):
+    """x in the layer's compute dtype (`dtype`; None: x's own)."""
+    return x if dtype is None else x.astype(dtype)
+
+
 class EqualizedDense(nn.Module):
-    """Dense layer with an N(0, 1) kernel scaled at run time by gain / sqrt(fan_in)."""
+    """Dense layer with an N(0, 1) kernel scaled at run time by gain / sqrt(fan_in).
+
+    dtype: the matmul's dtype (None: the input's); the kernel is scaled in float32 first.
+    Set by `jaxgen.nn.precision` under `train.compute_dtype`; params stay float32."""
 
     features: int
     gain: float = math.sqrt(2.0)
+    dtype: Any = None
+
+    honours_compute_dtype: ClassVar[bool] = True
 
     @nn.compact
     def __call__(self, x):
         w = self.param("kernel", nn.initializers.normal(1.0), (x.shape[-1], self.features))
         b = self.param("bias", nn.initializers.zeros, (self.features,))
-        return x @ (w * _he(x.shape[-1], self.gain)).astype(x.dtype) + b.astype(x.dtype)
+        w = w * _he(x.shape[-1], self.gain)
+        x = _compute(x, self.dtype)
+        return x @ w.astype(x.dtype) + b.astype(x.dtype)
 
 
 class EqualizedConv(nn.Module):
-    """k x k stride-1 SAME convolution with the run-time He scale of EqualizedDense."""
+    """k x k stride-1 SAME convolution with the run-time He scale of EqualizedDense
+    (dtype: as EqualizedDense's)."""
 
     features: int
     kernel_size: int = 3
     gain: float = math.sqrt(2.0)
+    dtype: Any = None
+
+    honours_compute_dtype: ClassVar[bool] = True
 
     @nn.compact
     def __call__(self, x):
         k, c = self.kernel_size, x.shape[-1]
         w = self.param("kernel", nn.initializers.normal(1.0), (k, k, c, self.features))
         b = self.param("bias", nn.initializers.zeros, (self.features,))
+        x = _compute(x, self.dtype)
         y = lax.conv_general_dilated(x, (w * _he(k * k * c, self.gain)).astype(x.dtype),
                                      (1, 1), "SAME",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
