@@ -38,6 +38,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgen.kernel.errors import UserError
+from jaxgen.nn import remat as remat_lib
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["UNetGenerator", "PatchDiscriminator", "Pix2Pix", "CycleGAN", "network"]
@@ -53,8 +54,25 @@ def _check_images(event_shape, model_name: str) -> tuple:
     return shape
 
 
-def _group_norm(channels: int, groups: int, name: str) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=math.gcd(groups, channels), name=name)
+def _group_norm(channels: int, groups: int, name: str, parent=None) -> nn.GroupNorm:
+    kwargs = {} if parent is None else {"parent": parent}
+    return nn.GroupNorm(num_groups=math.gcd(groups, channels), name=name, **kwargs)
+
+
+def _down(module, h, w, groups, name):
+    """The generator's down step (a block): stride-2 conv, GroupNorm, LeakyReLU(0.2).
+
+    Its layers are `module`'s submodules `name` and `name`_norm (see `jaxgen.nn.remat`)."""
+    h = nn.Conv(w, (4, 4), strides=(2, 2), padding="SAME", name=name, parent=module)(h)
+    return nn.leaky_relu(_group_norm(w, groups, f"{name}_norm", module)(h), 0.2)
+
+
+def _up(module, h, skip, w, groups, name):
+    """The generator's up step (a block): stride-2 transposed conv, the skip
+    concatenated, GroupNorm, ReLU."""
+    h = ConvTranspose(w, (4, 4), strides=(2, 2), padding="SAME", name=name, parent=module)(h)
+    h = jnp.concatenate([h, skip], -1)
+    return nn.relu(_group_norm(2 * w, groups, f"{name}_norm", module)(h))
 
 
 class UNetGenerator(nn.Module):
@@ -64,24 +82,28 @@ class UNetGenerator(nn.Module):
       out_channels: channels of the output image.
       channels: width c (c at H, 2c at H/2, 4c at H/4).
       groups: GroupNorm groups (gcd with each width).
+      remat: "none", or a `jax.checkpoint_policies` name: the two down and two up
+        steps are rematerialised in the backward pass with that policy
+        (`jaxgen.nn.remat`; same params).
     """
 
     out_channels: int
     channels: int = 32
     groups: int = 8
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, x):
         c, g = self.channels, self.groups
+        # static: the width, the groups and the name (positions counted from the module, 0)
+        down_block = remat_lib.block(_down, self.remat, (2, 3, 4))
+        up_block = remat_lib.block(_up, self.remat, (3, 4, 5))
 
         def down(h, w, name):
-            h = nn.Conv(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
-            return nn.leaky_relu(_group_norm(w, g, f"{name}_norm")(h), 0.2)
+            return down_block(self, h, w, g, name)
 
         def up(h, skip, w, name):
-            h = ConvTranspose(w, (4, 4), strides=(2, 2), padding="SAME", name=name)(h)
-            h = jnp.concatenate([h, skip], -1)
-            return nn.relu(_group_norm(2 * w, g, f"{name}_norm")(h))
+            return up_block(self, h, skip, w, g, name)
 
         e0 = nn.leaky_relu(nn.Conv(c, (3, 3), padding="SAME", name="in")(x), 0.2)  # H
         e1 = down(e0, 2 * c, "down_0")  # H/2
@@ -116,16 +138,19 @@ class Pix2Pix(nn.Module):
         the same shape.
       g_channels / d_channels: widths of G and D.
       groups: GroupNorm groups in G.
+      remat: "none", or a `jax.checkpoint_policies` name: G's down and up steps are
+        rematerialised in the backward pass (`jaxgen.nn.remat`); D has no blocks.
     """
 
     event_shape: Sequence[int] = (28, 28, 1)
     g_channels: int = 32
     d_channels: int = 32
     groups: int = 8
+    remat: str = "none"
 
     def setup(self):
         shape = _check_images(self.event_shape, "pix2pix_unet")
-        self.generator = UNetGenerator(shape[-1], self.g_channels, self.groups)
+        self.generator = UNetGenerator(shape[-1], self.g_channels, self.groups, self.remat)
         self.discriminator = PatchDiscriminator(self.d_channels)
 
     def translate(self, x_in):
@@ -151,11 +176,12 @@ class CycleGAN(nn.Module):
     g_channels: int = 32
     d_channels: int = 32
     groups: int = 8
+    remat: str = "none"
 
     def setup(self):
         shape = _check_images(self.event_shape, "cyclegan")
-        self.g_xy = UNetGenerator(shape[-1], self.g_channels, self.groups)
-        self.g_yx = UNetGenerator(shape[-1], self.g_channels, self.groups)
+        self.g_xy = UNetGenerator(shape[-1], self.g_channels, self.groups, self.remat)
+        self.g_yx = UNetGenerator(shape[-1], self.g_channels, self.groups, self.remat)
         self.d_x = PatchDiscriminator(self.d_channels)
         self.d_y = PatchDiscriminator(self.d_channels)
 

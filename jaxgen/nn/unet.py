@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.kernel.errors import UserError
+from jaxgen.nn import remat as remat_lib
 from jaxgen.nn.embeddings import ClassEmbedding, TimeEmbedding, broadcast_time
 
 __all__ = ["UNet", "ResBlock", "AttentionBlock"]
@@ -93,6 +94,9 @@ class UNet(nn.Module):
       num_classes: if set, a class embedding is added to the time embedding;
         ``label=None`` selects the extra "no label" entry.
       attention: add self-attention at the lowest resolution.
+      remat: "none", or a `jax.checkpoint_policies` name: every ResBlock and
+        attention block is rematerialised in the backward pass with that policy
+        (`jaxgen.nn.remat`; same params, less activation memory).
     """
 
     channels: Sequence[int] = (32, 64)
@@ -102,6 +106,7 @@ class UNet(nn.Module):
     out_channels: int | None = None
     num_classes: int | None = None
     attention: bool = False
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
@@ -119,6 +124,8 @@ class UNet(nn.Module):
                 f"for {len(self.channels)} resolution levels."
             )
         last = len(self.channels) - 1
+        res_block = remat_lib.block(ResBlock, self.remat)
+        attn_block = remat_lib.block(AttentionBlock, self.remat)
 
         temb = TimeEmbedding(self.time_dim, name="time_embedding")(broadcast_time(t, batch))
         if self.num_classes is not None:
@@ -132,25 +139,25 @@ class UNet(nn.Module):
         skips = []
         for level, ch in enumerate(self.channels):
             for i in range(self.num_res_blocks):
-                h = ResBlock(ch, self.groups, name=f"down_{level}_res_{i}")(h, temb)
+                h = res_block(ch, self.groups, name=f"down_{level}_res_{i}")(h, temb)
                 if self.attention and level == last:
-                    h = AttentionBlock(self.groups, name=f"down_{level}_attn_{i}")(h)
+                    h = attn_block(self.groups, name=f"down_{level}_attn_{i}")(h)
                 skips.append(h)
             if level != last:
                 h = nn.Conv(ch, (3, 3), strides=(2, 2), name=f"down_{level}_downsample")(h)
 
-        h = ResBlock(self.channels[-1], self.groups, name="mid_res_0")(h, temb)
+        h = res_block(self.channels[-1], self.groups, name="mid_res_0")(h, temb)
         if self.attention:
-            h = AttentionBlock(self.groups, name="mid_attn")(h)
-        h = ResBlock(self.channels[-1], self.groups, name="mid_res_1")(h, temb)
+            h = attn_block(self.groups, name="mid_attn")(h)
+        h = res_block(self.channels[-1], self.groups, name="mid_res_1")(h, temb)
 
         for level in reversed(range(len(self.channels))):
             ch = self.channels[level]
             for i in range(self.num_res_blocks):
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
-                h = ResBlock(ch, self.groups, name=f"up_{level}_res_{i}")(h, temb)
+                h = res_block(ch, self.groups, name=f"up_{level}_res_{i}")(h, temb)
                 if self.attention and level == last:
-                    h = AttentionBlock(self.groups, name=f"up_{level}_attn_{i}")(h)
+                    h = attn_block(self.groups, name=f"up_{level}_attn_{i}")(h)
             if level != 0:
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)  # nearest x2
                 h = nn.Conv(self.channels[level - 1], (3, 3), name=f"up_{level}_upsample")(h)

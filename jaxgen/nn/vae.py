@@ -37,6 +37,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgen.kernel.errors import UserError
+from jaxgen.nn import remat as remat_lib
 from jaxgen.nn.conv import ConvTranspose
 
 __all__ = ["MLPVAE", "ConvVAE", "VQVAEConv", "VQVAE2Conv"]
@@ -171,6 +172,14 @@ class ConvVAE(nn.Module):
         return self.decode(mean)
 
 
+class _ResConv(nn.Conv):
+    """The VQ-VAEs' residual block ``h + conv(silu(h))``: an `nn.Conv` (same params, same
+    name) that adds its own input, so the whole block is one module to rematerialise."""
+
+    def __call__(self, h):
+        return h + super().__call__(nn.silu(h))
+
+
 class _VQConvFields(nn.Module):
     """The fields (and their checks) of the VQ-VAE conv nets, one level or two."""
 
@@ -180,6 +189,7 @@ class _VQConvFields(nn.Module):
     embed_dim: int = 16
     channels: Sequence[int] = (32, 64)
     num_res: int = 1
+    remat: str = "none"
 
     def _check(self, name: str):
         _check_spatial(self.event_shape, f"model.name={name}")
@@ -196,30 +206,33 @@ class VQVAEConv(_VQConvFields):
       embed_dim: D, the size of each code vector.
       channels: widths of the two stride-2 convs (the decoder mirrors them).
       num_res: 3x3 residual conv blocks at the H/4 resolution on each side.
+      remat: "none", or a `jax.checkpoint_policies` name: the residual blocks are
+        rematerialised in the backward pass with that policy (`jaxgen.nn.remat`).
     """
 
     def setup(self):
         self._check("vqvae_conv")
         c_top = self.channels[-1]
+        res = remat_lib.block(_ResConv, self.remat)
         self.down = _ConvDown(tuple(self.channels))
-        self.enc_res = [nn.Conv(c_top, (3, 3)) for _ in range(self.num_res)]
+        self.enc_res = [res(c_top, (3, 3)) for _ in range(self.num_res)]
         self.enc_out = nn.Conv(self.embed_dim, (1, 1))
         self.dec_in = nn.Conv(c_top, (3, 3))
-        self.dec_res = [nn.Conv(c_top, (3, 3)) for _ in range(self.num_res)]
+        self.dec_res = [res(c_top, (3, 3)) for _ in range(self.num_res)]
         self.up = _ConvUp(tuple(self.channels), self.event_shape[-1])
 
     def encode(self, x):
         """x (B, H, W, C) -> z_e (B, H/4, W/4, embed_dim)."""
         h = self.down(x)
-        for conv in self.enc_res:
-            h = h + conv(nn.silu(h))
+        for block in self.enc_res:
+            h = block(h)
         return self.enc_out(nn.silu(h))
 
     def decode(self, e):
         """e (B, H/4, W/4, embed_dim) -> (B, H, W, C)."""
         h = self.dec_in(e)
-        for conv in self.dec_res:
-            h = h + conv(nn.silu(h))
+        for block in self.dec_res:
+            h = block(h)
         return self.up(nn.silu(h))
 
     def __call__(self, x):
@@ -244,14 +257,16 @@ class VQVAE2Conv(_VQConvFields):
       embed_dim: D, the size of each code vector (both levels).
       channels: widths at H/2 (bottom) and H/4 (top).
       num_res: 3x3 residual conv blocks at each level, on each side.
+      remat: as :class:`VQVAEConv`.
     """
 
     def setup(self):
         self._check("vqvae2_conv")
         c_b, c_t = self.channels
+        block = remat_lib.block(_ResConv, self.remat)
 
         def res(c, name):
-            return [nn.Conv(c, (3, 3), name=f"{name}_{i}") for i in range(self.num_res)]
+            return [block(c, (3, 3), name=f"{name}_{i}") for i in range(self.num_res)]
 
         self.down_b = nn.Conv(c_b, (3, 3), strides=(2, 2))
         self.res_b = res(c_b, "res_b")
@@ -269,9 +284,9 @@ class VQVAE2Conv(_VQConvFields):
         self.dec_out = nn.Conv(self.event_shape[-1], (3, 3))
 
     @staticmethod
-    def _res(h, convs):
-        for conv in convs:
-            h = h + conv(nn.silu(h))
+    def _res(h, blocks):
+        for block in blocks:
+            h = block(h)
         return h
 
     def features(self, x):
