@@ -13,7 +13,10 @@ Fashion-MNIST tfds source, prepared on first use). Each row times `iterate` for
 `--seconds` after its first batch and after the batches read ahead during start-up have
 been taken (so they do not count); "first batch s" is the start-up: the pool's start for
 workers (the first pool of a process also starts the forkserver), the whole decode for
-"in memory".
+"in memory". "CPU ms/1k" is the CPU time this process and its workers spent per 1000
+images while timed: what a row costs whatever else runs. On a busy machine the scheduler
+gives one session's processes together a share of the cores (Linux autogroups), so more
+workers then add CPU cost without adding images/s; compare them on idle cores.
 """
 
 from __future__ import annotations
@@ -87,24 +90,47 @@ def before_pipeline():
     return mod.BatchPipeline
 
 
-def measure(pipe, seconds: float, ahead: int) -> tuple[float, float]:
-    """(seconds to the first batch, images/s after it and the `ahead` batches read ahead)."""
+def tree_cpu() -> float:
+    """CPU seconds of this process and all its descendants alive now (the workers are
+    children of the forkserver, itself a child of this process); Linux's /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                text = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            f = text[text.rindex(")") + 2:].split()  # fields from the state on
+            stats[int(d)] = (int(f[1]), (int(f[11]) + int(f[12])) / tick)
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo += [c for c, (ppid, _) in stats.items() if ppid == pid]
+    return total
+
+
+def measure(pipe, seconds: float, ahead: int) -> tuple[float, float, float]:
+    """(seconds to the first batch, images/s after it and the `ahead` batches read ahead,
+    CPU ms per 1000 images over the same time: this process and the workers)."""
     t0 = time.perf_counter()
     it = pipe.iterate(0, 10**9)
-    first = None
     try:
         next(it)
         first = time.perf_counter() - t0
         for _ in range(ahead):
             next(it)
-        n, t1 = 0, time.perf_counter()
+        n, c1, t1 = 0, tree_cpu(), time.perf_counter()
         while time.perf_counter() - t1 < seconds:
             next(it)
             n += 1
-        rate = n * pipe.local_batch_size / (time.perf_counter() - t1)
+        images = n * pipe.local_batch_size
+        rate = images / (time.perf_counter() - t1)
+        cpu_ms = 1e6 * (tree_cpu() - c1) / max(1, images)
     finally:
         it.close()
-    return first, rate
+    return first, rate, cpu_ms
 
 
 def rows_for(name, source, args, old_cls) -> list[dict]:
@@ -123,9 +149,11 @@ def rows_for(name, source, args, old_cls) -> list[dict]:
         runs.append((f"workers={w}", lambda w=w: BatchPipeline(source, b, workers=w, **kw),
                      max(3, 2 * w) + 1))
     for path, make, ahead in runs:
-        first, rate = measure(make(), args.seconds, ahead)
-        out.append({"data": name, "path": path, "first_batch_s": first, "images_per_s": rate})
-        print(f"  {name:<22} {path:<58} {first:8.2f} {rate:12,.0f}", flush=True)
+        first, rate, cpu_ms = measure(make(), args.seconds, ahead)
+        out.append({"data": name, "path": path, "first_batch_s": first, "images_per_s": rate,
+                    "cpu_ms_per_1k_images": cpu_ms})
+        print(f"  {name:<22} {path:<58} {first:8.2f} {rate:12,.0f} {cpu_ms:10.1f}",
+              flush=True)
     return out
 
 
@@ -146,7 +174,7 @@ def main(argv=None) -> int:
     old_cls = before_pipeline()
     print(f"pipeline throughput: BatchPipeline.iterate alone (no model), batch {args.batch}, "
           f"uint8; {os.cpu_count()} CPU cores, load average {load0[0]:.2f} at start")
-    print(f"  {'data':<22} {'path':<58} {'first s':>8} {'images/s':>12}")
+    print(f"  {'data':<22} {'path':<58} {'first s':>8} {'images/s':>12} {'CPU ms/1k':>10}")
     rows = []
     for name in args.only.split(","):
         shape, n = SHAPES[name]

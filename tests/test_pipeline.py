@@ -165,9 +165,12 @@ def test_workers_give_the_thread_batches_in_order_and_resume(monkeypatch):
     k3 = dict(steps_per_call=3)
     assert_same_batches(list(BatchPipeline(src, 8, seed=2, workers=2, **k3).iterate(3, 12)),
                         list(BatchPipeline(src, 8, seed=2, **k3).iterate(3, 12)))
+    import jaxgen.data.pipeline as pipeline
+    with monkeypatch.context() as m:  # no room in /dev/shm: results come through the pipes
+        m.setattr(pipeline, "_shm_room", lambda: 0)
+        assert_same_batches(list(wrk.iterate(6, 10)), list(ref.iterate(6, 10)))
     # with workers, a dataset that fits is decoded once by them, then gathered in memory
     both = BatchPipeline(src, 8, seed=2, workers=2, in_memory_mb=1)
-    import jaxgen.data.pipeline as pipeline
     monkeypatch.setattr(pipeline, "_CHUNK_BYTES", 10 * (90 + 4))  # 7 chunks
     np.testing.assert_array_equal(both.decode_once()["x"], src.get(np.arange(64))["x"])
     assert_same_batches(list(both.iterate(0, 11)), list(ref.iterate(0, 11)))
