@@ -3,6 +3,7 @@
     python benchmarks/remat_memory.py                    # the Fashion-MNIST U-Net, batch 64
     python benchmarks/remat_memory.py --channels 128,256,256 --num-res-blocks 2 --batch 128
     python benchmarks/remat_memory.py --json remat.json --steps 10
+    python benchmarks/remat_memory.py --dense-chain      # the textbook case only
 
 The U-Net of `--config` (its model.* settings; default the flow-matching Fashion-MNIST
 config) on a batch of random 28x28x1 images: the flow-matching loss
@@ -14,6 +15,11 @@ batch), output bytes (loss and gradients), the convolutions in the optimised pro
 (remat's recomputation adds some), and the seconds to compile; with `--steps N`,
 also the median ms of N steps after one warm-up. The figures are the compiler's buffer
 assignment on this backend, not a measured peak.
+
+`--dense-chain`: instead, the textbook case, whether this backend's figures show remat at
+all: 16 layers ``x -> sin(2 sin(x W))`` on a (2048, 512) float32 batch, each layer under
+`jax.checkpoint` with `nothing_saveable` or not; the temp bytes of the gradient, both ways
+(without remat the backward pass keeps two 4 MiB tensors per layer, with it one).
 """
 
 from __future__ import annotations
@@ -85,6 +91,32 @@ def measure(settings: dict, policy: str, batch: int, image: tuple, steps: int) -
     return row
 
 
+def dense_chain(layers: int = 16, batch: int = 2048, width: int = 512) -> dict:
+    """{remat: temp bytes} of the gradient of a chain of dense layers (see the docstring)."""
+    import jax
+    import jax.numpy as jnp
+
+    def layer(w, x):
+        return jnp.sin(jnp.sin(x @ w) * 2.0)
+
+    keys = jax.random.split(jax.random.key(0), layers + 1)
+    ws = [0.05 * jax.random.normal(k, (width, width)) for k in keys[1:]]
+    x = jax.random.normal(keys[0], (batch, width))
+    out = {}
+    for remat in (False, True):
+        f = (jax.checkpoint(layer, policy=jax.checkpoint_policies.nothing_saveable)
+             if remat else layer)
+
+        def loss(ws, x, f=f):
+            for w in ws:
+                x = f(w, x)
+            return jnp.sum(x)
+
+        compiled = jax.jit(jax.grad(loss)).lower(ws, x).compile()
+        out[remat] = compiled.memory_analysis().temp_size_in_bytes
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -97,9 +129,20 @@ def main(argv=None) -> int:
     parser.add_argument("--policies", default="", help="comma-separated; default all")
     parser.add_argument("--steps", type=int, default=0, help="also time N steps (0: no)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--dense-chain", action="store_true",
+                        help="only the textbook case: 16 checkpointed dense layers")
     args = parser.parse_args(argv)
 
     import jax
+
+    if args.dense_chain:
+        temp = dense_chain()
+        print(f"# 16 dense layers, (2048, 512) float32; {jax.devices()[0].platform}, "
+              f"jax {jax.__version__}")
+        print("| remat | temp MiB |\n|---|---|")
+        for remat, b in temp.items():
+            print(f"| {'nothing_saveable' if remat else 'none'} | {b / 2.0 ** 20:.2f} |")
+        return 0
 
     from jaxgen.nn.remat import POLICIES
 
