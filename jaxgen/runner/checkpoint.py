@@ -16,9 +16,13 @@ fails deep inside TensorStore). Two records guard each checkpoint:
   every checkpoint jaxgen writes carries it, a kill at any moment included. A restore
   recomputes it from the arrays read back and refuses the checkpoint when they differ;
 * `<step>/jaxgen_manifest.json`, the size and CRC-32 of every file, written once the save
-  has finished (when the next save starts, or at `close()`): it names the damaged file
-  before anything is read. A run killed in between leaves its newest checkpoint without a
-  manifest, verified by its fingerprint alone (and said so).
+  has finished: it names the damaged file before anything is read. Reading the checkpoint
+  back for it costs the training thread nothing: it runs on a thread of its own, started
+  when the next save starts (or at `close()`, which waits for it), while Orbax writes that
+  next save; Orbax's commit of the next save waits for it (a `post_finalization_callback`),
+  so it never races Orbax's removal of old steps (train.max_to_keep). A run killed in
+  between leaves its newest checkpoint without a manifest, verified by its fingerprint
+  alone (and said so).
 
 Checkpoints written before fingerprints were recorded have only the manifest; one with
 neither is restored only when it holds no NaN/inf, and said so.
@@ -27,6 +31,20 @@ neither is restored only when it holds no NaN/inf, and said so.
 manifest, or that Orbax cannot read, is skipped with one line saying which and why, and the
 next older one is tried. `restore(step=N)` of one named checkpoint raises `CheckpointError`
 instead. Neither ever prints a traceback for damaged files.
+
+Several processes (hosts). Every process calls `save` at the same step (the training loop
+saves at steps all processes agree on, `jaxgen.runner.stops`). Orbax writes each process's
+own shards: a process writes the shards on its devices (one copy of a replicated array) to
+its own `state/ocdbt.process_<i>/` files, so no process gathers the state; the primary
+process (0) writes the metadata and the `meta` item, and once every process has finished
+(a barrier) merges the per-process indexes and commits the step. This assumes one folder
+every process sees (a shared filesystem or a bucket), as Orbax does. The fingerprint is
+reduced on the devices (two sums per leaf, no gather). The manifest is written by process
+0 alone, after Orbax committed the step, so after every process finished writing it.
+
+Paths go through `etils.epath`: the checkpoint folder may be remote (`gs://...`) where Orbax
+and epath support it. There the free-space check is skipped, a manifest is written whole
+(an object store replaces an object at once) and `set_aside` needs epath's folder rename.
 """
 
 from __future__ import annotations
@@ -35,13 +53,15 @@ import errno
 import json
 import os
 import shutil
+import threading
 import time
 import zlib
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Callable
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from jaxgen.kernel.errors import CheckpointError, MissingError
 
@@ -49,35 +69,59 @@ MANIFEST = "jaxgen_manifest.json"
 FINGERPRINT = "fingerprint"  # the key of the arrays' fingerprint in a checkpoint's meta
 
 
+# ------------------------------------------------------------------ paths
+PathLike = str | os.PathLike
+
+
+def is_local(path: PathLike) -> bool:
+    """Whether `path` is on this machine's filesystem (no `scheme://`, e.g. gs://)."""
+    return "://" not in os.fspath(path)
+
+
+def _path(path: PathLike) -> epath.Path:
+    return epath.Path(path)
+
+
+def _size(path: epath.Path) -> int:
+    return int(path.stat().length)
+
+
 # ------------------------------------------------------------------ manifests
-def _crc32(path: Path) -> int:
+def _crc32(path: PathLike) -> int:
     crc = 0
-    with open(path, "rb") as f:
+    with _path(path).open("rb") as f:
         while chunk := f.read(1 << 22):
             crc = zlib.crc32(chunk, crc)
     return crc
 
 
-def _files(step_dir: Path) -> list[Path]:
-    return sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+def _files(step_dir: PathLike) -> list[epath.Path]:
+    """Every file under `step_dir` but the manifest (a walk: epath has no recursive glob)."""
+    return sorted(folder / name for folder, _, names in _path(step_dir).walk()
+                  for name in names if not name.startswith(MANIFEST))
 
 
-def write_manifest(step_dir: str | Path) -> Path:
-    """Writes `step_dir/jaxgen_manifest.json` ({relative path: [size, crc32]}) atomically."""
-    step_dir = Path(step_dir)
-    files = {str(p.relative_to(step_dir)): [p.stat().st_size, _crc32(p)]
+def write_manifest(step_dir: PathLike) -> epath.Path:
+    """Writes `step_dir/jaxgen_manifest.json` ({relative path: [size, crc32]}) whole: through
+    a temporary file renamed on a local disk; at once on an object store."""
+    step_dir = _path(step_dir)
+    files = {p.relative_to(step_dir).as_posix(): [_size(p), _crc32(p)]
              for p in _files(step_dir)}
+    text = json.dumps({"format": 1, "files": files}, indent=1)
+    if not is_local(step_dir):
+        (step_dir / MANIFEST).write_text(text)
+        return step_dir / MANIFEST
     tmp = step_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"format": 1, "files": files}, indent=1))
+    tmp.write_text(text)
     os.replace(tmp, step_dir / MANIFEST)
     return step_dir / MANIFEST
 
 
-def verify(step_dir: str | Path) -> str | None:
+def verify(step_dir: PathLike) -> str | None:
     """What is wrong with the checkpoint in `step_dir` by its manifest, or None if every
     file is there with its size and checksum. A checkpoint without a manifest is "unverified"
     (see `has_manifest`), not wrong."""
-    step_dir = Path(step_dir)
+    step_dir = _path(step_dir)
     path = step_dir / MANIFEST
     if not path.is_file():
         return None
@@ -87,12 +131,12 @@ def verify(step_dir: str | Path) -> str | None:
         return f"its manifest {MANIFEST} is unreadable"
     for rel, (size, crc) in files.items():
         p = step_dir / rel
-        top = Path(rel).parts[0]
-        if len(Path(rel).parts) > 1 and not (step_dir / top).is_dir():
-            return f"its folder {top}/ is missing"
+        parts = PurePosixPath(rel).parts
+        if len(parts) > 1 and not (step_dir / parts[0]).is_dir():
+            return f"its folder {parts[0]}/ is missing"
         if not p.is_file():
             return f"{rel} is missing"
-        got = p.stat().st_size
+        got = _size(p)
         if got != size:
             return f"{rel} has {got} bytes, {size} were written (truncated or changed)"
         if _crc32(p) != crc:
@@ -100,8 +144,8 @@ def verify(step_dir: str | Path) -> str | None:
     return None
 
 
-def has_manifest(step_dir: str | Path) -> bool:
-    return (Path(step_dir) / MANIFEST).is_file()
+def has_manifest(step_dir: PathLike) -> bool:
+    return (_path(step_dir) / MANIFEST).is_file()
 
 
 def _all_finite(tree) -> bool:
@@ -174,19 +218,26 @@ def _listing(list_steps, tries: int = 10):
 
 
 class Checkpointer:
-    def __init__(self, directory: str | Path, max_to_keep: int = 3, read_only: bool = False):
-        self.directory = Path(directory).resolve()
+    def __init__(self, directory: PathLike, max_to_keep: int = 3, read_only: bool = False):
+        directory = _path(directory)
+        self.directory = directory.resolve() if is_local(directory) else directory
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
         self.read_only = read_only
         self._unverified: list[int] = []  # saved steps whose manifest is not written yet
+        self._manifests: threading.Thread | None = None  # writing manifests, if running
+        self._manifest_error: BaseException | None = None
         # Readers open the manager with create=False and never call save(); Orbax's
-        # own read_only mode only adds log noise.
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only)
+        # own read_only mode only adds log noise. Orbax calls the post-finalization callback
+        # on process 0 before it commits a save and removes old steps: the manifests being
+        # written then are finished first.
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=not read_only,
+            async_options=ocp.AsyncOptions(post_finalization_callback=self._join_manifests))
         self.manager = _listing(lambda: ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "meta")))
 
-    def step_dir(self, step: int) -> Path:
+    def step_dir(self, step: int) -> epath.Path:
         return self.directory / str(int(step))
 
     def latest_step(self) -> int | None:
@@ -200,19 +251,48 @@ class Checkpointer:
         _listing(self.manager.reload)
 
     # ---------------------------------------------------------------- writing
-    def _write_manifests(self) -> None:
-        """Manifests of the finished saves (call after `wait_until_finished`)."""
-        if jax.process_index() == 0:
-            for step in self._unverified:
-                if self.step_dir(step).is_dir():  # max_to_keep may have removed it
-                    write_manifest(self.step_dir(step))
-        self._unverified = []
+    def _start_manifests(self) -> None:
+        """Starts writing the manifests of the finished saves on a thread of their own (call
+        after `wait_until_finished`: Orbax has committed them, on every process). Process 0
+        writes them; the others have none to write."""
+        steps, self._unverified = self._unverified, []
+        if not steps or jax.process_index() != 0:
+            return
+        self._join_manifests()
+
+        def write():
+            try:
+                for step in steps:
+                    if self.step_dir(step).is_dir():  # max_to_keep may have removed it
+                        write_manifest(self.step_dir(step))
+            except BaseException as e:  # noqa: BLE001 - raised on the training thread
+                self._manifest_error = e
+
+        self._manifests = threading.Thread(target=write, name="jaxgen-manifests", daemon=True)
+        self._manifests.start()
+
+    def _join_manifests(self) -> None:
+        """Waits for the manifests being written (on the training thread, or on Orbax's
+        thread just before it commits the next save and removes old steps)."""
+        thread = self._manifests
+        if thread is not None:
+            thread.join()
+
+    def _raise_manifest_error(self) -> None:
+        error, self._manifest_error = self._manifest_error, None
+        if error is not None:
+            raise error
 
     def save(self, step: int, state, meta: dict, force: bool = True) -> bool:
+        """Starts an asynchronous save of `state` and `meta` at `step`. On this (the
+        training) thread: waiting for the previous save (as Orbax's own save() does first),
+        the fingerprint, and Orbax's start (a copy of the arrays); reading the previous save
+        back for its manifest happens on a thread of its own meanwhile."""
         self.manager.wait_until_finished()  # what Orbax's save() does first anyway
-        self._write_manifests()
+        self._raise_manifest_error()
         self._check_space(state)
         meta = {**meta, FINGERPRINT: fingerprint(state)}  # committed with the arrays
+        self._start_manifests()  # after the fingerprint: on a CPU both would share the cores
         saved = self.manager.save(
             int(step),
             args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -226,6 +306,8 @@ class Checkpointer:
         """A full disk is found before Orbax starts writing (its threads' failure mid-write is
         reported once, but only after a burst of asyncio tracebacks): the checkpoint needs
         about the state's bytes, plus a margin for metadata."""
+        if not is_local(self.directory):
+            return  # a bucket: no free space to ask for
         need = sum(int(x.nbytes) for x in jax.tree.leaves(state) if hasattr(x, "nbytes"))
         need = int(need * 1.05) + (1 << 20)
         free = shutil.disk_usage(self.directory).free
@@ -234,8 +316,11 @@ class Checkpointer:
                           f"{need / 2**20:.1f} MiB", str(self.directory))
 
     def close(self) -> None:
+        """Finishes the saves and writes their manifests (waiting for both)."""
         self.manager.wait_until_finished()
-        self._write_manifests()
+        self._start_manifests()
+        self._join_manifests()
+        self._raise_manifest_error()
         self.manager.close()
 
     # ---------------------------------------------------------------- reading
@@ -331,7 +416,7 @@ class Checkpointer:
             + "; ".join(f"{s}: {why}" for s, why in skipped)
             + ". Train again in a new --workdir (the damaged files are kept).")
 
-    def set_aside(self, step: int) -> Path:
+    def set_aside(self, step: int) -> epath.Path:
         """Moves a damaged checkpoint out of Orbax's folder (to checkpoints_damaged/), so a
         resumed run can save that step again; nothing is deleted."""
         target = self.directory.parent / "checkpoints_damaged" / str(step)
@@ -340,7 +425,10 @@ class Checkpointer:
             target = target.with_name(f"{step}.{n}")
             n += 1
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.step_dir(step), target)
+        if is_local(target):
+            os.replace(self.step_dir(step), target)
+        else:
+            self.step_dir(step).rename(target)
         self.manager.reload()
         return target
 
@@ -350,13 +438,13 @@ def abstract_like(tree, sharding):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
 
 
-def checkpoint_steps(workdir: str | Path) -> list[int]:
+def checkpoint_steps(workdir: PathLike) -> list[int]:
     """The step folders under WORKDIR/checkpoints (no Orbax needed)."""
-    d = Path(workdir) / "checkpoints"
+    d = _path(workdir) / "checkpoints"
     if not d.is_dir():
         return []
     return sorted(int(p.name) for p in d.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def has_checkpoint(workdir: str | Path) -> bool:
+def has_checkpoint(workdir: PathLike) -> bool:
     return bool(checkpoint_steps(workdir))
