@@ -3,18 +3,20 @@ a terminal delivers them (to the whole process group; the child starts with SIGI
 default, as in a terminal, not ignored as in a background job of a script): start-up,
 compilation or training, the result is one line and no traceback, and the run either stops
 before its first step (exit 130 for Ctrl-C, 0 for SIGTERM) or saves a checkpoint and exits
-0; a second Ctrl-C during the save exits at once with 130."""
+0; a second Ctrl-C during the save exits at once with 130. With two processes, a SIGTERM
+that reaches one of them stops both at the same step, with one checkpoint."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags
+from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags, load_final_state
 
 from jaxgen.runner import checkpoint as ckpt_lib
 
@@ -108,3 +110,56 @@ def test_sigterm_during_the_end_of_run_pictures_says_which_command_draws_them(tm
                               f"at step 20; `jaxgen pictures --workdir {wd}` draws its "
                               "end-of-run pictures."]
     assert ckpt_lib.checkpoint_steps(wd) == [20]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(tmp_path):
+    """Two CPU processes (jax.distributed, gloo), as launch/multiprocess_cpu.sh starts them;
+    SIGTERM reaches process 1 only, mid-run. Both stop at the same step (the next log step,
+    where they agree), save one checkpoint there together, and exit 0."""
+    wd = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXGEN_DEBUG")}
+    env.update(JAX_PLATFORMS="cpu", JAXGEN_CPU="1", JAXGEN_NUM_PROCESSES="2",
+               JAXGEN_COORDINATOR=f"127.0.0.1:{_free_port()}")
+    logs = [(tmp_path / f"out{i}", tmp_path / f"err{i}") for i in range(2)]  # not pipes:
+    procs = []  # nobody reads them while it trains
+    for i, (out, err) in enumerate(logs):
+        with open(out, "w") as o, open(err, "w") as e:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG),
+                 "--workdir", str(wd), *flags(LONG)], cwd=ROOT,
+                env={**env, "JAXGEN_PROCESS_ID": str(i)}, stdout=o, stderr=e))
+    try:
+        metrics = wd / "metrics.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline and not (metrics.is_file() and metrics.read_text()):
+            assert all(p.poll() is None for p in procs), [e.read_text() for _, e in logs]
+            time.sleep(0.02)
+        procs[1].send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=90)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    outs = [(out.read_text(), err.read_text()) for out, err in logs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, (p.returncode, out[-1500:], err[-3000:])
+        assert "Traceback" not in err, err[-3000:]
+    steps = ckpt_lib.checkpoint_steps(wd)
+    assert len(steps) == 1 and 0 < steps[0] < 1000000 and steps[0] % 5 == 0, steps
+    step = steps[0]
+    out0 = outs[0][0]  # process 0 speaks for both; it was not signalled itself
+    assert f"SIGTERM on another process: saving a checkpoint at step {step}" in out0, out0
+    assert f"SIGTERM: checkpoint saved at step {step}" in out0, out0
+    assert "2 (2 process(es))" in out0
+    state, meta = load_final_state(wd)
+    assert int(state.step) == step == meta["data"]["next_step"]
+    assert ckpt_lib.verify(wd / "checkpoints" / str(step)) is None
+    assert ckpt_lib.has_manifest(wd / "checkpoints" / str(step))

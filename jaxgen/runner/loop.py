@@ -103,6 +103,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     main = distributed.is_main()
     say = functools.partial(print, flush=True) if main else (lambda *a, **k: None)
     t_cfg = config.train
+    distributed.use_compilation_cache(t_cfg.compilation_cache)
     if main:  # the other processes' launchers may already be writing their logs/ there
         workdir_lib.check_writable(workdir)
     _resume_checks(workdir, config)
@@ -232,8 +233,10 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                 t_prev = now
                 bar.update(k)
                 periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
+                stop = signals.agreed(step, boundary=step % t_cfg.log_every == 0  # all alike
+                                      or step % t_cfg.checkpoint_every == 0 or step == total)
                 sync = (step % t_cfg.checkpoint_every == 0 or step == total or periodic
-                        or signals.name)
+                        or stop)
                 if sync or step % t_cfg.log_every == 0:
                     last = check_and_log(pending)
                     pending = []
@@ -241,10 +244,10 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                     save(step)
                 if periodic or (step == total and t_cfg.pictures):
                     sample_path = write_samples(step)
-                if signals.name:
+                if stop:  # the same step on every process (`stops.Saving.agreed`)
                     if ckpt.latest_step() != step:
                         save(step)
-                    stopped_by = signals.name
+                    stopped_by = stop
                     break
                 if sync:
                     t_prev = time.perf_counter()  # a checkpoint or picture is not a step
