@@ -173,3 +173,25 @@ def test_xla_options_reach_the_compiler_and_keep_the_numbers():
         _steps(bad, 1)
     with pytest.raises(ValueError, match="not key=value"):
         _steps(config_lib.load_config(REALNVP_TOY, SMALL_FLOW + ["train.xla_options=oops"]), 1)
+
+
+def test_the_trainer_and_the_likelihoods_trace_under_their_matmul_precision(tiny_toy_config):
+    """train.matmul_precision reaches the train step; eval.matmul_precision (default: full
+    float32) the likelihoods."""
+    from conftest import TOY_CONFIG  # noqa: F401 - tiny_toy_config builds on it
+
+    def step_text(cfg):
+        exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))
+        return exp, exp.train_step().lower(exp.abstract_state(), exp.abstract_batch()).as_text()
+
+    _, default = step_text(tiny_toy_config())
+    _, highest = step_text(tiny_toy_config("train.matmul_precision=highest"))
+    assert "HIGHEST" not in default and "precision = [HIGHEST, HIGHEST]" in highest
+    exp, _ = step_text(tiny_toy_config())
+    state = exp.abstract_state()
+    x = jax.ShapeDtypeStruct((8, 2), jnp.float32)
+    for eval_p, want in (("highest", True), ("default", False)):
+        e = Experiment(tiny_toy_config(f"eval.matmul_precision={eval_p}"), exp.info)
+        fn = e._loglik_jit(e.objective.default_likelihood, 2, "euler", "exact")
+        text = fn.lower(state.ema_params, x, jax.random.key(0)).as_text()
+        assert ("HIGHEST" in text) == want, eval_p

@@ -177,3 +177,25 @@ def test_block_and_clone():
         remat_lib.block(UNet, "nothing")
     with pytest.raises(UserError, match="not a remat policy"):
         UNet(channels=(8,), remat="everything").init(_KEY, _X4, _T)
+
+
+def test_train_remat_reaches_the_model_and_is_refused_where_there_are_no_blocks():
+    """train.remat clones the model with its policy; model.remat is not a second key for
+    it; a model without blocks to remat is one error naming those that have them."""
+    from conftest import TINY_TOY, TOY_CONFIG
+
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel.contract import DatasetInfo
+    from jaxgen.runner.experiment import Experiment
+
+    ddpm = config_lib.load_config("diffusion/ddpm_fashion_mnist", [
+        "train.remat=dots_saveable", "train.compute_dtype=bfloat16"])
+    exp = Experiment(ddpm, DatasetInfo("fashion_mnist", "images", (28, 28, 1), 10))
+    assert exp.model.remat == "dots_saveable"
+    assert exp.model.compute_dtype == jnp.bfloat16  # the precision wrapper kept around it
+    with pytest.raises(config_lib.ConfigError, match="model.remat"):
+        config_lib.load_config("diffusion/ddpm_fashion_mnist", ["model.remat=dots_saveable"])
+    toy = config_lib.load_config(TOY_CONFIG, TINY_TOY + ["train.remat=nothing_saveable"])
+    with pytest.raises(UserError, match="model mlp has no blocks to rematerialise; the "
+                                        "models that do: .*unet"):
+        Experiment(toy, DatasetInfo("8gaussians", "points", (2,)))

@@ -11,8 +11,15 @@ import flax.linen as nn
 import jax
 import numpy as np
 import pytest
-from conftest import NO_PICTURES, TINY_TOY, TOY_CONFIG, flags, load_final_state, read_metrics, \
-    run_cli
+from conftest import (
+    NO_PICTURES,
+    TINY_TOY,
+    TOY_CONFIG,
+    flags,
+    load_final_state,
+    read_metrics,
+    run_cli,
+)
 from jax.sharding import PartitionSpec as P
 
 from jaxgen.kernel import config as config_lib

@@ -25,11 +25,12 @@ from jaxgen.data import check_held_out, get_dataset
 from jaxgen.data.pipeline import BatchPipeline
 from jaxgen.kernel import config as config_lib
 from jaxgen.kernel.errors import NonFiniteLossError
-from jaxgen.runner import distributed, pictures, resume, stops
+from jaxgen.runner import distributed, pictures, resume, sharding, stops, throughput
 from jaxgen.runner import workdir as workdir_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_steps
 from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
 from jaxgen.runner.logging import MetricsWriter, format_table, progress_bar
+from jaxgen.runner.optim import learning_rates
 from jaxgen.runner.state import param_count
 
 #: Device calls the host may dispatch ahead of the last finished one (each holds its batch).
@@ -70,6 +71,14 @@ def _resume_checks(workdir: Path, config) -> None:
             + f"\nResume with the same config (only {', '.join(resume.RESUMABLE_CHANGES)}, "
             f"{', '.join(resume.ADJUSTABLE)}, sample.* and eval.* may change, and a moved "
             "plugin file may be re-pointed), or pick a new --workdir.")
+
+
+def _profile_window(spec: str) -> tuple[int, int] | None:
+    """train.profile_steps 'A:B' -> (A, B), or None."""
+    if not str(spec).strip():
+        return None
+    a, _, b = str(spec).partition(":")
+    return int(a), int(b)
 
 
 def _nan_error(bad, m, s, ckpt, config, restored_from) -> NonFiniteLossError:
@@ -174,7 +183,14 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                                        "model": config.model.name, "param_count": nparams,
                                        "likelihood": exp.objective.likelihood_kind})
     writer = MetricsWriter(workdir, resume_step, enabled=main)
-    step_fn = exp.train_step()
+    # compiled ahead of the first batch, from shapes: its FLOP count is read before the loop
+    lowered = exp.train_step().lower(exp.abstract_state(), exp.abstract_batch())
+    step_fn = lowered.compile()
+    flops = throughput.step_flops(exp, config, lowered, step_fn)
+    peak, peak_source = throughput.device_peak(t_cfg)
+    window = throughput.Window(t_cfg.batch_size, flops, jax.device_count(), peak)
+    profile = _profile_window(t_cfg.profile_steps)
+    tracing = False
     sample_rng = jax.random.fold_in(jax.random.key(config.seed), 10**9)
 
     def save(step: int):
@@ -202,13 +218,21 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                                   distributed.to_host([c[1] for c in calls])):
             per_step += [(first + 1, metrics)] if k == 1 else [
                 (first + i + 1, {m: v[i] for m, v in metrics.items()}) for i in range(k)]
+        perf = window.figures()  # the steps since the last log line
+        logged = [s for s, _ in per_step if s % t_cfg.log_every == 0 or s == total]
         for s, m in per_step:  # s: the step count after this update
             bad = sorted(n for n, v in m.items() if not np.all(np.isfinite(v)))
             if bad:
                 raise _nan_error(bad, m, s, ckpt, config, resume_step)
-            if s % t_cfg.log_every == 0 or s == total:
-                writer.write(s, m)
-        bar.set_postfix(loss=f"{float(per_step[-1][1]['loss']):.4f}", refresh=False)
+            if s in logged:
+                lrs = learning_rates(config.optim, exp.objective.players, total, s)
+                extra = ({"lr": lrs.popitem()[1]} if len(lrs) == 1 else
+                         {f"{name}/lr": v for name, v in lrs.items()})
+                writer.write(s, {**m, **extra, **(perf if s == logged[-1] else {})})
+        post = {"loss": f"{float(per_step[-1][1]['loss']):.4f}"}
+        if perf:
+            post["ex/s"] = f"{perf['perf/examples_per_s']:.4g}"
+        bar.set_postfix(refresh=False, **post)
         return per_step[-1][1]
 
     # The device runs ahead of the host: the metrics stay on the device and are fetched, all
@@ -223,13 +247,24 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         try:
             t_prev = time.perf_counter()
             for step, batch in pipeline.iterate(start, total, place=place):
+                if profile and not tracing and profile[0] <= step < profile[1]:
+                    jax.profiler.start_trace(str(workdir / "profile"))
+                    tracing = True
                 state, metrics = step_fn(state, batch)
+                if tracing and step + k >= profile[1]:
+                    jax.block_until_ready(metrics)
+                    jax.profiler.stop_trace()
+                    tracing = False
+                    say(f"Wrote a profiler trace of steps {profile[0]}-{step + k} to "
+                        f"{workdir / 'profile'} (TensorBoard's profile tab, or Perfetto).")
                 pending.append((step, metrics))
                 if len(pending) > IN_FLIGHT:  # bounded: the batches of queued calls stay alive
                     jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
                 step = step + k
                 now = time.perf_counter()
                 times.append(now - t_prev)
+                if len(times) > 1:  # the first call of a process warms up
+                    window.add(now - t_prev, k)
                 t_prev = now
                 bar.update(k)
                 periodic = t_cfg.sample_every and step % t_cfg.sample_every == 0
@@ -252,6 +287,8 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                 if sync:
                     t_prev = time.perf_counter()  # a checkpoint or picture is not a step
         finally:
+            if tracing:
+                jax.profiler.stop_trace()
             bar.close()
             ckpt.close()
             writer.close()
@@ -271,6 +308,9 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         "model": f"{config.model.name} ({nparams:,} params)",
         "data": f"{info.name} {tuple(info.event_shape)}",
         "devices": f"{jax.device_count()} ({jax.process_count()} process(es))",
+        "mesh": ",".join(f"{a}:{n}" for a, n in exp.mesh.shape.items())
+        + (" (state sharded over fsdp)" if config.train.shard_state else ""),
+        "state per device (MiB)": round(sharding.bytes_per_device(state) / 2 ** 20, 3),
         "steps": f"{start} -> {step} of {total}",
         "final loss": float(last["loss"]) if last else float("nan"),
         "wall time (s)": round(wall, 1),
@@ -279,6 +319,13 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         "checkpoint": str(ckpt.step_dir(step)),
         "samples": str(sample_path) if sample_path else "-",
     }
+    if steady:
+        step_s = float(np.median(steady)) / k
+        summary["examples/s"] = round(t_cfg.batch_size / step_s, 1)
+        if flops:
+            summary["TFLOP/step (XLA's count)"] = round(flops * jax.device_count() / 1e12, 6)
+            if peak:
+                summary["MFU"] = f"{flops / step_s / (peak * 1e12):.4f} ({peak_source})"
     if stopped_by:
         summary["stopped by"] = f"{stopped_by}: checkpoint saved at step {step}; rerun to resume"
     say(format_table(list(summary.items()), title="\njaxgen train: summary"))
