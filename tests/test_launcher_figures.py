@@ -30,7 +30,7 @@ def test_log_lines_carry_step_time_examples_flops_mfu_and_the_learning_rate(tmp_
     timed = [r for r in records if "perf/step_time_ms" in r]
     assert len(timed) >= 3  # every log line after the first call
     for r in records:  # the rate of the step's update: warmup from 0, then the cosine
-        np.testing.assert_allclose(r["lr"], float(schedule(r["step"] - 1)), rtol=1e-6)
+        np.testing.assert_allclose(r["lr"], float(schedule(r["step"] - 1)), rtol=1e-5)
     for r in timed:
         assert r["perf/step_time_ms"] > 0
         np.testing.assert_allclose(r["perf/examples_per_s"],

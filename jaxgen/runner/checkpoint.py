@@ -433,11 +433,6 @@ class Checkpointer:
         return target
 
 
-def abstract_like(tree, sharding):
-    """ShapeDtypeStructs of `tree` (from `jax.eval_shape`) placed on `sharding`."""
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
-
-
 def checkpoint_steps(workdir: PathLike) -> list[int]:
     """The step folders under WORKDIR/checkpoints (no Orbax needed)."""
     d = _path(workdir) / "checkpoints"

@@ -131,16 +131,26 @@ class Experiment:
                                           int(config.seed))
 
     @functools.cached_property
+    def _abstract(self):
+        """(abstract params as the init gives them, annotations kept; abstract TrainState),
+        from one trace of the init."""
+        params = jax.eval_shape(self.objective.init, jax.random.key(0, impl="rbg"),
+                                self.example_batch())
+        state = jax.eval_shape(functools.partial(step_lib.state_from_params, self.objective,
+                                                 self.txs, int(self.config.seed)), params)
+        return params, state
+
+    @functools.cached_property
     def state_sharding(self):
-        """The TrainState's shardings on this mesh: replicated, or split over its fsdp axis
-        (`train.shard_state`, `jaxgen.runner.sharding`)."""
-        batch = self.example_batch()
-        abstract_params = jax.eval_shape(self.objective.init,
-                                         jax.random.key(0, impl="rbg"), batch)
+        """The TrainState's shardings on this mesh: replicated (one sharding for the whole
+        tree), or split over its fsdp axis (`train.shard_state`, `jaxgen.runner.sharding`;
+        a tree of them)."""
         t = self.config.train
-        return sharding.state_shardings(jax.eval_shape(self._init_fn, batch), abstract_params,
-                                        self.txs, self.mesh, bool(t.shard_state),
-                                        int(t.shard_min_size))
+        if not t.shard_state:
+            return self.replicated
+        params, state = self._abstract
+        return sharding.state_shardings(state, params, self.txs, self.mesh,
+                                        bool(t.shard_state), int(t.shard_min_size))
 
     # ------------------------------------------------------------------ state
     def example_batch(self) -> dict:
@@ -185,9 +195,12 @@ class Experiment:
         return jax.jit(init_from_data, out_shardings=self.state_sharding)(raw_batch)
 
     def abstract_state(self):
-        shapes = jax.eval_shape(self._init_fn, self.example_batch())
+        """The TrainState as shapes, dtypes and shardings (a restore's target)."""
+        shapes, shardings = self._abstract[1], self.state_sharding
+        if not isinstance(shardings, type(shapes)):  # one sharding for every leaf
+            shardings = jax.tree.map(lambda _: self.state_sharding, shapes)
         return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                            shapes, self.state_sharding)
+                            shapes, shardings)
 
     def restore(self, workdir, step: int | None = None):
         ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)

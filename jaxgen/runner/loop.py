@@ -184,12 +184,13 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
                                        "likelihood": exp.objective.likelihood_kind})
     writer = MetricsWriter(workdir, resume_step, enabled=main)
     # compiled ahead of the first batch, from shapes: its FLOP count is read before the loop
-    lowered = exp.train_step().lower(exp.abstract_state(), exp.abstract_batch())
+    lowered = exp.train_step().lower(state, exp.abstract_batch())
     step_fn = lowered.compile()
     flops = throughput.step_flops(exp, config, lowered, step_fn)
     peak, peak_source = throughput.device_peak(t_cfg)
     window = throughput.Window(t_cfg.batch_size, flops, jax.device_count(), peak)
     profile = _profile_window(t_cfg.profile_steps)
+    rates = learning_rates(config.optim, exp.objective.players, total)
     tracing = False
     sample_rng = jax.random.fold_in(jax.random.key(config.seed), 10**9)
 
@@ -225,7 +226,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
             if bad:
                 raise _nan_error(bad, m, s, ckpt, config, resume_step)
             if s in logged:
-                lrs = learning_rates(config.optim, exp.objective.players, total, s)
+                lrs = rates(s)
                 extra = ({"lr": lrs.popitem()[1]} if len(lrs) == 1 else
                          {f"{name}/lr": v for name, v in lrs.items()})
                 writer.write(s, {**m, **extra, **(perf if s == logged[-1] else {})})

@@ -59,12 +59,16 @@ def make_optimizer(optim_config, player: str, total_steps: int) -> optax.Gradien
                        else optax.identity(), opt)
 
 
-def learning_rates(optim_config, players, total_steps: int, step: int) -> dict[str, float]:
-    """{player name: the learning rate of its last update in step `step` (1-based)}: the
-    schedule at the update count optax had then (a player updating u times a step has made
-    u * (step - 1) updates before it)."""
-    out = {}
-    for p in players:
-        schedule = learning_rate_schedule(player_config(optim_config, p.name), total_steps)
-        out[p.name] = float(schedule(int(p.updates_per_step) * int(step) - 1))
-    return out
+def learning_rates(optim_config, players, total_steps: int):
+    """`rates(step) -> {player name: the learning rate of its last update in step `step`}`
+    (1-based): each schedule, jitted once, at the update count optax had then (a player
+    updating u times a step has made u * (step - 1) updates before it)."""
+    import jax
+
+    schedules = {p.name: (jax.jit(learning_rate_schedule(player_config(optim_config, p.name),
+                                                         total_steps)),
+                          int(p.updates_per_step)) for p in players}
+
+    def rates(step: int) -> dict[str, float]:
+        return {name: float(fn(u * int(step) - 1)) for name, (fn, u) in schedules.items()}
+    return rates

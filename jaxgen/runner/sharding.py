@@ -169,12 +169,13 @@ def bytes_per_device(tree) -> int:
     return total
 
 
-def abstract_bytes_per_device(abstract, shardings) -> int:
-    """The same from shapes and shardings alone (no arrays): what a state would need."""
+def abstract_bytes_per_device(abstract) -> int:
+    """The same from an abstract tree alone (ShapeDtypeStructs with their shardings): what a
+    state would need, nothing allocated."""
     total = 0
-    for x, s in zip(jax.tree.leaves(abstract), jax.tree.leaves(shardings)):
+    for x in jax.tree.leaves(abstract):
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
             continue
-        shard = s.shard_shape(tuple(x.shape))
+        shard = x.sharding.shard_shape(tuple(x.shape))
         total += math.prod(shard) * np.dtype(x.dtype).itemsize
     return total

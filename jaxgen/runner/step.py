@@ -86,9 +86,15 @@ def init_state(objective: Objective, txs: dict, seed: int, batch: dict) -> Train
     rbg a few. Everything drawn during training uses the threefry base key
     `fold_in(key(seed), 1)`, whose values do not depend on the sharding.
     """
-    # a module's sharding annotations (`nn.with_logical_partitioning`) are read from the
-    # abstract init by `jaxgen.runner.sharding`; the state holds the values
-    params = nn.meta.unbox(objective.init(jax.random.key(seed, impl="rbg"), batch))
+    return state_from_params(objective, txs, seed,
+                             objective.init(jax.random.key(seed, impl="rbg"), batch))
+
+
+def state_from_params(objective: Objective, txs: dict, seed: int, params) -> TrainState:
+    """The initial state around the init's params (the optimizer states, the EMA copy, the
+    base key). A module's sharding annotations (`nn.with_logical_partitioning`) are read
+    from the abstract params by `jaxgen.runner.sharding`; the state holds the values."""
+    params = nn.meta.unbox(params)
     opt_state = {p.name: txs[p.name].init(params[p.name]) for p in objective.players}
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       ema_params=jax.tree.map(jnp.copy, params), opt_state=opt_state,
