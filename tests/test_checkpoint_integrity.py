@@ -296,3 +296,22 @@ def test_checkpoints_go_through_epath(tmp_path, monkeypatch):
     remote.directory = epath.Path("gs://bucket/run/checkpoints")
     monkeypatch.setattr(ckpt_lib.shutil, "disk_usage", lambda _: pytest.fail("asked a bucket"))
     remote._check_space(states[5])
+
+
+@pytest.mark.slow
+def test_a_run_keeps_its_checkpoints_where_train_checkpoint_dir_says(tmp_path):
+    """train.checkpoint_dir (any epath path; a local folder here) holds the checkpoints; the
+    run resumes from there and `jaxgen sample` finds them; the workdir holds none."""
+    from conftest import run_cli
+    wd, elsewhere = tmp_path / "run", tmp_path / "bucket" / "ckpts"
+    args = ["train", "--config", TOY_CONFIG, "--workdir", wd,
+            *flags(TINY_TOY + NO_PICTURES + [f"train.checkpoint_dir={elsewhere}"])]
+    run_cli([*args, "--config.train.steps=20"])
+    assert sorted(int(p.name) for p in elsewhere.iterdir()) == [10, 20]
+    assert not (wd / "checkpoints").exists()
+    out = run_cli([*args, "--config.train.steps=30"]).stdout
+    assert f"Resuming from {elsewhere / '20'}" in out
+    assert sorted(int(p.name) for p in elsewhere.iterdir()) == [10, 20, 30]
+    assert ckpt_lib.verify(elsewhere / "30") is None and ckpt_lib.has_manifest(elsewhere / "30")
+    run_cli(["sample", "--workdir", wd, "--num", "16", "--out", tmp_path / "s.npz"])
+    assert np.load(tmp_path / "s.npz")["x"].shape == (16, 2)

@@ -173,6 +173,9 @@ class TrainSettings:
                                      "WORKDIR/profile ('': none)", check=_step_window)
     compilation_cache: str = setting("", "a folder for XLA's persistent compilation cache "
                                          "('': off; JAX_COMPILATION_CACHE_DIR also works)")
+    checkpoint_dir: str = setting("", "where the checkpoints go: '' is WORKDIR/checkpoints; "
+                                      "any etils.epath path, e.g. gs://bucket/run/checkpoints "
+                                      "(the logs and config.json stay in WORKDIR)")
     peak_tflops: float = setting(0.0, "the device's peak TFLOP/s for MFU (0: from jaxgen's "
                                       "table by device kind, or measured on a CPU)",
                                  check=non_negative)

@@ -433,13 +433,20 @@ class Checkpointer:
         return target
 
 
-def checkpoint_steps(workdir: PathLike) -> list[int]:
-    """The step folders under WORKDIR/checkpoints (no Orbax needed)."""
-    d = _path(workdir) / "checkpoints"
+def checkpoint_dir(workdir: PathLike, config=None) -> epath.Path:
+    """Where a run's checkpoints are: `train.checkpoint_dir` of its config (any etils.epath
+    path: a local folder, gs://...), else WORKDIR/checkpoints."""
+    where = str(config.train.get("checkpoint_dir", "") or "") if config is not None else ""
+    return _path(where) if where else _path(workdir) / "checkpoints"
+
+
+def checkpoint_steps(workdir: PathLike, config=None) -> list[int]:
+    """The step folders of a run's checkpoints (`checkpoint_dir`; no Orbax needed)."""
+    d = checkpoint_dir(workdir, config)
     if not d.is_dir():
         return []
     return sorted(int(p.name) for p in d.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def has_checkpoint(workdir: PathLike) -> bool:
-    return bool(checkpoint_steps(workdir))
+def has_checkpoint(workdir: PathLike, config=None) -> bool:
+    return bool(checkpoint_steps(workdir, config))

@@ -23,7 +23,7 @@ from jaxgen.kernel.settings import names as setting_names
 from jaxgen.nn.precision import matmul_precision, with_compute_dtype
 from jaxgen.runner import distributed, sharding
 from jaxgen.runner import step as step_lib
-from jaxgen.runner.checkpoint import Checkpointer
+from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir
 from jaxgen.runner.optim import make_optimizer
 
 __all__ = ["DatasetInfo", "Experiment", "read_run_info", "write_run_info", "xla_options"]
@@ -203,7 +203,7 @@ class Experiment:
                             shapes, shardings)
 
     def restore(self, workdir, step: int | None = None):
-        ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)
+        ckpt = Checkpointer(checkpoint_dir(workdir, self.config), read_only=True)
         try:
             return ckpt.restore(self.abstract_state(), step)
         finally:

@@ -27,7 +27,7 @@ from jaxgen.kernel import config as config_lib
 from jaxgen.kernel.errors import NonFiniteLossError
 from jaxgen.runner import distributed, pictures, resume, sharding, stops, throughput
 from jaxgen.runner import workdir as workdir_lib
-from jaxgen.runner.checkpoint import Checkpointer, checkpoint_steps
+from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir, checkpoint_steps
 from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
 from jaxgen.runner.logging import MetricsWriter, format_table, progress_bar
 from jaxgen.runner.optim import learning_rates
@@ -40,7 +40,7 @@ IN_FLIGHT = 2
 def _resume_checks(workdir: Path, config) -> None:
     """Refuses to resume a workdir that was trained with a different config (the resumable
     changes are noted), or to train it back to fewer steps. Writes nothing."""
-    steps = checkpoint_steps(workdir)
+    steps = checkpoint_steps(workdir, config)
     path = workdir / "config.json"
     if not steps:
         return
@@ -154,7 +154,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     main = distributed.is_main()
     t_cfg = config.train
     total = t_cfg.steps
-    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=t_cfg.max_to_keep)
+    ckpt = Checkpointer(checkpoint_dir(workdir, config), max_to_keep=t_cfg.max_to_keep)
     restored = _restore(ckpt, exp, say)
     if restored is not None:
         state, meta, resume_step = restored

@@ -17,7 +17,7 @@ RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
                      "train.xla_options", "train.pictures", "train.mesh", "train.shard_state",
                      "train.shard_min_size", "train.remat", "train.matmul_precision",
                      "train.data_workers", "train.data_in_memory_mb", "train.profile_steps",
-                     "train.compilation_cache", "train.peak_tflops")
+                     "train.compilation_cache", "train.peak_tflops", "train.checkpoint_dir")
 # Settings a resumed run may change, each change printed as a note: the advice of the
 # non-finite-loss message (a lower learning rate, gradient clipping) must be followable in
 # the same workdir. The optimizer state does not depend on them (`make_optimizer`).

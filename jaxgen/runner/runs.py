@@ -67,10 +67,10 @@ def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = F
 
 def checkpoint_step(workdir, step: int | None = None) -> int:
     """`step`, or the run's latest checkpoint step."""
-    from jaxgen.runner.checkpoint import Checkpointer
+    from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir
     if step is not None:
         return int(step)
-    ckpt = Checkpointer(Path(workdir) / "checkpoints", read_only=True)
+    ckpt = Checkpointer(checkpoint_dir(workdir, workdir_config(workdir)), read_only=True)
     try:
         return int(ckpt.latest_step())
     finally:
