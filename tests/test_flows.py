@@ -125,6 +125,9 @@ def test_flow_resume_equals_uninterrupted(tmp_path):
     assert read_metrics(tmp_path / "full") == read_metrics(tmp_path / "part")
 
 
+# 1 = 4 devices is the toy run's test (test_train.py) and the sharded ones' (test_sharding.py);
+# this one adds the flows' data-dependent ActNorm init, in the heavy run for the suite's time
+@pytest.mark.heavy
 def test_flow_same_metrics_on_1_and_4_devices(tmp_path):
     runs = {}
     for n in (1, 4):

@@ -402,7 +402,10 @@ def test_dead_codes_restart_at_encoder_outputs_and_codes_export(ema):
 # ------------------------------------------------------------------ the CLI
 @pytest.mark.parametrize("config,extra", [
     ("vae_fashion_mnist.py", TINY_VAE),
-    ("vqvae_fashion_mnist.py", TINY_VQ + ["objective.restart_after=1"]),
+    # the VQ-VAE's CLI path also runs in the latent tests (its code maps) and the contract;
+    # this one, in the heavy run for the suite's time
+    pytest.param("vqvae_fashion_mnist.py", TINY_VQ + ["objective.restart_after=1"],
+                 marks=pytest.mark.heavy),
 ])
 def test_cli_trains_and_bounds_uniform_noise_above_8_bits(tmp_path, capsys, config, extra):
     """Uniform random pixels have 8 bits/dim of entropy: a bound under 8 would be a bug."""
