@@ -1,0 +1,82 @@
+"""CIFAR-10 from the official binary archive (`jaxgen/data/datasets/cifar10.py`), on tiny
+files written here in the exact format: 3073-byte records, a label byte then the red, green
+and blue planes of a 32x32 image."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from jaxgen.data import get_dataset
+from jaxgen.data.datasets import cifar10
+from jaxgen.kernel import config as config_lib
+from jaxgen.kernel.errors import MissingError, UserError
+
+FM = ROOT / "configs" / "flow_matching" / "fashion_mnist.py"
+
+
+def _records(rng, n):
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    planes = images.transpose(0, 3, 1, 2).reshape(n, -1)  # R plane, G plane, B plane
+    return np.concatenate([labels[:, None], planes], axis=1).tobytes(), images, labels
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """A tiny cifar-10-binary.tar.gz (2 records per training batch, 3 test records) and its
+    extracted folder, with the images and labels written into them."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / "extracted" / cifar10.FOLDER
+    folder.mkdir(parents=True)
+    want = {"train": ([], []), "test": ([], [])}
+    path = root / cifar10.ARCHIVE
+    with tarfile.open(path, "w:gz") as tar:
+        for split, names in cifar10.FILES.items():
+            for name in names:
+                raw, images, labels = _records(rng, 2 if split == "train" else 3)
+                want[split][0].append(images)
+                want[split][1].append(labels)
+                (folder / name).write_bytes(raw)
+                info = tarfile.TarInfo(f"{cifar10.FOLDER}/{name}")
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+    want = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in want.items()}
+    return path, root / "extracted", want
+
+
+def _data(source, *extra):
+    return config_lib.load_config(FM, ["data.name=cifar10", f"data.source={source}",
+                                       *extra]).data
+
+
+@pytest.mark.parametrize("form", ["archive", "folder"])
+def test_the_binary_archive_and_its_folder_decode_to_the_images_written(archive, form):
+    path, folder, want = archive
+    for split, n in (("train", 10), ("test", 3)):
+        ds = get_dataset(_data(path if form == "archive" else folder), split)
+        assert (ds.name, ds.kind, ds.event_shape, ds.num_classes) == (
+            "cifar10", "images", (32, 32, 3), 10)
+        assert ds.class_names[0] == "airplane" and len(ds.source) == n
+        got = ds.source.get(np.arange(n))
+        np.testing.assert_array_equal(got["x"], want[split][0])  # NHWC, channels in order
+        np.testing.assert_array_equal(got["label"], want[split][1])
+
+
+def test_a_missing_or_damaged_download_is_one_error_that_says_what_to_fetch(archive, tmp_path):
+    with pytest.raises(MissingError, match="jaxgen downloads nothing: fetch https://www.cs."
+                                           "toronto.edu/~kriz/cifar-10-binary.tar.gz"):
+        get_dataset(_data(tmp_path / "nowhere.tar.gz"), "train")
+    bad = tmp_path / cifar10.ARCHIVE
+    bad.write_bytes(archive[0].read_bytes()[:200])
+    with pytest.raises(UserError, match="damaged"):
+        get_dataset(_data(bad), "train")
+    with pytest.raises(UserError, match="not a whole number of 3073-byte records"):
+        cifar10.decode(b"\x00" * 3000, "x.bin")
+    with pytest.raises(UserError, match="label 11"):
+        cifar10.decode(bytes([11]) + b"\x00" * 3072, "x.bin")
