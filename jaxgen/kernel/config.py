@@ -114,15 +114,23 @@ def _mesh_spec(v):
     return None
 
 
-def _step_window(v):
-    if not str(v).strip():
+def parse_step_window(spec: str) -> tuple[int, int] | None:
+    """'A:B' -> (A, B) (steps [A, B)); '' -> None."""
+    if not str(spec).strip():
         return None
-    a, sep, b = str(v).partition(":")
+    a, sep, b = str(spec).partition(":")
+    if not sep:
+        raise ValueError(spec)
+    return int(a), int(b)
+
+
+def _step_window(v):
     try:
-        ok = sep and 0 <= int(a) < int(b)
+        window = parse_step_window(v)
     except ValueError:
-        ok = False
-    return None if ok else "must be 'A:B' with 0 <= A < B (steps), or ''"
+        window = (0, 0)
+    return None if window is None or 0 <= window[0] < window[1] else (
+        "must be 'A:B' with 0 <= A < B (steps), or ''")
 
 
 @dataclasses.dataclass(frozen=True)

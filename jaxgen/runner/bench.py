@@ -111,7 +111,7 @@ def step_memory(config, info: DatasetInfo) -> dict:
     compile_s = time.perf_counter() - t0
     nparams = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
     out = {"params": nparams, "devices": exp.mesh.size,
-           "mesh": ",".join(f"{a}:{n}" for a, n in exp.mesh.shape.items()),
+           "mesh": sharding.describe(exp.mesh),
            "state_gib_per_device": sharding.abstract_bytes_per_device(state) / 2 ** 30,
            "compile_s": round(compile_s, 1)}
     m = compiled.memory_analysis()

@@ -73,14 +73,6 @@ def _resume_checks(workdir: Path, config) -> None:
             "plugin file may be re-pointed), or pick a new --workdir.")
 
 
-def _profile_window(spec: str) -> tuple[int, int] | None:
-    """train.profile_steps 'A:B' -> (A, B), or None."""
-    if not str(spec).strip():
-        return None
-    a, _, b = str(spec).partition(":")
-    return int(a), int(b)
-
-
 def _nan_error(bad, m, s, ckpt, config, restored_from) -> NonFiniteLossError:
     """The message of a non-finite metric at step `s`: the step, the checkpoint kept, the
     suspect checkpoint when the run resumed just before, and advice that can be followed."""
@@ -189,7 +181,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     flops = throughput.step_flops(exp, config, lowered, step_fn)
     peak, peak_source = throughput.device_peak(t_cfg)
     window = throughput.Window(t_cfg.batch_size, flops, jax.device_count(), peak)
-    profile = _profile_window(t_cfg.profile_steps)
+    profile = config_lib.parse_step_window(t_cfg.profile_steps)
     rates = learning_rates(config.optim, exp.objective.players, total)
     tracing = False
     sample_rng = jax.random.fold_in(jax.random.key(config.seed), 10**9)
@@ -309,7 +301,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         "model": f"{config.model.name} ({nparams:,} params)",
         "data": f"{info.name} {tuple(info.event_shape)}",
         "devices": f"{jax.device_count()} ({jax.process_count()} process(es))",
-        "mesh": ",".join(f"{a}:{n}" for a, n in exp.mesh.shape.items())
+        "mesh": sharding.describe(exp.mesh)
         + (" (state sharded over fsdp)" if config.train.shard_state else ""),
         "state per device (MiB)": round(sharding.bytes_per_device(state) / 2 ** 20, 3),
         "steps": f"{start} -> {step} of {total}",
@@ -321,12 +313,12 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         "samples": str(sample_path) if sample_path else "-",
     }
     if steady:
-        step_s = float(np.median(steady)) / k
-        summary["examples/s"] = round(t_cfg.batch_size / step_s, 1)
-        if flops:
-            summary["TFLOP/step (XLA's count)"] = round(flops * jax.device_count() / 1e12, 6)
-            if peak:
-                summary["MFU"] = f"{flops / step_s / (peak * 1e12):.4f} ({peak_source})"
+        perf = window.at(float(np.median(steady)) / k)
+        summary["examples/s"] = round(perf["perf/examples_per_s"], 1)
+        if "perf/tflop_per_step" in perf:
+            summary["TFLOP/step (XLA's count)"] = round(perf["perf/tflop_per_step"], 6)
+        if "perf/mfu" in perf:
+            summary["MFU"] = f"{perf['perf/mfu']:.4f} ({peak_source})"
     if stopped_by:
         summary["stopped by"] = f"{stopped_by}: checkpoint saved at step {step}; rerun to resume"
     say(format_table(list(summary.items()), title="\njaxgen train: summary"))

@@ -73,6 +73,11 @@ def make_mesh(spec: str = "", shard_state: bool = False, devices=None) -> Mesh:
     return Mesh(np.array(devices).reshape(sizes), tuple(names))
 
 
+def describe(mesh) -> str:
+    """'data:2,fsdp:4': the mesh's axes and sizes, as train.mesh writes them."""
+    return ",".join(f"{a}:{n}" for a, n in mesh.shape.items())
+
+
 def fits(spec: str, devices: int | None = None) -> bool:
     """Whether `train.mesh=spec` can be laid over `devices` (default: all there are)."""
     n = jax.device_count() if devices is None else devices

@@ -120,16 +120,20 @@ class Window:
         self.seconds += seconds
         self.steps += steps
 
-    def figures(self) -> dict:
-        """The window's figures (and a new window), or {} if it holds no timed step."""
-        if not self.steps:
-            return {}
-        step_s = self.seconds / self.steps
+    def at(self, step_s: float) -> dict:
+        """The figures of a step that took `step_s` seconds."""
         out = {"perf/step_time_ms": 1e3 * step_s,
                "perf/examples_per_s": self.batch_size / step_s}
         if self.flops:
             out["perf/tflop_per_step"] = self.flops * self.devices / 1e12
             if self.peak:
                 out["perf/mfu"] = self.flops / step_s / (self.peak * 1e12)
+        return out
+
+    def figures(self) -> dict:
+        """The window's figures (and a new window), or {} if it holds no timed step."""
+        if not self.steps:
+            return {}
+        out = self.at(self.seconds / self.steps)
         self.seconds, self.steps = 0.0, 0
         return out
