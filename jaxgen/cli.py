@@ -11,6 +11,7 @@
     jaxgen config CFG [--config.KEY=VALUE ...]   (the resolved config, each key with its doc)
     jaxgen reproduce NAME|all [--out reports] [--budget 1] [--fast] [--force [--reuse-runs]]
     jaxgen classifier [--force]   (train + cache the Fashion-MNIST feature classifier)
+    jaxgen fid-stats [--config CFG] --out FILE.npz [--split train] [--config.data.KEY=VALUE ...]
     jaxgen list
 
 CFG is a config file or a shipped config's name (`flow_matching/toy2d`). The parsing is
@@ -139,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--cache-dir", default=None, help="default: ~/.cache/jaxgen/fmnist_classifier")
     cl.add_argument("--force", action="store_true", help="retrain even if the cache is valid")
 
+    fs = sub.add_parser(
+        "fid-stats", help="Inception reference statistics of a dataset (pytorch-fid's .npz)",
+        description="Streams a registered dataset's images through pytorch-fid's Inception-V3 "
+                    "(converted by `jaxgen inception-weights`) and writes the mean and "
+                    "covariance of the pool features as pytorch-fid's .npz (mu, sigma), for "
+                    "eval.fid_ref. The data: --config CFG's data group, or --config.data.* "
+                    "alone (e.g. --config.data.name=cifar10 --config.data.source=PATH).")
+    fs.add_argument("--config", default=None, help=CONFIG_HELP + " (its data.* settings)")
+    fs.add_argument("--out", required=True, help="the .npz to write")
+    fs.add_argument("--split", default="train", help="train (default, as the papers) or test")
+    fs.add_argument("--num", type=int, default=0, help="the first N images only (0: all)")
+    fs.add_argument("--batch", type=int, default=250, help="images per feature call")
+    fs.add_argument("--weights", default="", help="converted Inception weights (default: "
+                                                  "$JAXGEN_CACHE/inception/)")
+    fs.add_argument("--force", action="store_true", help="replace --out")
     sub.add_parser("list", help="configs, objectives, models, datasets, reproductions")
 
     for command in registry.commands():  # the families' own
@@ -348,6 +364,33 @@ def cmd_classifier(args, overrides):
         raise UsageError("training the classifier failed (see above).")
 
 
+def cmd_fid_stats(args, overrides):
+    from jaxgen.data import get_dataset
+    from jaxgen.eval import fid
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner import runs
+    if args.config:
+        config = config_lib.load_config(config_lib.find_config(args.config), overrides)
+    else:
+        if any(not o.startswith("data.") for o in overrides):
+            raise UsageError("jaxgen fid-stats without --config takes only --config.data.* "
+                             "overrides (the dataset's settings).")
+        config = config_lib.apply_overrides(config_lib.base_config(), overrides)
+    if args.num < 0 or args.batch < 1:
+        raise UsageError("--num must be >= 0 and --batch >= 1.")
+    runs.refuse_existing(args.out, args.force)
+    net = fid.FeatureNet.load(args.weights)
+    dataset = get_dataset(config.data, args.split)
+    t0 = time.perf_counter()
+    mu, sigma, n = fid.dataset_stats(dataset, net, args.batch, args.num)
+    seconds = time.perf_counter() - t0
+    path = fid.write_stats(args.out, mu, sigma, data=config_lib.to_json(config.data),
+                           split=args.split, n=n, inception_sha256=net.sha256)
+    print(f"Wrote {path}: {n} images of {dataset.name} ({args.split}) in {seconds:.1f} s "
+          f"({n / seconds:.1f} images/s); weights {net.path} (sha256 {net.sha256[:12]}...)")
+
+
 def cmd_list(args, overrides):
     from jaxgen.kernel import config as config_lib
     from jaxgen.kernel import registry
@@ -366,7 +409,8 @@ def cmd_list(args, overrides):
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "pictures": cmd_pictures, "bench": cmd_bench, "config": cmd_config,
-            "reproduce": cmd_reproduce, "classifier": cmd_classifier, "list": cmd_list}
+            "reproduce": cmd_reproduce, "classifier": cmd_classifier,
+            "fid-stats": cmd_fid_stats, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

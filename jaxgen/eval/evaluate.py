@@ -84,7 +84,7 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     out = {"split": split, "step": step, "num_examples": n,
            "params": "ema" if e.use_ema else "raw", "likelihood": exp.objective.likelihood_kind}
 
-    ctx = EvalContext(exp, params, dataset, split, n, bs, rng, progress, out)
+    ctx = EvalContext(exp, params, dataset, split, n, bs, rng, progress, out, workdir)
     for metric in registry.metrics():
         if metric.applies(ctx):
             out.update(metric.compute(ctx))

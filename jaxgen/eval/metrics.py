@@ -12,6 +12,8 @@ computes (`jaxgen.kernel.registry.Metric`); `jaxgen.eval.evaluate` runs the list
     60     modes             a mixture with known modes and eval.mode_samples > 0
     70     features          images of a dataset with a feature space (`DatasetSpec.features`)
                              and eval.fd_num > 0: FD, precision/recall, two-sample tests
+    80     inception         images and eval.fid_num > 0: Inception FID and IS, streamed
+                             (`jaxgen.eval.fid`), with what the number depends on
 
 Each metric's randomness is its own fold of the evaluation's key, so adding one changes no
 other's numbers. A metric of your own: `register_metric(Metric(name, applies, compute))`
@@ -24,7 +26,9 @@ This module also registers the feature classifier's network and objective
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -64,6 +68,7 @@ class EvalContext:
     rng: Any
     progress: bool
     out: dict
+    workdir: Any = None  # the run's folder (its run.json)
 
     @property
     def settings(self):
@@ -254,6 +259,38 @@ def _features(ctx: EvalContext) -> dict:
                            progress=ctx.progress)
 
 
+# ------------------------------------------------------------ Inception FID / IS
+def run_record(exp, workdir) -> dict:
+    """What a sample-quality number depends on besides the samples: the sampler and its
+    NFE, the run's global batch, device count and EMA rate."""
+    from jaxgen.kernel.registry import objective_settings
+    t, s = exp.config.train, exp.sample_settings
+    nfe = getattr(s, "nfe", None)
+    out = {"sampler": {k: getattr(s, k) for k in sorted(f.name for f in
+                                                         dataclasses.fields(s))},
+           "nfe": nfe(objective_settings(exp.config)) if nfe else
+           "not declared by this objective's sample settings",
+           "train_global_batch": int(t.batch_size), "train_ema_decay": float(t.ema_decay)}
+    run = Path(workdir or "") / "run.json"
+    devices = json.loads(run.read_text()).get("devices") if run.is_file() else None
+    out["train_devices"] = devices if devices is not None else "not recorded by this run"
+    return out
+
+
+def _inception(ctx: EvalContext) -> dict:
+    from jaxgen.eval import fid
+    e = ctx.settings
+    net = fid.FeatureNet.load(e.inception_weights)
+    ref = e.fid_ref or fid.reference_stats(ctx.exp.config.data, net, "train",
+                                           batch=e.fid_batch, progress=ctx.progress)
+    out = fid.sample_scores(ctx.exp, ctx.params, net, ref, num=int(e.fid_num),
+                            batch=int(e.fid_batch), seed=int(e.fid_seed),
+                            seeds=int(e.fid_seeds), splits=int(e.is_splits),
+                            progress=ctx.progress)
+    out["inception_weights"] = net.path
+    return {**out, **run_record(ctx.exp, ctx.workdir)}
+
+
 register_metric(Metric("likelihood", lambda c: bool(c.exp.likelihood_names()), _likelihood,
                        order=10))
 register_metric(Metric("true_nll", lambda c: bool(c.exp.likelihood_names())
@@ -266,6 +303,8 @@ register_metric(Metric("modes", lambda c: c.toy is not None
                        and getattr(c.toy, "modes", None) is not None
                        and getattr(c.toy, "std", None) is not None and _samples(c)
                        and c.settings.mode_samples > 0, _modes, order=60))
+register_metric(Metric("inception", lambda c: c.info.kind == "images" and _samples(c)
+                       and c.settings.fid_num > 0, _inception, order=80))
 register_metric(Metric("features", lambda c: c.info.kind == "images"
                        and bool(c.dataset.features) and _samples(c) and c.settings.fd_num > 0,
                        _features, order=70))

@@ -144,6 +144,9 @@ class TrainSettings:
     sample_every: int = setting(1000, "steps between sample pictures (0: only at the end)",
                                 check=non_negative)
     max_to_keep: int = setting(3, "checkpoints kept", check=_positive_int)
+    augment: str = setting("none", "augmentation of each training image in the train step, "
+                                   "from the step's key: none, or hflip (a left-right flip "
+                                   "with probability 1/2)", choices=("none", "hflip"))
     ema_decay: float = setting(0.999, "EMA of the params (warm-up min(d, (1+s)/(10+s)))",
                                check=unit_interval)
     steps_per_call: int = setting(1, "k > 1 runs k steps per device call (lax.scan)",
@@ -227,6 +230,24 @@ class EvalSettings:
                              "two-sample tests of this many samples in the feature space of "
                              "jaxgen's classifier (`jaxgen classifier` first)",
                           check=non_negative)
+    fid_num: int = setting(0, "> 0 (images): Inception FID and IS of this many samples "
+                              "(50000 as the papers), streamed through pytorch-fid's "
+                              "Inception-V3 (`jaxgen inception-weights` converts it first)",
+                           check=non_negative)
+    fid_batch: int = setting(250, "FID/IS: samples drawn per call, split over the devices (a "
+                                  "multiple of their count)", check=_positive_int)
+    fid_ref: str = setting("", "FID: the reference statistics, pytorch-fid's .npz (mu, sigma); "
+                               "'' = the run's dataset's training split, computed once and "
+                               "cached in $JAXGEN_CACHE/fid_stats")
+    fid_seed: int = setting(0, "FID/IS: seed set s draws batch i with fold_in(key(s), i)",
+                            check=non_negative)
+    fid_seeds: int = setting(1, "FID: seed sets fid_seed, fid_seed+1, ...; 3 = EDM's protocol "
+                                "(their mean and minimum)", check=_positive_int)
+    is_splits: int = setting(10, "IS: the samples' splits (10 as Salimans et al.)",
+                             check=_positive_int)
+    inception_weights: str = setting("", "FID/IS: the converted Inception-V3 weights ('' = "
+                                         "$JAXGEN_CACHE/inception/, where `jaxgen "
+                                         "inception-weights` puts them)")
     use_ema: bool = setting(True, "score the EMA params (else the raw ones)")
     matmul_precision: str = setting("highest", "float32 matmul/conv precision of likelihoods "
                                                "and held-out statistics ('highest': full "

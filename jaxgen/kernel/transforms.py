@@ -44,15 +44,16 @@ def preprocess(kind: str, x, rng=None, dequantize: bool = True):
     raise UserError(f"Unknown data kind {kind!r}; expected 'points', 'images' or 'tokens'.")
 
 
-def postprocess(kind: str, z) -> np.ndarray:
-    """Model space -> what a person looks at: uint8 images, float points."""
-    z = np.asarray(z)
+def postprocess(kind: str, z, xp=np):
+    """Model space -> what a person looks at: uint8 images, float points. `xp=jnp` keeps
+    a device array on its devices (in a jitted function too)."""
+    z = xp.asarray(z)
     if kind == "points":
-        return z.astype(np.float32)
+        return z.astype(xp.float32)
     if kind == "tokens":
-        return np.rint(z).astype(np.int32)
+        return xp.rint(z).astype(xp.int32)
     y = (z - IMAGE_SHIFT) / IMAGE_SCALE * 256.0
-    return np.clip(np.floor(y), 0, 255).astype(np.uint8)
+    return xp.clip(xp.floor(y), 0, 255).astype(xp.uint8)
 
 
 def log_det_to_discrete(kind: str, event_shape) -> float:

@@ -21,7 +21,7 @@ from jaxgen.kernel.contract import DatasetInfo
 from jaxgen.kernel.errors import MissingError, NonFiniteResultError, UserError
 from jaxgen.kernel.settings import names as setting_names
 from jaxgen.nn.precision import matmul_precision, with_compute_dtype
-from jaxgen.runner import distributed, sharding
+from jaxgen.runner import augment, distributed, sharding
 from jaxgen.runner import step as step_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir
 from jaxgen.runner.optim import make_optimizer
@@ -111,6 +111,7 @@ class Experiment:
         self._compiled_samplers = {}
         self._compiled_likelihoods = {}
         registry.check_data_kind(registry.objective_spec(config.objective.name), info)
+        augment.check(config.train.augment, info.kind)
         self.model = with_compute_dtype(_with_remat(registry.build_model(config.model, info),
                                                     config.train.remat, config.model.name),
                                         config.train.compute_dtype)
@@ -214,7 +215,7 @@ class Experiment:
         t = self.config.train
         one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay,
                                        dequantize=self.dequantize,
-                                       grad_accum=int(t.grad_accum))
+                                       grad_accum=int(t.grad_accum), augment=t.augment)
         fn = _traced_with(step_lib.make_multi_step(one, t.steps_per_call),
                           matmul_precision(t.matmul_precision))
         lead = 0 if t.steps_per_call == 1 else 1
@@ -231,22 +232,44 @@ class Experiment:
         """Whether images reach the objective dequantised (else as bin centres)."""
         return bool(self.objective.dequantize)
 
-    def _sample_jit(self, settings):
+    def _sample_jit(self, settings, sharded: bool = False):
+        """The sampler, jitted: its samples replicated on every device, or (`sharded`) in
+        data space (uint8 images) and split over the mesh along the example axis, so each
+        device draws its share."""
         if self.objective.sample is None:
             raise UserError(f"Objective '{self.objective.name}' cannot sample (it needs an "
                             "input to translate).")
         fn = functools.partial(self.objective.sample, settings=settings)
-        return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
+        if not sharded:
+            return jax.jit(fn, static_argnums=2, out_shardings=self.replicated)
+        kind = self.info.kind
 
-    def _sampler(self, params, rng, n: int, settings, labels):
+        def in_data_space(params, rng, n, **kw):
+            return transforms.postprocess(kind, fn(params, rng, n, **kw), xp=jnp)
+        return jax.jit(in_data_space, static_argnums=2,
+                       out_shardings=distributed.data_sharding(self.mesh))
+
+    def _sampler(self, params, rng, n: int, settings, labels, sharded: bool = False):
         """The sampler compiled ahead of time for n samples (cached per shape and settings)."""
-        key = (settings, n, labels is None)
+        key = (settings, n, labels is None, sharded)
         compiled = self._compiled_samplers.get(key)
         if compiled is None:
             kw = {} if labels is None else {"labels": labels}
-            compiled = self._sample_jit(settings).lower(params, rng, n, **kw).compile()
+            compiled = self._sample_jit(settings, sharded).lower(params, rng, n, **kw).compile()
             self._compiled_samplers[key] = compiled
         return compiled
+
+    def sample_on_devices(self, params, rng, n: int, **options):
+        """`n` samples in data space (uint8 images, float points) as one device array split
+        over the mesh's devices along the example axis: each device draws n / devices of them,
+        and they stay on the devices (a feature network can take them as they are). `n` must
+        be a multiple of the device count. The same (rng, n) give the same samples on any
+        mesh: the draw is one jitted function, its randomness partitionable."""
+        if n % self.mesh.size:
+            raise UserError(f"{n} samples cannot be split over {self.mesh.size} devices: use a "
+                            f"multiple of {self.mesh.size}.")
+        settings, _ = self._sample_args(n, None, options)
+        return self._sampler(params, rng, n, settings, None, sharded=True)(params, rng)
 
     def settings_with(self, **options):
         """The run's sample settings with `options` replacing some (names checked)."""

@@ -173,7 +173,9 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         (workdir / "config.json").write_text(config_lib.to_json(config))
         write_run_info(workdir, info, {"objective": exp.objective.name,
                                        "model": config.model.name, "param_count": nparams,
-                                       "likelihood": exp.objective.likelihood_kind})
+                                       "likelihood": exp.objective.likelihood_kind,
+                                       "devices": jax.device_count(),
+                                       "processes": jax.process_count()})
     writer = MetricsWriter(workdir, resume_step, enabled=main)
     # compiled ahead of the first batch, from shapes: its FLOP count is read before the loop
     lowered = exp.train_step().lower(state, exp.abstract_batch())

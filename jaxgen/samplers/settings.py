@@ -14,6 +14,12 @@ import dataclasses
 from jaxgen.kernel.settings import non_negative, positive, setting
 
 ODE_METHODS = ("euler", "heun", "rk4")
+# network evaluations per fixed step of each solver
+ODE_EVALS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
+
+# Each sampler's settings say how many network evaluations one sample costs (the NFE that
+# papers quote next to a FID): `nfe(objective_settings) -> int`. Generic code (the FID
+# record) asks the run's sample settings; a schema that declares none is recorded as such.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,11 +27,17 @@ class ODESolver:
     steps: int = setting(100, "fixed ODE solver steps from noise to data", check=positive)
     method: str = setting("heun", "the fixed-step ODE solver", choices=ODE_METHODS)
 
+    def nfe(self, objective) -> int:
+        return self.steps * ODE_EVALS_PER_STEP[self.method]
+
 
 @dataclasses.dataclass(frozen=True)
 class PriorTemperature:
     temperature: float = setting(1.0, "scales the prior noise (T < 1 trades diversity for "
                                       "fidelity)", check=non_negative)
+
+    def nfe(self, objective) -> int:
+        return 1  # one pass from a prior draw (a generator, a flow's inverse, a decoder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,3 +49,6 @@ class AnnealedLangevin:
                                     check=positive)
     denoise: bool = setting(True, "annealed Langevin: a final Tweedie step "
                                   "x + sigma_L^2 s(x, sigma_L)")
+
+    def nfe(self, objective) -> int:
+        return objective.num_sigmas * self.langevin_steps + int(self.denoise)

@@ -43,6 +43,14 @@ class DDPMSample(ODESolver, PriorTemperature):
     guidance_grid: tuple = setting((0.0, 1.0, 3.0), "end-of-run class grids: the guidance "
                                                     "scales drawn")
 
+    def nfe(self, objective) -> int:
+        """Network evaluations per unguided sample: T (ddpm), sample.steps (ddim,
+        dpm_solver), the ODE solver's (ode). Classifier-free guidance of labelled samples
+        doubles it."""
+        per_pass = {"ddpm": objective.num_steps, "ddim": self.steps,
+                    "dpm_solver": self.steps}.get(self.sampler)
+        return ODESolver.nfe(self, objective) if per_pass is None else per_pass
+
 
 @dataclasses.dataclass(frozen=True)
 class DDPMEval:
