@@ -33,6 +33,8 @@ import optax
 from jaxgen.kernel import transforms
 from jaxgen.kernel.contract import Objective, microbatch
 from jaxgen.kernel.errors import ContractError
+from jaxgen.nn import dropout
+from jaxgen.runner import augment as augment_lib
 from jaxgen.runner.state import TrainState
 
 # Metric names the trainer writes itself for each player.
@@ -74,8 +76,9 @@ def checked_loss_output(out, objective: str, player: str):
     return loss, dict(metrics)
 
 
-# fold_in tags separating the uses of a step's key.
-_TAG_DATA, _TAG_PLAYERS, _TAG_STATE = 0, 1, 2
+# fold_in tags separating the uses of a step's key (and of a loss's key: dropout's).
+_TAG_DATA, _TAG_PLAYERS, _TAG_STATE, _TAG_AUGMENT = 0, 1, 2, 3
+_TAG_DROPOUT = 0x64726F70  # far from the small tags a loss folds into its own key
 
 
 def init_state(objective: Objective, txs: dict, seed: int, batch: dict) -> TrainState:
@@ -108,16 +111,23 @@ def ema_decay_at(step, decay: float):
 
 
 def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
-                    dequantize: bool = True, grad_accum: int = 1
+                    dequantize: bool = True, grad_accum: int = 1, augment: str = "none"
                     ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-    """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted."""
+    """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted.
+
+    `augment` (`train.augment`) transforms each raw example first (`jaxgen.runner.augment`).
+    Each loss is traced inside `jaxgen.nn.dropout.training` with a key folded from the
+    loss's own: networks with dropout drop units there and nowhere else.
+    """
     multi = len(objective.players) > 1
     player_names = {p.name for p in objective.players}
 
     def one_step(state: TrainState, raw_batch: dict):
         key = jax.random.fold_in(state.rng, state.step)
         batch = dict(raw_batch)
-        batch["x"] = transforms.preprocess(data_kind, raw_batch["x"],
+        raw_x = augment_lib.augment(augment, raw_batch["x"],
+                                    jax.random.fold_in(key, _TAG_AUGMENT))
+        batch["x"] = transforms.preprocess(data_kind, raw_x,
                                            jax.random.fold_in(key, _TAG_DATA), dequantize)
         params, opt_state = state.params, dict(state.opt_state)
         metrics, total = {}, 0.0
@@ -133,8 +143,9 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                              if player.split_batch else batch)
 
                 def own_loss(p_own, b, k):
-                    return checked_loss_output(player.loss({**params, player.name: p_own}, b,
-                                                           k), objective.name, player.name)
+                    with dropout.training(jax.random.fold_in(k, _TAG_DROPOUT)):
+                        out = player.loss({**params, player.name: p_own}, b, k)
+                    return checked_loss_output(out, objective.name, player.name)
 
                 grad_fn = jax.value_and_grad(own_loss, has_aux=True)
                 if grad_accum == 1:
