@@ -78,7 +78,8 @@ def test_unknown_dataset_and_split():
     for name in [*TOY_DATASETS, "array", "fashion_mnist", "tfds:<name>"]:
         assert name in str(e.value)
     assert sorted(dataset_names()) == sorted([*TOY_DATASETS, "gaussian_ar2", "array", "codes",
-                                              "latents", "fashion_mnist", "cifar10",
+                                              "latents", "fashion_mnist", "cifar10", "imagenet32",
+                                              "imagenet64",
                                               "tfds:<name>"])
     with pytest.raises(ValueError, match="unknown split"):
         get_dataset(data_config(), "validation")

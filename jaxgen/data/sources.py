@@ -8,15 +8,20 @@ A source is any object with
     source.event_shape: tuple           shape of one example
     source.num_classes: int | None      number of label classes
 
-Points are float32 `(N, D)`; images are uint8 NHWC. Three sources live here:
+Points are float32 `(N, D)`; images are uint8 NHWC. The sources here:
 `ArraySource` (in memory; `load_array_file` builds one from `.npy`/`.npz`),
-and `TfdsSource`, which wraps any `tfds.data_source(...)` split read from
-array_record files (no TensorFlow needed; `tfds_source` opens one by name).
+`SubsetSource` (some classes of another), `NpySource` (images and labels in two `.npy`
+files, memory-mapped: the form `jaxgen prepare` writes), and `TfdsSource`, which wraps any
+`tfds.data_source(...)` split read from array_record files (no TensorFlow needed;
+`tfds_source` opens one by name). A source may also have `all_labels()`, every label
+without reading the examples (`SubsetSource` uses it).
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +109,11 @@ class SubsetSource:
         if len(bad):
             raise ValueError(f"data.classes has {bad.tolist()}, outside "
                              f"0..{source.num_classes - 1}.")
-        labels = np.concatenate([source.get(np.arange(lo, min(lo + chunk, len(source))))["label"]
-                                 for lo in range(0, len(source), chunk)])
+        if hasattr(source, "all_labels"):
+            labels = source.all_labels()
+        else:
+            labels = np.concatenate([source.get(np.arange(lo, min(lo + chunk, len(source))))
+                                     ["label"] for lo in range(0, len(source), chunk)])
         self.indices = np.flatnonzero(np.isin(labels, classes))
         if not len(self.indices):
             raise ValueError(f"no example has a label in data.classes={classes.tolist()}.")
@@ -226,6 +234,112 @@ def load_array_file(path: str | os.PathLike) -> ArraySource:
                 f"{label_where}: found labels of dtype {label.dtype} in "
                 f"[{label.min()}, {label.max()}]; expected non-negative integers")
     return ArraySource(x, label)
+
+
+# ------------------------------------------------------------- memory-mapped files
+
+
+class NpySource:
+    """Images `(N, H, W, C)` uint8 and labels `(N,)` int32 in two `.npy` files, opened with
+    `np.load(mmap_mode="r")`: `get` reads only the rows it is asked for and nothing is held
+    in memory (the page cache keeps what was read). Pickles as its paths: a data worker
+    maps the files again.
+
+    Args:
+      images_path, labels_path: the two files.
+      num_classes: the number of label classes (not `max(label) + 1`: a split need not hold
+        every class).
+
+    Raises:
+      ValueError: a file that is not a `.npy` of that form, or is shorter than its header
+        says (numpy's own message on a cut file).
+    """
+
+    def __init__(self, images_path, labels_path, num_classes: int):
+        self.paths = (os.fspath(images_path), os.fspath(labels_path))
+        self.num_classes = int(num_classes)
+        self._open()
+
+    def _open(self) -> None:
+        images = np.load(self.paths[0], mmap_mode="r", allow_pickle=False)
+        labels = np.load(self.paths[1], mmap_mode="r", allow_pickle=False)
+        if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
+            raise ValueError(f"{self.paths[0]!r}: found {images.dtype} {images.shape}; "
+                             "expected uint8 images (N, H, W, C), N >= 1")
+        if labels.dtype != np.int32 or labels.shape != (len(images),):
+            raise ValueError(f"{self.paths[1]!r}: found {labels.dtype} {labels.shape}; "
+                             f"expected int32 labels ({len(images)},)")
+        self.images, self.labels = images, labels
+        self.event_shape = tuple(images.shape[1:])
+
+    def __getstate__(self) -> dict:
+        return {"paths": self.paths, "num_classes": self.num_classes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.paths, self.num_classes = state["paths"], state["num_classes"]
+        self._open()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, indices) -> dict[str, np.ndarray]:
+        idx = _check_indices(indices, len(self))
+        return {"x": np.asarray(self.images[idx]), "label": np.asarray(self.labels[idx])}
+
+    def all_labels(self) -> np.ndarray:
+        return np.array(self.labels)
+
+    def __repr__(self) -> str:
+        return (f"NpySource(n={len(self)}, event_shape={self.event_shape}, "
+                f"num_classes={self.num_classes}, {self.paths[0]!r})")
+
+
+def npz_layout(path, key: str) -> tuple[tuple, np.dtype, int | None]:
+    """(shape, dtype, offset) of the array `key` of the `.npz` file `path`, from its
+    headers alone: `offset` is where the array's bytes start in the file when numpy stored
+    it uncompressed (`np.savez`), so `np.memmap(path, dtype, "r", offset, shape)` reads it
+    in place; None when it is compressed (`np.savez_compressed`: only a whole read gets it).
+
+    A `.npz` is a zip archive of `.npy` files (numpy.lib.format); a stored member's bytes
+    follow its local file header: 30 bytes, whose last four give the lengths of the name
+    and the extra field that come next (PKWARE's APPNOTE.TXT, 4.3.7).
+
+    Raises:
+      KeyError: the file holds no array `key`.
+      ValueError: not a zip of `.npy` files (zipfile.BadZipFile is one), an object array
+        (it would need pickle), or a Fortran-ordered one.
+    """
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{key}.npy")
+        with zf.open(info) as member:
+            shape, fortran, dtype = _npy_header(member, path, key)
+    if dtype.hasobject:
+        raise ValueError(f"{os.fspath(path)!r}: array {key!r} holds Python objects "
+                         f"({dtype}); reading it would need pickle")
+    if fortran and len(shape) > 1:
+        raise ValueError(f"{os.fspath(path)!r}: array {key!r} is in Fortran order")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return shape, dtype, None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        head = f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise ValueError(f"{os.fspath(path)!r}: no zip entry header for {key!r}")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        _npy_header(f, path, key)
+        return shape, dtype, f.tell()
+
+
+def _npy_header(f, path, key) -> tuple[tuple, bool, np.dtype]:
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        return fmt.read_array_header_1_0(f)
+    if version == (2, 0):
+        return fmt.read_array_header_2_0(f)
+    raise ValueError(f"{os.fspath(path)!r}: array {key!r} is a .npy of version {version}; "
+                     "expected 1.0 or 2.0")
 
 
 # ----------------------------------------------------------------------- tfds

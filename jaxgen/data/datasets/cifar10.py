@@ -1,7 +1,14 @@
 """cifar10: CIFAR-10 (Krizhevsky, 2009), 32x32 colour, 10 classes, 50,000 training and
-10,000 test images, read with numpy from the official *binary* archive the user downloads
-(`cifar-10-binary.tar.gz`, or its extracted `cifar-10-batches-bin/` folder); nothing is
-downloaded and the Python (pickled) version is never read.
+10,000 test images. data.source names what it is read from (`jaxgen.data.prepare`):
+
+* the official *binary* archive the user downloads (`cifar-10-binary.tar.gz`, or its
+  extracted `cifar-10-batches-bin/` folder), read with numpy into memory (147 MiB for the
+  training split);
+* `tfds:DATA_DIR`: tfds's `cifar10` prepared as array_record (its records in tfds's order);
+* the folder `jaxgen prepare cifar10` writes (memory-mapped `.npy`), also found by itself
+  next to the archive.
+
+Nothing is downloaded and the Python (pickled) version is never read.
 
 The binary format: each of data_batch_1..5.bin (training) and test_batch.bin (test) is a
 run of 3073-byte records, one label byte (0-9) then 3072 pixel bytes, the 1024 red values
@@ -16,10 +23,9 @@ import tarfile
 
 import numpy as np
 
-from jaxgen.data.datasets._common import CLASSES_DOC, keep_classes
-from jaxgen.kernel.contract import Dataset
+from jaxgen.data.datasets._common import CLASSES_DOC
+from jaxgen.data.prepare import Downloaded, register
 from jaxgen.kernel.errors import MissingError, UserError
-from jaxgen.kernel.registry import DatasetSpec, register_dataset
 from jaxgen.kernel.settings import setting
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -35,8 +41,10 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 
 @dataclasses.dataclass(frozen=True)
 class Cifar10Settings:
-    source: str = setting(DEFAULT_SOURCE, f"the official binary archive {ARCHIVE} (or the "
-                                          f"{FOLDER}/ folder it extracts to), from {URL}")
+    source: str = setting(DEFAULT_SOURCE, f"the official binary archive {ARCHIVE} from {URL} "
+                                          f"(or the {FOLDER}/ folder it extracts to), "
+                                          "tfds:DATA_DIR (tfds's cifar10 as array_record), "
+                                          "or a folder `jaxgen prepare cifar10` wrote")
     classes: tuple = setting((), CLASSES_DOC)
 
 
@@ -59,17 +67,20 @@ def _missing(path: str) -> MissingError:
     return MissingError(
         f"CIFAR-10 is not at {path} (data.source). jaxgen downloads nothing: fetch {URL} "
         f"(162 MiB) and put it there, or pass --config.data.source=/path/to/{ARCHIVE} (or "
-        f"the {FOLDER}/ folder it extracts to).")
+        f"the {FOLDER}/ folder it extracts to, or tfds:DATA_DIR for tfds's cifar10 prepared "
+        "as array_record).")
 
 
-def read_split(source: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The split's images and labels from the archive or its extracted folder."""
+def read_split(source: str, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The split's images and labels from the archive or its extracted folder, and the
+    files read."""
     path = os.path.expanduser(source)
     names = FILES["train" if split == "train" else "test"]
-    parts = []
+    parts, files = [], [path]
     if os.path.isdir(path):
         folder = os.path.join(path, FOLDER) if os.path.isdir(os.path.join(path, FOLDER)) \
             else path
+        files = [os.path.join(folder, n) for n in names]
         for n in names:
             f = os.path.join(folder, n)
             if not os.path.isfile(f):
@@ -90,16 +101,18 @@ def read_split(source: str, split: str) -> tuple[np.ndarray, np.ndarray]:
                             f"damaged: fetch {URL} again.") from e
     else:
         raise _missing(path)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            files)
 
 
-def build(s: Cifar10Settings, split: str) -> Dataset:
+def read(path: str, split: str, whole: bool = False):
+    """(the split in memory, the files read): `Downloaded.read` of the binary archive."""
+    del whole  # read whole anyway: 147 MiB at most
     from jaxgen.data.sources import ArraySource
-    images, labels = read_split(s.source, split)
-    src = keep_classes(ArraySource(images, labels), s.classes)
-    return Dataset("cifar10", "images", src, (32, 32, 3), 10, class_names=CLASS_NAMES)
+    images, labels, files = read_split(path, split)
+    return ArraySource(images, labels), files
 
 
-register_dataset(DatasetSpec("cifar10", build, Cifar10Settings,
-                             "CIFAR-10 32x32 colour, from the binary archive you download",
-                             kind="images", class_names=CLASS_NAMES))
+CIFAR10 = register(Downloaded("cifar10", (32, 32, 3), 10, read, "cifar10",
+                              class_names=CLASS_NAMES), Cifar10Settings,
+                   "CIFAR-10 32x32 colour: the binary archive you download, tfds or prepared")
