@@ -131,16 +131,18 @@ def prepared_dir(source: str, name: str) -> Path:
 def split_source(d: Downloaded, source: str, split: str):
     """The source of `split` that data.source=`source` names (module docstring)."""
     source = str(source)
-    path = Path(source).expanduser()
+    folders = [prepared_dir(source, d.name)]
     if not source.startswith(TFDS):
+        path = Path(source).expanduser()
         if _SCHEME.match(source) and not path.exists():
             raise UserError(f"data.source={source}: {source.split(':')[0]}: is no source "
                             f"jaxgen reads; data.source is a path (the download, or a folder "
                             f"`jaxgen prepare {d.name}` wrote) or tfds:DATA_DIR.")
-        for folder in (path, prepared_dir(source, d.name)):
-            manifest = read_manifest(folder)
-            if manifest is not None:
-                return open_prepared(d, folder, manifest, split)
+        folders.insert(0, path)
+    for folder in folders:
+        manifest = read_manifest(folder)
+        if manifest is not None:
+            return open_prepared(d, folder, manifest, split)
     return raw_source(d, source, split)[0]
 
 
