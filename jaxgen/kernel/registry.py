@@ -51,7 +51,7 @@ from jaxgen.kernel.settings import NoSettings
 
 # The packages whose import registers the built-in names.
 BUILTIN_PACKAGES = ("jaxgen.nn.catalog", "jaxgen.families", "jaxgen.data.datasets",
-                    "jaxgen.composed", "jaxgen.eval.metrics")
+                    "jaxgen.composed", "jaxgen.eval.metrics", "jaxgen.eval.inception")
 PLUGIN_GROUP = "jaxgen.plugins"  # entry points whose import registers names
 
 
