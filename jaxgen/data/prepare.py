@@ -335,6 +335,7 @@ def prepare(name: str, source: str | None = None, out: str | os.PathLike | None 
             log(f"jaxgen: {d.name} is prepared in {out} from these files already (--force "
                 "writes it again)")
             return out
+    out.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out, log)
     per_image = math.prod(d.event_shape) + 4
     total = sum(len(src) for src, _ in splits.values())
