@@ -297,7 +297,8 @@ def test_a_changed_download_or_a_damaged_prepared_folder_is_one_error(tmp_path):
         get_dataset(_data("imagenet64", out), "train")
     images = out / "train_images.npy"
     images.write_bytes(images.read_bytes()[:-100])
-    with pytest.raises(UserError, match="the prepared folder is damaged"):
+    with pytest.raises(UserError, match=r"the prepared folder is damaged; run `jaxgen prepare "
+                                        r"imagenet32 --source \S+/dl --out \S+ --force`"):
         get_dataset(_data("imagenet32", tmp_path / "dl"), "train")
 
 

@@ -179,8 +179,9 @@ def read_manifest(folder: Path) -> dict | None:
     return manifest
 
 
-def _again(d: Downloaded, folder: Path) -> str:
-    return f"run `jaxgen prepare {d.name} --source SOURCE --out {folder} --force` again"
+def _again(d: Downloaded, folder: Path, manifest: dict) -> str:
+    return (f"run `jaxgen prepare {d.name} --source {manifest.get('source', 'SOURCE')} --out "
+            f"{folder} --force` again")
 
 
 def open_prepared(d: Downloaded, folder: Path, manifest: dict, split: str) -> NpySource:
@@ -195,21 +196,24 @@ def open_prepared(d: Downloaded, folder: Path, manifest: dict, split: str) -> Np
     changed = changed_sources(manifest)
     if changed:
         raise UserError(f"{folder} was prepared from {changed[0]}, which has changed since "
-                        f"(size or modification time); {_again(d, folder)}.")
-    entry = manifest["splits"][split]
+                        f"(size or modification time); {_again(d, folder, manifest)}.")
+    entry = (manifest.get("splits") or {}).get(split)
+    if not isinstance(entry, dict) or not {"images", "labels", "bytes", "count"} <= set(entry):
+        raise UserError(f"{folder / MANIFEST} lists no whole {split} split; "
+                        f"{_again(d, folder, manifest)}.")
     for key in ("images", "labels"):
         path = folder / entry[key]
         size = path.stat().st_size if path.is_file() else None
         if size != entry["bytes"][key]:
             raise UserError(f"{path} is {'missing' if size is None else f'{size} bytes'}, "
                             f"the manifest says {entry['bytes'][key]}: the prepared folder is "
-                            f"damaged; {_again(d, folder)}.")
+                            f"damaged; {_again(d, folder, manifest)}.")
     from jaxgen.data.datasets._common import users
     src = users(NpySource, folder / entry["images"], folder / entry["labels"], d.num_classes)
     if src.event_shape != tuple(d.event_shape) or len(src) != entry["count"]:
         raise UserError(f"{folder}: {split} holds {len(src)} images {src.event_shape}, the "
                         f"manifest says {entry['count']} {tuple(d.event_shape)}; "
-                        f"{_again(d, folder)}.")
+                        f"{_again(d, folder, manifest)}.")
     return src
 
 
