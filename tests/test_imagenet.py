@@ -179,7 +179,7 @@ def test_prepare_writes_npy_files_read_memory_mapped(npz32, tmp_path, capsys):
     root, want = npz32
     out, said = _prepare(root, tmp_path / "fast")
     assert f"train with --config.data.source={out}" in said
-    assert "prepare imagenet32: 22/22 images (100%)" in capsys.readouterr().err
+    assert "prepare imagenet32: image 22/22 (100%)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [
         "jaxgen-prepared.json", "test_images.npy", "test_labels.npy", "train_images.npy",
         "train_labels.npy"]
@@ -308,7 +308,11 @@ def test_the_prepare_command(npz32, tmp_path, capsys):
     assert cli.main(["prepare", "imagenet32", "--source", str(root), "--out",
                      str(tmp_path / "p")]) == 0
     captured = capsys.readouterr()
-    assert "ETA 0:00:00" in captured.err and "prepared imagenet32 in" in captured.out
+    # the progress (plain lines when stderr is no terminal): the last says all were written
+    assert "jaxgen: prepare imagenet32: image " in captured.err
+    last = captured.err.strip().splitlines()[-1]
+    assert "(100%)" in last and "elapsed" in last, captured.err
+    assert "prepared imagenet32 in" in captured.out
     np.testing.assert_array_equal(np.load(tmp_path / "p" / "test_images.npy"), want["test"][0])
     assert cli.main(["prepare", "imagenet16", "--source", str(root)]) == 2
     assert "Valid choices: cifar10, imagenet32, imagenet64" in capsys.readouterr().err

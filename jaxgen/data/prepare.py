@@ -36,7 +36,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,6 +45,7 @@ import numpy as np
 from jaxgen.data.sources import NpySource
 from jaxgen.kernel.contract import Dataset
 from jaxgen.kernel.errors import UsageError, UserError, choices_error
+from jaxgen.kernel.progress import progress_bar
 from jaxgen.kernel.registry import Command, DatasetSpec, register_command, register_dataset
 
 MANIFEST = "jaxgen-prepared.json"
@@ -239,34 +239,6 @@ def changed_sources(manifest: dict) -> list[str]:
 # ------------------------------------------------------------------------ writing
 
 
-class Lines:
-    """Progress as plain lines on stderr, at most one every `every` seconds and one at the
-    end: "jaxgen: prepare imagenet64: 40,960/1,331,167 images (3%), 9,120 images/s, ETA
-    0:02:21"."""
-
-    def __init__(self, total: int, desc: str, every: float = 10.0, file=None):
-        self.total, self.desc, self.every = total, desc, every
-        self.file = file or sys.stderr
-        self.n = 0
-        self.t0 = self.last = time.perf_counter()
-
-    def update(self, n: int) -> None:
-        self.n += n
-        now = time.perf_counter()
-        if now - self.last >= self.every or self.n >= self.total:
-            self.last = now
-            rate = self.n / max(now - self.t0, 1e-9)
-            eta = (self.total - self.n) / max(rate, 1e-9)
-            print(f"jaxgen: {self.desc}: {self.n:,}/{self.total:,} images "
-                  f"({100 * self.n / max(self.total, 1):.0f}%), {rate:,.0f} images/s, "
-                  f"ETA {_clock(eta)}", file=self.file, flush=True)
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
 def _ours(folder: Path) -> bool:
     try:
         return read_manifest(folder) is not None
@@ -357,9 +329,10 @@ def prepare(name: str, source: str | None = None, out: str | os.PathLike | None 
         f"{_bytes(total * per_image)}) ...")
     t0 = time.perf_counter()
     try:
-        progress = Lines(total, f"prepare {d.name}", every)
-        entries = {split: _write_split(tmp, split, src, d, progress)
-                   for split, (src, _) in splits.items()}
+        with progress_bar(total, 0, True, desc=f"jaxgen: prepare {d.name}", unit="image",
+                          every=every) as progress:
+            entries = {split: _write_split(tmp, split, src, d, progress)
+                       for split, (src, _) in splits.items()}
         manifest = {"format": FORMAT, "version": VERSION, "dataset": d.name,
                     "event_shape": list(d.event_shape), "num_classes": d.num_classes,
                     "splits": entries, "sources": [_stamp(f) for f in files],

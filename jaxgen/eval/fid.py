@@ -131,7 +131,8 @@ class FeatureNet:
     @classmethod
     def load(cls, path: str = "") -> FeatureNet:
         from jaxgen.eval import inception
-        variables, sha, where = inception.load(path or None)
+        variables, sha = inception.load(path or None)
+        where = Path(path).expanduser() if path else inception.default_path()
         return cls(inception.features_fn(variables), sha, str(where))
 
 
