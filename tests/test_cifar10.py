@@ -5,12 +5,10 @@ the exact formats: 3073-byte records, a label byte then the red, green and blue 
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import numpy as np
 import pytest
 from conftest import ROOT
+from tiny_data import write_cifar10
 
 from jaxgen.data import get_dataset
 from jaxgen.data import prepare as prep
@@ -22,35 +20,11 @@ from jaxgen.kernel.errors import MissingError, UserError
 FM = ROOT / "configs" / "flow_matching" / "fashion_mnist.py"
 
 
-def _records(rng, n):
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    planes = images.transpose(0, 3, 1, 2).reshape(n, -1)  # R plane, G plane, B plane
-    return np.concatenate([labels[:, None], planes], axis=1).tobytes(), images, labels
-
-
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """A tiny cifar-10-binary.tar.gz (2 records per training batch, 3 test records) and its
     extracted folder, with the images and labels written into them."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("cifar")
-    folder = root / "extracted" / cifar10.FOLDER
-    folder.mkdir(parents=True)
-    want = {"train": ([], []), "test": ([], [])}
-    path = root / cifar10.ARCHIVE
-    with tarfile.open(path, "w:gz") as tar:
-        for split, names in cifar10.FILES.items():
-            for name in names:
-                raw, images, labels = _records(rng, 2 if split == "train" else 3)
-                want[split][0].append(images)
-                want[split][1].append(labels)
-                (folder / name).write_bytes(raw)
-                info = tarfile.TarInfo(f"{cifar10.FOLDER}/{name}")
-                info.size = len(raw)
-                tar.addfile(info, io.BytesIO(raw))
-    want = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in want.items()}
-    return path, root / "extracted", want
+    return write_cifar10(tmp_path_factory.mktemp("cifar"), np.random.default_rng(0))
 
 
 def _data(source, *extra):

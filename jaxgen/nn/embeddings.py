@@ -68,16 +68,19 @@ class TimeEmbedding(nn.Module):
     """``sinusoidal(t) -> Dense(dim) -> SiLU -> Dense(dim)``.
 
     Attributes:
-      dim: output (and sinusoidal feature) size.
+      dim: output (and, by default, sinusoidal feature) size.
       scale: multiplier applied to ``t`` before the sinusoids.
+      features: the sinusoidal feature size when it differs from ``dim`` (DDPM's
+        ``ch`` features into a ``4 ch`` MLP); None: ``dim``.
     """
 
     dim: int
     scale: float = 1000.0
+    features: int | None = None
 
     @nn.compact
     def __call__(self, t: jax.Array) -> jax.Array:
-        h = sinusoidal_embedding(t, self.dim, scale=self.scale)
+        h = sinusoidal_embedding(t, self.features or self.dim, scale=self.scale)
         h = nn.Dense(self.dim, name="dense_0")(h)
         h = nn.silu(h)
         return nn.Dense(self.dim, name="dense_1")(h)
