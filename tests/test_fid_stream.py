@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -206,3 +207,59 @@ def test_run_record_names_sampler_nfe_batch_devices_and_ema(tmp_path):
     assert rec["train_global_batch"] == 8 and rec["train_devices"] == 8
     assert rec["train_ema_decay"] == 0.9999
     assert run_record(exp, tmp_path / "none")["train_devices"] == "not recorded by this run"
+
+
+# ----------------------------------------------------------------- end to end, real network
+def random_inception_weights(path, seed=0):
+    """Random weights for pytorch-fid's Inception in the converted format (He-scaled convs,
+    random BatchNorm statistics), written without torch."""
+    from jaxgen.eval import inception
+    r = np.random.default_rng(seed)
+    arrays = {}
+    for name, shape in inception._expected_shapes().items():
+        if name.endswith("/kernel"):
+            v = r.normal(0, np.sqrt(2.0 / np.prod(shape[:-1])), shape)
+        elif name.endswith("/var"):
+            v = r.uniform(0.5, 2.0, shape)
+        elif name.endswith("/scale"):
+            v = r.uniform(0.5, 1.5, shape)
+        else:
+            v = r.normal(0, 0.1, shape)
+        arrays[name] = v.astype(np.float32)
+    return inception.write_weights(arrays, path)
+
+
+@pytest.mark.slow
+def test_jaxgen_eval_reports_inception_fid_and_is_with_their_provenance(tmp_path, monkeypatch):
+    """A tiny trained run scored through the real network (random weights): the record
+    holds FID, IS and what they depend on; the cached reference statistics equal what
+    `jaxgen fid-stats` writes for the same data."""
+    from jaxgen import cli
+    monkeypatch.setenv("JAXGEN_CACHE", str(tmp_path / "cache"))
+    weights, sha = random_inception_weights(tmp_path / "w.npz")
+    x = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    np.save(tmp_path / "train.npy", x)
+    data = [f"--config.data.path={tmp_path / 'train.npy'}"]
+    wd = tmp_path / "run"
+    assert cli.main(["train", "--config", "flow_matching/fashion_mnist", "--workdir", str(wd),
+                     *[f"--config.{o}" for o in TINY_IMAGES], *data,
+                     "--config.train.pictures=false", "--config.train.progress=false"]) == 0
+    out = tmp_path / "eval.json"
+    assert cli.main(["eval", "--workdir", str(wd), "--split", "train", "--out", str(out),
+                     "--config.eval.fid_num=8", "--config.eval.fid_batch=8",
+                     f"--config.eval.inception_weights={weights}",
+                     "--config.eval.is_splits=2", "--config.eval.num_examples=8"]) == 0
+    rec = json.loads(out.read_text())
+    assert np.isfinite(rec["fid"]) and rec["fid"] > 0 and rec["is"] >= 1.0
+    assert rec["fid_n"] == 8 and rec["inception_sha256"] == sha
+    assert rec["nfe"] == 2 and rec["train_devices"] == 1 and rec["train_global_batch"] == 8
+    cached = Path(rec["fid_ref"])
+    assert cached.parent == tmp_path / "cache" / "fid_stats"
+    assert rec["fid_ref_sha256"] == fid.file_sha256(cached)
+    ref = tmp_path / "ref.npz"
+    assert cli.main(["fid-stats", "--out", str(ref), "--config.data.name=array", *data,
+                     "--batch", "8", "--weights", str(weights)]) == 0
+    for a, b in zip(fid.read_stats(ref), fid.read_stats(cached)):
+        np.testing.assert_array_equal(a, b)
+    assert cli.main(["fid-stats", "--out", str(ref), "--config.data.name=array", *data,
+                     "--weights", str(weights)]) == 2  # never overwritten without --force

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping
@@ -66,6 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.eval.fid import file_sha256
 from jaxgen.kernel.errors import MissingError, UsageError, UserError
 from jaxgen.kernel.registry import Command, register_command
 
@@ -413,14 +413,6 @@ def _torch_key(name: str) -> str:
     return ".".join([*module, torch_leaf])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _is_ours(path: Path) -> bool:
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -455,17 +447,24 @@ def convert(pth, out=None, force: bool = False) -> tuple[Path, str]:
                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from e
     if not isinstance(state, Mapping):
         raise UserError(f"--pth {pth} holds a {type(state).__name__}, not a state dict.")
-    arrays = convert_state_dict(state, what=f"--pth {pth}")
+    return write_weights(convert_state_dict(state, what=f"--pth {pth}"), out,
+                         source_sha256=file_sha256(pth))
+
+
+def write_weights(arrays: Mapping, out, source_sha256: str = "") -> tuple[Path, str]:
+    """Writes flat weights ({"params/Conv2d_1a_3x3/conv/kernel": array, ...}, the names
+    `load` expects) as the .npz `load` reads, whole or not at all; returns (path, sha256)."""
+    out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             np.savez(f, __kind__=np.array(KIND), __format__=np.array(FORMAT),
-                     __source_sha256__=np.array(_sha256(pth)), **arrays)
+                     __source_sha256__=np.array(source_sha256), **dict(arrays))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return out, _sha256(out)
+    return out, file_sha256(out)
 
 
 def load(path=None) -> tuple[dict, str]:
@@ -496,7 +495,7 @@ def load(path=None) -> tuple[dict, str]:
         raise _mismatch_error(str(path), set(expected) - set(flat), set(flat) - set(expected),
                               wrong)
     variables = _unflatten({k: jnp.asarray(v, jnp.float32) for k, v in flat.items()})
-    return variables, _sha256(path)
+    return variables, file_sha256(path)
 
 
 # --------------------------------------------------------------------- inception score
