@@ -38,10 +38,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import jax
 import jax.numpy as jnp
 
 from jaxgen.kernel.errors import ConfigError
-from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
+from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS, TIME_SAMPLING
 
 
 def expand(t, x):
@@ -169,3 +170,21 @@ def make_path(name: str, sigma_min: float = 0.0) -> AffinePath:
                 "objective.path=ot for the sigma_min path.")
         return CosinePath()
     raise ValueError(f"path must be one of {', '.join(PATHS)}, got {name!r}.")
+
+
+# "skewed" training times: EDM's log-normal noise levels (Karras et al., 2022, P_mean = -1.2,
+# P_std = 1.2) read as t = 1 / (1 + sigma), as FAIR's flow_matching image example samples t
+SKEWED_LOG_SIGMA = (-1.2, 1.2)
+SKEWED_MIN_T = 1e-4
+
+
+def sample_times(key, n: int, how: str = "uniform", dtype=jnp.float32):
+    """(n,) training times in [0, 1]: "uniform", or "skewed" toward the data (t = 1): t =
+    1 / (1 + sigma), log sigma ~ N(-1.2, 1.2^2), clipped to [1e-4, 1] (median t = 0.77)."""
+    if how == "uniform":
+        return jax.random.uniform(key, (n,), dtype)
+    if how != "skewed":
+        raise ValueError(f"time sampling must be one of {', '.join(TIME_SAMPLING)}, got {how!r}.")
+    mean, std = SKEWED_LOG_SIGMA
+    sigma = jnp.exp(mean + std * jax.random.normal(key, (n,), dtype))
+    return jnp.clip(1.0 / (1.0 + sigma), SKEWED_MIN_T, 1.0)

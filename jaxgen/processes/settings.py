@@ -5,5 +5,6 @@ PREDICTIONS = ("eps", "x0", "v")
 VARIANCES = ("beta", "beta_tilde")
 PATHS = ("straight", "ot", "cosine")  # flow-matching paths (paths.make_path)
 FM_PREDICTIONS = ("velocity", "x1", "x0")  # what a flow-matching network may predict
+TIME_SAMPLING = ("uniform", "skewed")  # flow-matching training times (paths.sample_times)
 # x1/x0 -> velocity: the smallest sigma_t / alpha_t divided by (Li & He 2025, JiT: 0.05)
 DIVISOR_FLOOR = 0.05

@@ -134,7 +134,7 @@ def record_problems(pc: PaperConfig) -> list[str]:
             problems.append(f"PAPER[{key!r}]={r[key]!r} but {setting}={cfg[group][leaf]!r}")
     if not pc.path.stem.endswith(f"_{cfg.data.name}"):
         problems.append(f"the file name must end in _{cfg.data.name} (data.name)")
-    doc = pc.doc
+    doc = " ".join(pc.doc.split())  # lines joined: a phrase may wrap
     year = re.search(r"\b(19|20)\d\d\b", str(r["paper"]))
     surname = str(r["paper"]).split(",")[0].split()[-1] if r["paper"] else ""
     for what, present in (("the paper's first author", surname and surname in doc),

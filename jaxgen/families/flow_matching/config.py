@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxgen.kernel.settings import non_negative, setting
-from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS
+from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS, TIME_SAMPLING
 from jaxgen.samplers.settings import ODESolver, PriorTemperature
 
 
@@ -25,6 +25,12 @@ class FlowMatchingSettings:
     prediction: str = setting("velocity", "what the network predicts and regresses on; "
                                           "sampling and the likelihood convert it to the "
                                           "velocity", choices=FM_PREDICTIONS)
+    time_sampling: str = setting("uniform", "the training times t: uniform on [0, 1] (the "
+                                            "lecture's), or skewed: t = 1 / (1 + sigma), log "
+                                            "sigma ~ N(-1.2, 1.2^2) (EDM's noise levels, "
+                                            "Karras et al. 2022), clipped to [1e-4, 1], as "
+                                            "FAIR's flow_matching CIFAR-10 recipe",
+                                 choices=TIME_SAMPLING)
     divisor_floor: float = setting(DIVISOR_FLOOR, "prediction=x1 (x0): the conversion to the "
                                                   "velocity divides by max(sigma_t, this) "
                                                   "(max(alpha_t, this)), bounding the field "

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
-from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path
+from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path, sample_times
 from jaxgen.samplers import ode
 
 
@@ -52,12 +52,13 @@ STRAIGHT = StraightPath()  # the lecture's path, the default
 
 
 def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
-             prediction: str = "velocity"):
-    """The conditional flow matching loss. `apply_fn(params, x, t) -> the prediction`."""
+             prediction: str = "velocity", time_sampling: str = "uniform"):
+    """The conditional flow matching loss. `apply_fn(params, x, t) -> the prediction`;
+    `time_sampling`: how t is drawn (`paths.sample_times`)."""
     x1 = batch["x"]
     k0, kt = jax.random.split(rng)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
-    t = jax.random.uniform(kt, (x1.shape[0],), x1.dtype)
+    t = sample_times(kt, x1.shape[0], time_sampling, x1.dtype)
     xt, dxt = path.sample(x0, x1, t)
     u = apply_fn(params["model"], xt, t)
     sq = jnp.square(u - path.target(prediction, x0, x1, dxt)).reshape(x1.shape[0], -1)
@@ -101,7 +102,8 @@ def log_likelihood(params, x, rng, *, field, steps=100, method="rk4", divergence
 def make(ctx: BuildContext, loss=None) -> Objective:
     """The flow-matching objective for a Flax `model(x, t)`. `loss`: a replacement
     `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
-    `cfm_loss`); sampling, the likelihood and the pictures stay the family's."""
+    `cfm_loss`), also given `time_sampling` when objective.time_sampling is not uniform;
+    sampling, the likelihood and the pictures stay the family's."""
     o, model = ctx.settings, ctx.model
     path = make_path(o.path, o.sigma_min)
     apply_fn = functools.partial(apply_model, model)
@@ -113,8 +115,10 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         t = jnp.zeros((x.shape[0],), x.dtype)
         return {"model": model.init(rng, x, t)["params"]}
 
+    times = {} if loss is not None and o.time_sampling == "uniform" else {
+        "time_sampling": o.time_sampling}
     loss = functools.partial(loss or cfm_loss, apply_fn=apply_fn, path=path,
-                             prediction=o.prediction)
+                             prediction=o.prediction, **times)
     return Objective(
         name="flow_matching",
         players=(Player("model", loss),),
