@@ -24,9 +24,15 @@ metrics use the ancestral sampler over all 1000 steps (NFE 1000).
 
 What jaxgen measures: `jaxgen eval` gives the VLB in bits/dim (eval.full: the whole test
 set, all 999 KL terms, as the paper's 3.75); FID and IS need Inception features of 50000
-samples, which jaxgen does not compute (`jaxgen sample --num 50000 --out F.npz` writes the
-images for an external scorer). Differences from the official code: jaxgen's EMA warms up
-as min(0.9999, (1+s)/(10+s)); stride-2 convs pad as XLA's SAME does.
+samples: `jaxgen sample --num 50000 --out F.npz` writes the images for an external scorer,
+or `jaxgen eval` scores them with eval.fid_num=50000, Inception weights and reference
+statistics (the eval.fid_* settings).
+
+Differences from the official code (diffusion_tf/models/unet.py, nn.py), none in the
+parameters: its initialisation (variance scaling, fan_avg, uniform, with the second conv of
+each ResBlock and the attention output zero-initialised; jaxgen keeps Flax's defaults and
+zeroes only the last conv) and its sinusoid frequencies 10000^(-i/63) (jaxgen's:
+10000^(-i/64)); jaxgen's EMA warms up as min(0.9999, (1+s)/(10+s)).
 """
 
 from jaxgen.kernel.config import base_config
