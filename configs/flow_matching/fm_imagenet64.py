@@ -35,7 +35,8 @@ K = 1 dequantized bits/dim (a bound above the paper's K = 10 estimate; the paper
 K = 1 figure for this model is 3.35, its Table 4); the paper's sigma_min is not restated
 here: the straight path (sigma_min = 0, the authors' flow_matching library's
 CondOTProbPath) is used, and --config.objective.path=ot --config.objective.sigma_min=S
-sets another.
+sets another; nor is its data preparation: jaxgen's imagenet64 is Chrabaszcz et al.'s
+box-resized ImageNet 64x64 (its validation set is the test split).
 """
 
 from jaxgen.kernel.config import base_config
