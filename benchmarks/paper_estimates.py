@@ -38,12 +38,12 @@ def _tiny_sources(root: Path) -> dict:
     import tiny_data
     rng = np.random.default_rng(0)
     cifar, _, _ = tiny_data.write_cifar10(root / "cifar10", rng)
+    from test_imagenet import official_set
     out = {"cifar10": str(cifar)}
-    if hasattr(tiny_data, "write_imagenet_npz"):
-        for size in (32, 64):
-            folder = root / f"imagenet{size}"
-            tiny_data.write_imagenet_npz(folder, rng, size)
-            out[f"imagenet{size}"] = str(folder)
+    for size in (32, 64):
+        folder = root / f"imagenet{size}"
+        official_set(folder, size, rng)
+        out[f"imagenet{size}"] = str(folder)
     return out
 
 
@@ -70,6 +70,12 @@ def estimate(pc, sources: dict, mfu: float) -> dict:
     return row
 
 
+def _hours(h) -> str:
+    if h is None:
+        return "n/a"
+    return f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mfu", type=float, default=0.2, help="assumed model FLOPs utilisation")
@@ -82,13 +88,13 @@ def main(argv=None) -> int:
         rows = [estimate(pc, sources, args.mfu) for pc in paper_configs()
                 if not args.only or pc.name in args.only]
     head = ["config", "params", "global batch", "steps", "TFLOP/step (XLA)",
-            *[f"{m[0]} h" for m in MACHINES]]
+            *[m[0] for m in MACHINES]]
     print(f"ESTIMATES at an assumed MFU of {args.mfu:g} (bf16 dense peaks); not measured")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
         cells = [r["config"], f"{r['params'] / 1e6:.1f}M", r["global_batch"], f"{r['steps']:,}",
                  f"{r['tflop_per_step']:.3f}" if r["tflop_per_step"] else "n/a",
-                 *[f"{r[m[0]]:.1f}" if r[m[0]] is not None else "n/a" for m in MACHINES]]
+                 *[_hours(r[m[0]]) for m in MACHINES]]
         print("| " + " | ".join(map(str, cells)) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
