@@ -20,7 +20,14 @@ factored-out half ``x_b`` gets ``N(μ(x_a), σ(x_a)²)`` conditioned on the half
 ``x_a`` that goes on. This is the same as standardising,
 ``z_b = (x_b − μ(x_a)) / σ(x_a)`` with log_det ``−Σ log σ``, and then using
 N(0, I), which is how :class:`Split` implements it (``log σ`` bounded as in
-:class:`~jaxgen.bijectors.coupling.AffineCoupling`).
+:class:`~jaxgen.bijectors.coupling.AffineCoupling`, or, with ``bounded=False``, the
+conditioner's output itself, as in Glow's ``split2d_prior``).
+
+:class:`LearnedPrior` is Glow's ``--learntop``: the latent of the last scale gets
+``N(μ, σ²)`` with a learned mean and log-σ per position and channel (Glow computes them
+with a zero-initialised convolution of a zero tensor, whose edge channel makes them differ
+at the border; :class:`~jaxgen.bijectors.conditioners.ZeroConv` does the same), again as a
+standardisation ``z = (x − μ)·exp(−log σ)``.
 
 :func:`multi_scale` nests levels into one :class:`~jaxgen.bijectors.base.Chain`.
 """
@@ -37,7 +44,8 @@ from jaxgen.bijectors.base import Bijector, Chain
 from jaxgen.distributions import sum_event
 from jaxgen.kernel.errors import UserError
 
-__all__ = ["Squeeze", "Unsqueeze", "Split", "multi_scale", "squeeze2d", "unsqueeze2d"]
+__all__ = ["Squeeze", "Unsqueeze", "Split", "LearnedPrior", "multi_scale", "squeeze2d",
+           "unsqueeze2d"]
 
 
 def squeeze2d(x: jax.Array, factor: int = 2) -> jax.Array:
@@ -99,10 +107,13 @@ class Split(Bijector):
       prior: optional conditioner ``(B, ..., C//2) -> (B, ..., 2·(C − C//2))``
         (mean, raw log-σ) for Glow's learned prior, zero-initialised last layer
         so it starts as N(0, I); ``None`` for N(0, I).
+      bounded: log σ = a ⊙ tanh(raw) with a learned per-channel bound a (parameter
+        "prior_scale_factor", initialised to 1); False: log σ = raw (Glow's).
     """
 
     inner: nn.Module
     prior: nn.Module | None = None
+    bounded: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -118,6 +129,8 @@ class Split(Bijector):
             if h.shape != expected:
                 raise UserError(f"Split prior returned {h.shape}; expected {expected}.")
             mean, raw = jnp.split(h, 2, axis=-1)
+            if not self.bounded:
+                return mean, raw
             factor = self.param("prior_scale_factor", nn.initializers.ones, (c - keep,), x.dtype)
             return mean, factor * jnp.tanh(raw)
 
@@ -140,8 +153,35 @@ class Split(Bijector):
         return jnp.concatenate([a_out, b], axis=-1), log_det + ld_inner
 
 
+class LearnedPrior(Bijector):
+    """Glow's learned top prior as a standardisation (module doc): ``z = (x − μ)·exp(−log σ)``,
+    ``log_det = −Σ log σ``, with ``(μ, log σ)`` = the two channel halves of ``net`` applied to
+    zeros of shape (B, H, W, 2C): a learned function of the position alone.
+
+    Attributes:
+      net: ``(B, H, W, 2C) -> (B, H, W, 2C)``, zero at init (N(0, I) to start with), e.g.
+        ``ZeroConv(2C)``.
+    """
+
+    net: nn.Module
+
+    @nn.compact
+    def __call__(self, x: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
+        c = x.shape[-1]
+        h = self.net(jnp.zeros(x.shape[:-1] + (2 * c,), x.dtype))
+        if h.shape != x.shape[:-1] + (2 * c,):
+            raise UserError(f"LearnedPrior.net returned {h.shape}; expected "
+                            f"{x.shape[:-1] + (2 * c,)}.")
+        mean, log_sigma = h[..., :c], h[..., c:]
+        log_det = -sum_event(log_sigma)
+        if not inverse:
+            return (x - mean) * jnp.exp(-log_sigma), log_det
+        return x * jnp.exp(log_sigma) + mean, -log_det
+
+
 def multi_scale(levels: Sequence[Sequence[nn.Module]],
-                priors: Sequence[nn.Module | None] | None = None) -> Chain:
+                priors: Sequence[nn.Module | None] | None = None,
+                bounded: bool = True) -> Chain:
     """Nests ``levels`` into one multi-scale flow with the data's shape in and out.
 
     Level ``i`` runs ``levels[i]`` (bijectors, including any :class:`Squeeze`),
@@ -160,6 +200,7 @@ def multi_scale(levels: Sequence[Sequence[nn.Module]],
       levels: one sequence of fresh bijector instances per scale, finest first.
       priors: ``len(levels) − 1`` optional learned-prior conditioners, one per
         :class:`Split` (see :class:`Split`); ``None`` for N(0, I) everywhere.
+      bounded: the splits' ``bounded`` (a tanh-bounded learned log σ, or Glow's raw one).
 
     Returns:
       A :class:`~jaxgen.bijectors.base.Chain`.
@@ -172,7 +213,8 @@ def multi_scale(levels: Sequence[Sequence[nn.Module]],
     for i in reversed(range(len(levels))):
         steps = list(levels[i])
         if inner is not None:
-            steps.append(Split(inner=inner, prior=None if priors is None else priors[i]))
+            steps.append(Split(inner=inner, prior=None if priors is None else priors[i],
+                               bounded=bounded))
         squeezes = [s.factor for s in levels[i] if isinstance(s, Squeeze)]
         unsqueezes = [s.factor for s in levels[i] if isinstance(s, Unsqueeze)]
         if unsqueezes:

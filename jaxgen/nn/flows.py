@@ -14,10 +14,20 @@ input's shape on the first call, so one class serves 2-D vectors and images.
     (neural spline flows; Durkan et al., 2019) in place of the affine ones, `num_bins`
     bins on [−tail_bound, tail_bound] and the identity outside
     (`jaxgen.bijectors.spline`); configs/flows/nsf_*.py.
+  - the layout of RealNVP's released code (tensorflow/models, research/real_nvp), chosen
+    field by field: `conditioner="dinh"` (its s/t ResNet, `DinhResNet`), `widen` (the width
+    doubles at every scale and the channel couplings are twice as wide),
+    `channel_coupling="halves"` (channel couplings on channel halves, `HalfCoupling`
+    "tanh"), `coupling_norm` (an ActNorm after every coupling where the paper normalises
+    the coupling outputs with batch norm); configs/flows/realnvp_cifar10.py.
 * `Glow` (Kingma & Dhariwal, 2018): per scale squeeze → `steps` ×
   (ActNorm → invertible 1×1 conv (LU) → affine coupling) → split with a
   learned prior, as in their Fig. 2; for vectors, the same step without the
-  squeezes and splits.
+  squeezes and splits. openai/glow's own layers, field by field: `coupling="affine"` /
+  `"additive"` (couplings on channel halves, `HalfCoupling`), `conditioner="glow"` (its
+  coupling network and split prior, `GlowConditioner`, `ZeroConv`), `lu=False` (the dense
+  1×1 convolution its code uses), `learned_top` (its `--learntop`, `LearnedPrior`);
+  configs/flows/glow_cifar10.py.
 """
 
 from __future__ import annotations
@@ -32,18 +42,34 @@ from jaxgen.bijectors import (
     AffineCoupling,
     Bijector,
     Chain,
+    Conv1x1,
     Conv1x1LU,
+    HalfCoupling,
+    LearnedPrior,
     LogitTransform,
     RQSplineCoupling,
     Squeeze,
     multi_scale,
 )
-from jaxgen.bijectors.conditioners import ConvConditioner, MLPConditioner
+from jaxgen.bijectors.conditioners import (
+    ConvConditioner,
+    DinhResNet,
+    GlowConditioner,
+    MLPConditioner,
+    ZeroConv,
+)
 from jaxgen.kernel.errors import UserError
 
-__all__ = ["RealNVP", "Glow", "COUPLINGS"]
+__all__ = ["RealNVP", "Glow", "COUPLINGS", "GLOW_COUPLINGS", "CONDITIONERS"]
 
 COUPLINGS = ("affine", "spline")  # RealNVP's model.coupling
+GLOW_COUPLINGS = ("masked", "affine", "additive")  # Glow's model.coupling
+CONDITIONERS = {"realnvp": ("resnet", "dinh"), "glow": ("resnet", "glow")}  # model.conditioner
+
+
+def _choice(field: str, value: str, choices) -> None:
+    if value not in choices:
+        raise UserError(f"model.{field}={value!r}: expected one of {tuple(choices)}.")
 
 
 def _coupling(conditioner: Callable[[int], nn.Module], c: int, mask: str, parity: int,
@@ -63,12 +89,6 @@ def _vector_coupling(d: int, hidden: Sequence[int], parity: int,
                      spline)
 
 
-def _conv_coupling(c: int, hidden: int, blocks: int, mask: str, parity: int,
-                   spline: tuple[int, float] | None = None) -> Bijector:
-    return _coupling(lambda n: ConvConditioner(n, hidden=hidden, num_blocks=blocks), c, mask,
-                     parity, spline)
-
-
 class RealNVP(Bijector):
     """RealNVP for vectors (B, D) or images (B, H, W, C); with ``coupling="spline"`` a
     neural spline flow (RQ-NSF (C) of Durkan et al., 2019) in RealNVP's layout.
@@ -84,6 +104,14 @@ class RealNVP(Bijector):
       coupling: "affine" (RealNVP) or "spline" (rational-quadratic spline couplings).
       num_bins: coupling="spline": bins K of each spline (3K − 1 conditioner outputs per entry).
       tail_bound: coupling="spline": B, each spline maps [−B, B] onto itself, identity outside.
+      conditioner: images: "resnet" (`ConvConditioner`) or "dinh" (`DinhResNet`, the s/t
+        network of RealNVP's code).
+      widen: images: the width is hidden·2^s at scale s, and the channel couplings of a
+        scale are twice as wide as its checkerboard ones (RealNVP's code).
+      channel_coupling: images: "masked" (a channel mask over all channels) or "halves"
+        (`HalfCoupling` "tanh": the conditioner reads only the kept half; affine only).
+      coupling_norm: images: an ActNorm after every coupling (where the paper has batch
+        normalisation of the coupling outputs).
     """
 
     num_layers: int = 8
@@ -95,6 +123,10 @@ class RealNVP(Bijector):
     coupling: str = "affine"
     num_bins: int = 8
     tail_bound: float = 4.0
+    conditioner: str = "resnet"
+    widen: bool = False
+    channel_coupling: str = "masked"
+    coupling_norm: bool = False
 
     def _spline(self) -> tuple[int, float] | None:
         """(num_bins, tail_bound) for spline couplings, None for affine ones."""
@@ -118,18 +150,39 @@ class RealNVP(Bijector):
                 layers.append(_vector_coupling(d, self.hidden, i % 2, spline))
             return layers
         hidden = self.hidden if isinstance(self.hidden, int) else int(self.hidden[0])
+        _choice("conditioner", self.conditioner, CONDITIONERS["realnvp"])
+        _choice("channel_coupling", self.channel_coupling, ("masked", "halves"))
+        if self.channel_coupling == "halves" and spline is not None:
+            raise UserError("model.channel_coupling=halves is an affine coupling; use "
+                            "model.channel_coupling=masked with model.coupling=spline.")
         c = shape[-1]
         levels = []
 
-        def couplings(c, mask, n):
-            return [_conv_coupling(c, hidden, self.num_blocks, mask, i % 2, spline)
-                    for i in range(n)]
+        def net(width: int, mask: str, parity: int):
+            if self.conditioner == "dinh":
+                return lambda n: DinhResNet(n, hidden=width, num_blocks=self.num_blocks,
+                                            mask="checkerboard" if mask == "checkerboard"
+                                            else "", parity=parity)
+            return lambda n: ConvConditioner(n, hidden=width, num_blocks=self.num_blocks)
 
-        for _ in range(self.num_scales):
-            levels.append(couplings(c, "checkerboard", 3) + [Squeeze()]
-                          + couplings(4 * c, "channel", 3))
+        def couplings(c, mask, n, width):
+            out = []
+            for i in range(n):
+                if mask == "channel" and self.channel_coupling == "halves":
+                    layer = HalfCoupling(net(width, mask, i % 2)(2 * (c - c // 2)), "tanh",
+                                         parity=i % 2)
+                else:
+                    layer = _coupling(net(width, mask, i % 2), c, mask, i % 2, spline)
+                out += [layer, ActNorm()] if self.coupling_norm else [layer]
+            return out
+
+        for s in range(self.num_scales):
+            width = hidden * 2 ** s if self.widen else hidden
+            levels.append(couplings(c, "checkerboard", 3, width) + [Squeeze()]
+                          + couplings(4 * c, "channel", 3, 2 * width if self.widen else width))
             c = 4 * c // 2
-        levels.append(couplings(c, "checkerboard", 4))
+        width = hidden * 2 ** self.num_scales if self.widen else hidden
+        levels.append(couplings(c, "checkerboard", 4, width))
         pre = [LogitTransform(alpha=self.logit_alpha)] if self.logit_alpha > 0 else []
         return pre + [multi_scale(levels)]
 
@@ -149,6 +202,16 @@ class Glow(Bijector):
       num_blocks: images: residual blocks per conv conditioner.
       learned_prior: images: Glow's learned conditional prior at each split.
       logit_alpha: images: optional logit pre-processing (Glow itself uses none).
+      coupling: images: "masked" (an affine coupling with a channel mask, the kept half
+        alternating), "affine" or "additive" (openai/glow's couplings on channel halves,
+        the first half kept: `HalfCoupling` "sigmoid" / "additive").
+      conditioner: images: "resnet" (`ConvConditioner`; split priors a `ConvConditioner`
+        without blocks, tanh-bounded log σ) or "glow" (`GlowConditioner`; split priors a
+        `ZeroConv` with a free log σ, as openai/glow).
+      lu: the 1×1 convolutions LU-parameterised (`Conv1x1LU`); False: a dense W
+        (`Conv1x1`, the path openai/glow's code runs).
+      learned_top: images: a learned prior N(μ, σ²) per position for the last scale's
+        latent (openai/glow's --learntop, `LearnedPrior`).
     """
 
     steps: int = 8
@@ -157,15 +220,37 @@ class Glow(Bijector):
     num_blocks: int = 1
     learned_prior: bool = True
     logit_alpha: float = 0.0
+    coupling: str = "masked"
+    conditioner: str = "resnet"
+    lu: bool = True
+    learned_top: bool = False
 
     def _step(self, c: int, image: bool, i: int) -> list:
-        if image:
-            coupling = _conv_coupling(c, self.hidden, self.num_blocks, "channel", i % 2)
+        mix = Conv1x1LU() if self.lu else Conv1x1()
+        if not image:
+            return [ActNorm(), mix, _vector_coupling(c, (self.hidden, self.hidden), i % 2)]
+        if self.conditioner == "glow":
+            def net(n):
+                return GlowConditioner(n, hidden=self.hidden)
         else:
-            coupling = _vector_coupling(c, (self.hidden, self.hidden), i % 2)
-        return [ActNorm(), Conv1x1LU(), coupling]
+            def net(n):
+                return ConvConditioner(n, hidden=self.hidden, num_blocks=self.num_blocks)
+        if self.coupling == "masked":
+            coupling = _coupling(net, c, "channel", i % 2, None)
+        else:
+            kind = "sigmoid" if self.coupling == "affine" else "additive"
+            coupling = HalfCoupling(net((1 if kind == "additive" else 2) * (c - c // 2)), kind)
+        return [ActNorm(), mix, coupling]
+
+    def _prior(self, n: int) -> nn.Module:
+        """A split's learned prior: (B, h, w, c) -> (B, h, w, 2n), mean and log σ."""
+        if self.conditioner == "glow":
+            return ZeroConv(2 * n)
+        return ConvConditioner(2 * n, hidden=self.hidden, num_blocks=0)
 
     def _layers(self, shape) -> list:
+        _choice("coupling", self.coupling, GLOW_COUPLINGS)
+        _choice("conditioner", self.conditioner, CONDITIONERS["glow"])
         if len(shape) == 2:
             return [layer for i in range(self.steps) for layer in self._step(shape[-1], False, i)]
         c = shape[-1]
@@ -178,12 +263,14 @@ class Glow(Bijector):
             levels.append(level)
             if s < self.num_scales - 1:
                 keep = c // 2
-                priors.append(ConvConditioner(2 * (c - keep), hidden=self.hidden, num_blocks=0)
-                              if self.learned_prior else None)
+                priors.append(self._prior(c - keep) if self.learned_prior else None)
                 c = keep
+        if self.learned_top:
+            levels[-1].append(LearnedPrior(ZeroConv(2 * c)))
         # multi_scale nests a Split after every level but the last.
         pre = [LogitTransform(alpha=self.logit_alpha)] if self.logit_alpha > 0 else []
-        return pre + [multi_scale(levels, priors if self.learned_prior else None)]
+        return pre + [multi_scale(levels, priors if self.learned_prior else None,
+                                  bounded=self.conditioner != "glow")]
 
     @nn.compact
     def __call__(self, x: jax.Array, inverse: bool = False):
