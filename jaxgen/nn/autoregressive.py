@@ -17,9 +17,16 @@ the objective). How each one is causal:
   (left padding only), residual and skip connections, gated tanh·sigmoid units
   (van den Oord et al., 2016a).
 * :class:`PixelCNN` (``model.name=pixelcnn``): 2-D, raster order, for (H, W, 1)
-  images. ``gated=False``: masked convolutions (van den Oord et al., 2016b),
-  mask A (centre excluded) on the first 7x7 layer, mask B (centre included)
-  after, ReLU residual blocks. ``gated=True``: the two-stack *gated* PixelCNN
+  images, and (plain only) for colour images (H, W, C), the sub-pixels in the order
+  R → G → B within each pixel. ``gated=False``: masked convolutions (van den Oord et
+  al., 2016b), mask A (centre excluded) on the first 7x7 layer, mask B (centre included)
+  after, ReLU residual blocks (the 3x3 convolution alone, or the paper's Fig. 5 block
+  1x1 → 3x3 → 1x1, ``block``). With C > 1 colours every layer's feature maps are split
+  into C groups (contiguous thirds for RGB) and at the centre of a kernel group g reads
+  the input groups < g (mask A) or ≤ g (mask B), the 1x1 layers of the blocks and of the
+  output head too (their "mask B"): output group g (the 256-way logits of colour g) then
+  sees the colours < g of its own pixel and every pixel before it (the paper's Sec. 3.4,
+  Fig. 4). ``gated=True``: the two-stack *gated* PixelCNN
   of van den Oord et al. (2016c), vertical and horizontal stacks with
   tanh·sigmoid gates and the vertical-to-horizontal link, written with shifts
   instead of masks (as PixelCNN++ does): the vertical stack is fed the image
@@ -306,8 +313,29 @@ def raster_mask(kh: int, kw: int, mask_type: str) -> np.ndarray:
     return m
 
 
+def channel_groups(n: int, colors: int) -> np.ndarray:
+    """The colour group (0 … colors − 1) of each of n feature maps: contiguous blocks."""
+    return (np.arange(n) * colors) // n
+
+
+def colour_mask(kh: int, kw: int, in_groups, out_groups, mask_type: str) -> np.ndarray:
+    """(kh, kw, C_in, C_out) 0/1 mask of a raster-and-colour masked convolution: the
+    positions before the centre (`raster_mask`'s) are kept for every pair of channels;
+    at the centre output group g reads input groups < g (mask "A") or ≤ g (mask "B").
+    With one group this is `raster_mask` for every pair of channels."""
+    spatial = raster_mask(kh, kw, "A")[:, :, None, None]
+    gi = np.asarray(in_groups)[:, None]
+    go = np.asarray(out_groups)[None, :]
+    centre = (gi < go) if mask_type == "A" else (gi <= go)
+    m = np.broadcast_to(spatial, (kh, kw, gi.shape[0], go.shape[1])).copy()
+    m[kh // 2, kw // 2] = centre.astype(np.float32)
+    return m
+
+
 class MaskedConv2D(nn.Module):
-    """A 'SAME' 2-D convolution whose kernel is multiplied by `raster_mask` (NHWC).
+    """A 'SAME' 2-D convolution whose kernel is multiplied by `raster_mask` (NHWC), or with
+    `colors` > 1 by `colour_mask` (`in_groups`: the colour group of each input channel,
+    None: contiguous blocks).
 
     dtype: the convolution's dtype (None: as before, the input's and the kernel's); set by
     `jaxgen.nn.precision` under `train.compute_dtype`, the params stay float32."""
@@ -316,8 +344,20 @@ class MaskedConv2D(nn.Module):
     kernel_size: Sequence[int] = (3, 3)
     mask_type: str = "B"
     dtype: Any = None
+    colors: int = 1
+    in_groups: Sequence[int] | None = None
 
     honours_compute_dtype: ClassVar[bool] = True
+
+    def mask(self, c_in: int) -> np.ndarray:
+        """The 0/1 mask, broadcastable to the kernel (kh, kw, C_in, features)."""
+        kh, kw = self.kernel_size
+        if self.colors == 1:
+            return raster_mask(kh, kw, self.mask_type)[:, :, None, None]
+        groups = (channel_groups(c_in, self.colors) if self.in_groups is None
+                  else self.in_groups)
+        return colour_mask(kh, kw, groups, channel_groups(self.features, self.colors),
+                           self.mask_type)
 
     @nn.compact
     def __call__(self, x):
@@ -325,14 +365,43 @@ class MaskedConv2D(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (kh, kw, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        mask = jnp.asarray(raster_mask(kh, kw, self.mask_type))[:, :, None, None]
-        kernel = kernel * mask
+        kernel = kernel * jnp.asarray(self.mask(x.shape[-1]))
         if self.dtype is not None:
             x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), \
                 bias.astype(self.dtype)
         y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + bias
+
+
+def pointwise_mask(c_in: int, c_out: int, colors: int) -> np.ndarray:
+    """(C_in, C_out) mask of a 1x1 layer between colour-grouped features: output group g
+    reads input groups ≤ g (a 1x1 mask-B convolution); all ones for one colour."""
+    return colour_mask(1, 1, channel_groups(c_in, colors), channel_groups(c_out, colors),
+                       "B")[0, 0]
+
+
+class _MaskedDense(nn.Module):
+    """A 1x1 layer over colour-grouped features ("kernel" (C_in, features), "bias", as
+    `nn.Dense`'s) masked by `pointwise_mask`."""
+
+    features: int
+    colors: int
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        mask = pointwise_mask(x.shape[-1], self.features, self.colors)
+        return x @ (kernel * jnp.asarray(mask)) + bias
+
+
+def _pointwise(features: int, colors: int, name: str) -> nn.Module:
+    """A 1x1 layer: `nn.Dense` for one colour, `_MaskedDense` for several."""
+    if colors == 1:
+        return nn.Dense(features, name=name)
+    return _MaskedDense(features, colors, name=name)
 
 
 def _down_shift(x):
@@ -390,39 +459,51 @@ def _ring_rows(buf, first, n: int):
     return jnp.take(buf, (first + jnp.arange(n)) % buf.shape[1], axis=1)
 
 
-def _put(buf, value, row, col):
-    """buf (B, R, cols, C)[:, row mod R, col] <- value (B, C)."""
+def _put(buf, value, row, col, channel=0):
+    """buf (B, R, cols, C)[:, row mod R, col, channel:channel + n] <- value (B, n)."""
     return jax.lax.dynamic_update_slice(buf, value[:, None, None].astype(buf.dtype),
-                                        (0, row % buf.shape[1], col, 0))
+                                        (0, row % buf.shape[1], col, channel))
 
 
 _XPAD = 4  # columns of zero padding either side of the input ring (the 7-wide kernels' 3,
 #            and the gated horizontal stack's 4: it reads x at columns c − 4 … c − 1)
 
 
+PIXELCNN_BLOCKS = ("plain", "bottleneck")  # PixelCNN's model.block
+
+
 class PixelCNN(nn.Module):
-    """PixelCNN over (H, W, 1) images in raster order; outputs (B, H·W, num_outputs).
+    """PixelCNN over (H, W, C) images in raster order, the C colours of a pixel one after
+    the other; outputs (B, H·W·C, num_outputs). C > 1: plain only (module doc).
 
     The network reads [x, 1] (the constant channel marks the image border for
-    the zero padding). `gated=False`: a 7x7 mask-A convolution, `num_layers`
-    residual blocks h ← h + MaskB3x3(relu(h)), then relu → 1x1 → relu → 1x1.
+    the zero padding; with colours, the constant is in colour group 0, so at the centre
+    only groups > 0 read it). `gated=False`: a 7x7 mask-A convolution to `channels` maps,
+    `num_layers` residual blocks, then relu → 1x1 (`hidden`) → relu → 1x1, the last one
+    C·num_outputs wide (colour-major: colour g's logits are group g). Blocks (`block`):
+    "plain" h ← h + MaskB3x3(relu(h)); "bottleneck" (the Pixel RNN paper's Fig. 5)
+    h ← h + 1x1(relu(MaskB3x3(relu(1x1(relu(h)))))), the inner width channels // 2.
     `gated=True`: `num_layers` two-stack gated layers (`_GatedLayer`; the
     first with a 7-wide kernel on the shifted image, the rest 3-wide), then
     the same 1x1 head on the horizontal stack.
 
-    `step` computes pixel i alone from per-layer caches of what the layers
+    `step` computes position i alone from per-layer caches of what the layers
     computed before ("fast PixelCNN"), with the same parameters as the full
     pass (read from `self.variables`); the state (`initial_state`) holds rings
     of image rows, so its size does not grow with H:
 
     * plain: the input [x, 1] of the last 4 rows (the mask-A 7x7 kernel's rows
-      r − 3 … r, columns padded by 4), and per residual block the relu of its
-      input in the last 2 rows (mask B 3x3: rows r − 1, r), each (B, R, W + pad,
-      C). Step i = (r, c) writes x_{i−1}, computes conv_a at (r, c) from a
-      (4, 7) patch, then each block's value at (r, c) from a (2, 3) patch of the
-      ring below (written first at (r, c): mask B sees the centre), then the
-      head. The masked-out part of a patch may hold stale rows (r − R): the
-      mask multiplies it by 0.
+      r − 3 … r, columns padded by 4), and per residual block the input of its 3x3
+      convolution in the last 2 rows (mask B 3x3: rows r − 1, r), each (B, R, W + pad,
+      C). Step i, of pixel (r, c) and colour k, writes x_{i−1}, computes conv_a at
+      (r, c) from a (4, 7) patch, then each block's value at (r, c) from a (2, 3) patch
+      of its ring (written first at (r, c): mask B sees the centre), then the head, and
+      returns colour k's outputs. The masked-out part of a patch may hold stale values
+      (rows r − R, or colours ≥ k of pixel (r, c), not written yet): the mask
+      multiplies them by 0. With colours every step recomputes the whole pixel; the
+      groups > k it writes into the rings are rewritten by the pixel's later steps,
+      the last of which (k = C − 1) reads only colours < C − 1 of its own pixel, so
+      what later pixels read is exact.
     * gated: the vertical stack at row r reads rows < r only, but all of a
       row's columns, so at c = 0 (`lax.cond`) the whole row r of every
       layer's vertical stack is computed from the input ring (rows r − 4 …
@@ -441,44 +522,69 @@ class PixelCNN(nn.Module):
     hidden: int = 128
     gated: bool = False
     num_outputs: int = 256
+    block: str = "plain"
 
     incremental = True
+
+    def _check(self, colors: int) -> None:
+        if self.block not in PIXELCNN_BLOCKS:
+            raise UserError(f"model.block={self.block!r}: expected one of {PIXELCNN_BLOCKS}.")
+        if self.gated and (colors > 1 or self.block != "plain"):
+            raise UserError("The gated PixelCNN models (H, W, 1) images with its own layers: "
+                            "set model.gated=False for colour images or model.block="
+                            "bottleneck.")
 
     @nn.compact
     def __call__(self, x):
         if x.ndim == 3:  # (B, H, W) maps, e.g. a VQ-VAE's codes
             x = x[..., None]
-        if x.ndim != 4 or x.shape[-1] != 1:
-            raise UserError("PixelCNN models (H, W, 1) images (one channel: no channel "
-                             f"masks); got a batch of shape {x.shape}.")
-        xin = jnp.concatenate([x, jnp.ones_like(x)], -1)
+        if x.ndim != 4:
+            raise UserError(f"PixelCNN models (H, W, C) images; got a batch of shape {x.shape}.")
+        colors = x.shape[-1]
+        self._check(colors)
+        xin = jnp.concatenate([x, jnp.ones_like(x[..., :1])], -1)
         if self.gated:
             v, h = _down_shift(xin), _right_shift(xin)
             for j in range(self.num_layers):
                 v, h = _GatedLayer(self.channels, 7 if j == 0 else 3, residual=j > 0,
                                    name=f"gated_{j}")(v, h)
         else:
-            h = MaskedConv2D(self.channels, (7, 7), "A", name="conv_a")(xin)
+            groups = tuple(range(colors)) + (0,)  # [x_0 … x_{C−1}, 1]
+            h = MaskedConv2D(self.channels, (7, 7), "A", colors=colors,
+                             in_groups=groups if colors > 1 else None, name="conv_a")(xin)
+            inner = self.channels // 2
             for j in range(self.num_layers):
-                h = h + MaskedConv2D(self.channels, (3, 3), "B", name=f"conv_b_{j}")(nn.relu(h))
-        h = nn.relu(nn.Dense(self.hidden, name="head1")(nn.relu(h)))  # 1x1 convs
-        out = nn.Dense(self.num_outputs, name="head2")(h)
+                if self.block == "plain":
+                    h = h + MaskedConv2D(self.channels, (3, 3), "B", colors=colors,
+                                         name=f"conv_b_{j}")(nn.relu(h))
+                    continue
+                r = _pointwise(inner, colors, f"block_{j}_in")(nn.relu(h))
+                r = MaskedConv2D(inner, (3, 3), "B", colors=colors,
+                                 name=f"block_{j}_conv")(nn.relu(r))
+                h = h + _pointwise(self.channels, colors, f"block_{j}_out")(nn.relu(r))
+        h = nn.relu(_pointwise(self.hidden, colors, "head1")(nn.relu(h)))  # 1x1 convs
+        out = _pointwise(colors * self.num_outputs, colors, "head2")(h)
         return out.reshape(x.shape[0], -1, self.num_outputs)
 
     # ------------------------------------------------ incremental decoding
     def initial_state(self, batch_size: int, length: int, shape=None):
-        """The empty caches for images of `shape` (H, W[, 1]); without it the image is
-        taken to be square, √length x √length. Only W sets the sizes."""
+        """The empty caches for images of `shape` (H, W[, C]); without it the image is
+        taken to be square with one colour, √length x √length. Only W and C set the
+        sizes."""
         if shape is None:
             side = math.isqrt(length)
             if side * side != length:
                 raise UserError(f"PixelCNN.initial_state: {length} pixels are not a square "
                                  "image; pass shape=(H, W).")
             shape = (side, side)
+        colors = int(shape[2]) if len(shape) > 2 else 1
+        self._check(colors)
         w, b, ch = int(shape[1]), batch_size, self.channels
-        ring = jnp.zeros((b, 5 if self.gated else 4, w + 2 * _XPAD, 2), jnp.float32)
+        ring = jnp.zeros((b, 5 if self.gated else 4, w + 2 * _XPAD, colors + 1), jnp.float32)
         if not self.gated:
-            return {"x": ring, "h": jnp.zeros((self.num_layers, b, 2, w + 2, ch), jnp.float32)}
+            inner = ch if self.block == "plain" else ch // 2
+            return {"x": ring,
+                    "h": jnp.zeros((self.num_layers, b, 2, w + 2, inner), jnp.float32)}
         inner = max(self.num_layers - 1, 0)  # layers 1 … L−1 read a kept input
         return {"x": ring, "v": jnp.zeros((inner, b, w, ch), jnp.float32),
                 "h": jnp.zeros((inner, b, ch), jnp.float32),
@@ -487,29 +593,61 @@ class PixelCNN(nn.Module):
     def step(self, state, x_prev, i):
         """Writes x_{i−1} into the caches and returns out_i = model(x)[:, i] (class doc)."""
         p = self.variables["params"]
+        colors = state["x"].shape[-1] - 1
         width = state["x"].shape[2] - 2 * _XPAD
-        r, c = jnp.divmod(i, width)
-        rp, cp = jnp.divmod(i - 1, width)  # pixel i − 1; (−1, W − 1) at i = 0, written as 0
-        state = {**state, "x": _put(state["x"], _prev_features(x_prev, i), rp, cp + _XPAD)}
+        pixel, k = jnp.divmod(i, colors)
+        r, c = jnp.divmod(pixel, width)
+        pixel_p, k_p = jnp.divmod(i - 1, colors)  # position i − 1; at i = 0 written as 0
+        rp, cp = jnp.divmod(pixel_p, width)
+        feats = _prev_features(x_prev, i)  # (B, 2): [x_{i−1}, 1], zeros at i = 0
+        xring = _put(state["x"], feats[:, 1:], rp, cp + _XPAD, colors)
+        state = {**state, "x": _put(xring, feats[:, :1], rp, cp + _XPAD, k_p)}
         state, h = (self._gated_step if self.gated else self._plain_step)(p, state, r, c)
-        h = nn.relu(_dense(p["head1"], nn.relu(h)))
-        return state, _dense(p["head2"], h)
+        h = nn.relu(self._dense(p["head1"], nn.relu(h), colors))
+        out = self._dense(p["head2"], h, colors).reshape(h.shape[0], colors, -1)
+        return state, jax.lax.dynamic_index_in_dim(out, k, 1, keepdims=False)
+
+    @staticmethod
+    def _dense(q, x, colors: int):
+        """A 1x1 layer from its params, masked by `pointwise_mask` for several colours."""
+        if colors == 1:
+            return _dense(q, x)
+        kernel = q["kernel"] * jnp.asarray(pointwise_mask(*q["kernel"].shape, colors))
+        return x @ kernel + q["bias"]
 
     def _plain_step(self, p, state, r, c):
+        colors = state["x"].shape[-1] - 1
         rows = _ring_rows(jax.lax.dynamic_slice_in_dim(state["x"], c + _XPAD - 3, 7, 2),
-                          r - 3, 4)  # (B, 4, 7, 2): rows r − 3 … r, columns c − 3 … c + 3
-        mask_a = jnp.asarray(raster_mask(7, 7, "A"))[:4, :, None, None]
-        h = jnp.einsum("byxi,yxio->bo", rows, p["conv_a"]["kernel"][:4] * mask_a) \
-            + p["conv_a"]["bias"]
-        mask_b = jnp.asarray(raster_mask(3, 3, "B"))[:2, :, None, None]
+                          r - 3, 4)  # (B, 4, 7, C + 1): rows r − 3 … r, columns c − 3 … c + 3
+
+        def conv(q, patch, mask_type, groups=None):
+            kernel = q["kernel"]
+            if colors == 1:
+                mask = raster_mask(*kernel.shape[:2], mask_type)[:, :, None, None]
+            else:
+                mask = colour_mask(*kernel.shape[:2], channel_groups(kernel.shape[2], colors)
+                                   if groups is None else groups,
+                                   channel_groups(kernel.shape[3], colors), mask_type)
+            rows_used = patch.shape[1]
+            return jnp.einsum("byxi,yxio->bo", patch,
+                              kernel[:rows_used] * jnp.asarray(mask)[:rows_used]) + q["bias"]
+
+        h = conv(p["conv_a"], rows, "A", tuple(range(colors)) + (0,))
         caches = []
         for j in range(self.num_layers):
-            ring = _put(state["h"][j], nn.relu(h), r, c + 1)  # column c sits at c + 1
+            if self.block == "plain":
+                q3, r_in = p[f"conv_b_{j}"], nn.relu(h)
+            else:
+                q3 = p[f"block_{j}_conv"]
+                r_in = nn.relu(self._dense(p[f"block_{j}_in"], nn.relu(h), colors))
+            ring = _put(state["h"][j], r_in, r, c + 1)  # column c sits at c + 1
             caches.append(ring)
             patch = _ring_rows(jax.lax.dynamic_slice_in_dim(ring, c, 3, 2), r - 1, 2)
-            conv = p[f"conv_b_{j}"]
-            h = h + jnp.einsum("byxi,yxio->bo", patch, conv["kernel"][:2] * mask_b) \
-                + conv["bias"]
+            out = conv(q3, patch, "B")
+            if self.block == "plain":
+                h = h + out
+            else:
+                h = h + self._dense(p[f"block_{j}_out"], nn.relu(out), colors)
         if caches:
             state = {**state, "h": jnp.stack(caches)}
         return state, h
