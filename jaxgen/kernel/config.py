@@ -72,13 +72,15 @@ class OptimSettings:
     weight_decay: float = setting(0.0, "adamw only: decoupled weight decay",
                                   check=non_negative)
     momentum: float = setting(0.0, "sgd and rmsprop momentum (0: none)", check=_below_one)
-    schedule: str = setting("cosine", "learning rate after the linear warmup",
-                            choices=("cosine", "constant"))
+    schedule: str = setting("cosine", "learning rate after the linear warmup (linear: straight "
+                                      "down to learning_rate * end_lr_factor)",
+                            choices=("cosine", "constant", "linear"))
     warmup_steps: int = setting(100, "linear warmup from 0", check=non_negative)
-    end_lr_factor: float = setting(0.0, "cosine: decays to learning_rate * end_lr_factor",
+    end_lr_factor: float = setting(0.0, "cosine, linear: decay to learning_rate * end_lr_factor",
                                    check=unit_interval)
-    decay_steps: int = setting(0, "steps the cosine spans (0: train.steps); set it to extend "
-                                  "train.steps on resume without changing the schedule",
+    decay_steps: int = setting(0, "steps the cosine or linear decay spans (0: train.steps); set "
+                                  "it to extend train.steps on resume without changing the "
+                                  "schedule",
                                check=non_negative)
     grad_clip: float = setting(1.0, "global-norm gradient clipping (0: off)",
                                check=non_negative)

@@ -34,6 +34,8 @@ MODELS = {
     "dcgan": ModelSpec("jaxgen.nn.gan:DCGAN", ("images",), event_shape_default,
                        "Use model.name=gan_mlp."),
     "biggan": ModelSpec("jaxgen.nn.biggan:BigGAN", ("images",), event_shape_default),
+    "sngan": ModelSpec("jaxgen.nn.sngan:SNGAN", ("images",), event_shape_default,
+                       "Use model.name=gan_mlp."),
     "progan": ModelSpec("jaxgen.nn.progan:ProGAN", ("images",), event_shape_default,
                         "Use model.name=gan_mlp."),
     "pix2pix_unet": ModelSpec("jaxgen.nn.image2image:Pix2Pix", ("images",),

@@ -1,4 +1,5 @@
-"""Optimizers from config: Adam/AdamW/RMSProp/SGD, linear warmup + cosine, global-norm clipping."""
+"""Optimizers from config: Adam/AdamW/RMSProp/SGD, linear warmup + cosine, constant or linear
+decay, global-norm clipping."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ def learning_rate_schedule(cfg: dict, total_steps: int) -> optax.Schedule:
     elif cfg["schedule"] == "cosine":
         decay = optax.cosine_decay_schedule(lr, max(1, total_steps - warmup),
                                             alpha=float(cfg["end_lr_factor"]))
+    elif cfg["schedule"] == "linear":
+        decay = optax.linear_schedule(lr, lr * float(cfg["end_lr_factor"]),
+                                      max(1, total_steps - warmup))
     else:
-        raise ValueError(f"optim.schedule={cfg['schedule']!r}; valid: cosine, constant.")
+        raise ValueError(f"optim.schedule={cfg['schedule']!r}; valid: cosine, constant, linear.")
     if warmup <= 0:
         return decay
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
