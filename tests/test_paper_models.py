@@ -41,6 +41,7 @@ from jaxgen.bijectors import (
 )
 from jaxgen.bijectors.conditioners import ConvConditioner, DinhResNet, GlowConditioner, ZeroConv
 from jaxgen.bijectors.coupling import AffineCoupling
+from jaxgen.kernel.errors import UserError
 from jaxgen.nn.autoregressive import PixelCNN, colour_mask, raster_mask
 from jaxgen.nn.flows import Glow
 from jaxgen.nn.sngan import SNGAN
@@ -265,3 +266,11 @@ def test_linear_schedule_decays_from_the_peak_to_the_end_factor_after_warmup():
     lr = learning_rate_schedule({**cfg, "warmup_steps": 0, "decay_steps": 400,
                                  "end_lr_factor": 0.5}, 100)
     assert float(lr(200)) == pytest.approx(1.5e-4)
+
+
+def test_the_gated_pixelcnn_and_unknown_blocks_are_refused_for_what_they_cannot_model():
+    x = jnp.zeros((1, 4, 4, 3))
+    with pytest.raises(UserError, match="model.gated=False"):
+        PixelCNN(channels=6, num_layers=1, hidden=6, gated=True).init(_key(0), x)
+    with pytest.raises(UserError, match="model.block"):
+        PixelCNN(channels=6, num_layers=1, hidden=6, block="wide").init(_key(0), x[..., :1])

@@ -530,9 +530,8 @@ class PixelCNN(nn.Module):
         if self.block not in PIXELCNN_BLOCKS:
             raise UserError(f"model.block={self.block!r}: expected one of {PIXELCNN_BLOCKS}.")
         if self.gated and (colors > 1 or self.block != "plain"):
-            raise UserError("The gated PixelCNN models (H, W, 1) images with its own layers: "
-                            "set model.gated=False for colour images or model.block="
-                            "bottleneck.")
+            raise UserError("model.gated=True takes (H, W, 1) images and model.block=plain; "
+                            "for colour images or bottleneck blocks set model.gated=False.")
 
     @nn.compact
     def __call__(self, x):
