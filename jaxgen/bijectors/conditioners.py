@@ -26,10 +26,10 @@ this ``(x) -> (..., out)`` signature can be given to a coupling instead.
   blocks ``norm → ReLU → conv3×3 → norm → ReLU → conv3×3`` added back, a weight-normalised
   1×1 "skip" convolution of the input and of every block's output summed, then
   ``norm → ReLU → conv1×1``. Where the code has batch normalisation (statistics of the
-  batch in training, running averages in evaluation) this has an :class:`~jaxgen.bijectors.
-  actnorm.ActNorm` (a per-channel affine map initialised from the first batch's statistics,
-  then learned): a flow here keeps no state besides its parameters, and a likelihood that
-  depended on the rest of its batch would not be one example's.
+  batch in training, running averages in evaluation) this has an ActNorm (a per-channel
+  affine map initialised from the first batch's statistics, then learned): a flow here
+  keeps no state besides its parameters, and a likelihood that depended on the rest of its
+  batch would not be one example's.
 """
 
 from __future__ import annotations
