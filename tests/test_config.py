@@ -85,6 +85,11 @@ def _info_for(cfg):
     from jaxgen.runner.experiment import DatasetInfo
     if cfg.data.name == "fashion_mnist":
         return DatasetInfo("fashion_mnist", "images", (28, 28, 1), 10)
+    if cfg.data.name == "cifar10":
+        return DatasetInfo("cifar10", "images", (32, 32, 3), 10)
+    if cfg.data.name.startswith("imagenet"):  # imagenet32, imagenet64
+        size = int(cfg.data.name[len("imagenet"):])
+        return DatasetInfo(cfg.data.name, "images", (size, size, 3), 1000)
     if cfg.data.name == "codes":  # a VQ-VAE's 7 x 7 maps of 128 codes (`jaxgen codes`)
         shape = (49 + 196,) if len(cfg.data.levels) == 2 else (7, 7)  # VQ-VAE-2 [top; bottom]
         return DatasetInfo("codes", "tokens", shape, 10, num_tokens=128)

@@ -21,7 +21,7 @@ from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags
 
 from jaxgen import cli
 from jaxgen.eval import evaluate as ev
-from jaxgen.runner import logging as jlog
+from jaxgen.kernel import progress
 from jaxgen.runner import runs
 
 
@@ -48,7 +48,7 @@ def eval_files(wd) -> list[str]:
 
 def test_splits_steps_and_settings_each_keep_their_file(run, capsys, monkeypatch):
     # split train first: before, the test eval that followed replaced it in eval.json
-    monkeypatch.setattr(jlog, "terminal_usable", lambda stream=None: False)  # a log file
+    monkeypatch.setattr(progress, "terminal_usable", lambda stream=None: False)  # a log file
     assert cli.main(["eval", "--workdir", str(run), "--split", "train"]) == 0
     out, err = capsys.readouterr()
     train_file = run / "eval" / "train_step0000010.json"
@@ -58,7 +58,7 @@ def test_splits_steps_and_settings_each_keep_their_file(run, capsys, monkeypatch
     assert re.search(r"log-likelihood \(ode\): example 256/256 \(100%\)", err), err
     assert "samples for MMD: sample 200/200 (100%)" in err, err
 
-    monkeypatch.setattr(jlog, "terminal_usable", lambda stream=None: True)  # a terminal: tqdm
+    monkeypatch.setattr(progress, "terminal_usable", lambda stream=None: True)  # a terminal: tqdm
     assert cli.main(["eval", "--workdir", str(run)]) == 0
     out, err = capsys.readouterr()
     test_file = run / "eval" / "test_step0000010.json"

@@ -42,7 +42,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxgen.eval import inception
 from jaxgen.eval.frechet import frechet_distance
+from jaxgen.eval.inception import ISAccumulator, file_sha256
 from jaxgen.kernel.errors import MissingError, UserError
 
 __all__ = ["GaussianAccumulator", "read_stats", "write_stats", "file_sha256",
@@ -81,14 +83,6 @@ class GaussianAccumulator:
 
 
 # ------------------------------------------------------------------ statistics files
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_stats(path) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) of a pytorch-fid statistics file (`.npz` with arrays mu and sigma)."""
     p = Path(path).expanduser()
@@ -130,7 +124,6 @@ class FeatureNet:
 
     @classmethod
     def load(cls, path: str = "") -> FeatureNet:
-        from jaxgen.eval import inception
         variables, sha = inception.load(path or None)
         where = Path(path).expanduser() if path else inception.default_path()
         return cls(inception.features_fn(variables), sha, str(where))
@@ -191,7 +184,6 @@ def reference_stats(data_config, net: FeatureNet, split: str = "train", batch: i
 
 # ------------------------------------------------------------------ samples
 def _one_seed_set(exp, params, net, seed, num, batch, splits, bar):
-    from jaxgen.eval.inception import ISAccumulator
     acc, isc = GaussianAccumulator(), ISAccumulator(num, splits)
     key = jax.random.key(seed)
     for i, lo in enumerate(range(0, num, batch)):

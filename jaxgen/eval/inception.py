@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import os
 from pathlib import Path
 from typing import Mapping
@@ -65,7 +66,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.eval.fid import file_sha256
 from jaxgen.kernel.errors import MissingError, UsageError, UserError
 from jaxgen.kernel.registry import Command, register_command
 
@@ -411,6 +411,15 @@ def _torch_key(name: str) -> str:
     module, leaf = path[:-2], "/".join(path[-2:])
     torch_leaf = next(t for t, (c, f) in _LEAVES.items() if c == collection and f == leaf)
     return ".".join([*module, torch_leaf])
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 hex digest of a file (the weights', a statistics file's)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _is_ours(path: Path) -> bool:

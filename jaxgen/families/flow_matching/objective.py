@@ -115,8 +115,8 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         t = jnp.zeros((x.shape[0],), x.dtype)
         return {"model": model.init(rng, x, t)["params"]}
 
-    times = {} if loss is not None and o.time_sampling == "uniform" else {
-        "time_sampling": o.time_sampling}
+    # uniform times are the loss's default: a loss of one's own without the keyword works
+    times = {} if o.time_sampling == "uniform" else {"time_sampling": o.time_sampling}
     loss = functools.partial(loss or cfm_loss, apply_fn=apply_fn, path=path,
                              prediction=o.prediction, **times)
     return Objective(
