@@ -34,6 +34,8 @@ def _table_rows(md: str) -> dict:
     return rows
 
 
+# minutes of CPU; a script for a GPU machine; its pieces (bench, throughput) run by default
+@pytest.mark.heavy
 def test_gpu_check_writes_both_rows_with_synthetic_data(tmp_path, capsys):
     gc = _script("gpu_check")
     assert gc.main(["--only", "mlp,unet", "--synthetic", *SMALL, *TINY_UNET,

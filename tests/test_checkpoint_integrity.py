@@ -76,6 +76,7 @@ def killed_run(tmp_path_factory):
     return wd, exp, state
 
 
+@pytest.mark.heavy  # minutes of CPU; kill -9 around saves runs by default
 def test_every_overwrite_of_an_unverified_checkpoint_is_caught_or_harmless(killed_run,
                                                                            tmp_path):
     wd, exp, saved = killed_run
@@ -127,7 +128,7 @@ def test_every_overwrite_of_an_unverified_checkpoint_is_caught_or_harmless(kille
     assert any("fingerprint" in r for r in reasons), reasons  # the record caught some
 
 
-@pytest.mark.parametrize("after_lines", [2, 7])
+@pytest.mark.parametrize("after_lines", [2, pytest.param(7, marks=pytest.mark.heavy)])
 def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_lines):
     """kill -9 while saving every 5 steps (each log line of 5 steps is a save): every
     checkpoint left under its step carries its fingerprint, the newest one restores verified

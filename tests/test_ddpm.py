@@ -405,6 +405,7 @@ def test_label_dropout_replaces_labels_by_the_null_label():
         assert abs(frac - expect_null) < 0.03 and set(np.unique(seen["label"])) <= {0, 3}
 
 
+@pytest.mark.heavy  # minutes of CPU; DDPM's contract with labels and the toy CLI run by default
 def test_class_conditional_images_train_sample_per_class_and_bound_uniform_noise(tmp_path):
     """On uniform random 8-bit 'images' no model beats 8 bits/dim: both the VLB and the
     dequantised ODE bound must say so; class grids and timed per-class sampling work."""

@@ -217,7 +217,8 @@ def _tb_scalars(workdir, tag="loss"):
     return points
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(
+    signal.SIGTERM, marks=pytest.mark.heavy)])  # SIGTERM: test_signals by default
 def test_ctrl_c_and_sigterm_save_and_exit_cleanly_then_resume_exactly(tmp_path, sig):
     wd = tmp_path / "run"
     extra = ["train.steps=1000000", "train.checkpoint_every=1000000", "train.log_every=5",

@@ -148,6 +148,9 @@ def test_flow_same_metrics_on_1_and_4_devices(tmp_path):
     assert "ode" not in result and "nll_nats" in ev.stdout
 
 
+# minutes of CPU; Glow's exactness on images runs by default (invertibility, log-det, paper
+# models)
+@pytest.mark.heavy
 def test_glow_on_images_trains_evaluates_and_draws_temperature_rows(tmp_path, capsys):
     from PIL import Image
 

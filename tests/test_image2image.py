@@ -261,6 +261,8 @@ def _jaxgen(*commands) -> tuple[list[int], str]:
     return json.loads(lines[-1][len("RETURN CODES "):]), proc.stderr
 
 
+# minutes of CPU; the objective's contract and its players' updates run by default
+@pytest.mark.heavy
 def test_cli_pix2pix_trains_evaluates_and_draws_translations(tmp_path):
     from jaxgen.data import load_array_file
     _arrays(tmp_path)
@@ -290,6 +292,8 @@ def test_cli_pix2pix_trains_evaluates_and_draws_translations(tmp_path):
     assert ev["task"] == "edges" and ev["likelihood"] == "none"
 
 
+# minutes of CPU; the objective's contract and its players' updates run by default
+@pytest.mark.heavy
 def test_cli_cyclegan_trains_evaluates_and_draws_translations(tmp_path):
     _arrays(tmp_path)
     wd = tmp_path / "run"

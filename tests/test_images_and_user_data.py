@@ -46,6 +46,9 @@ def test_dequantisation_covers_each_pixel_bin():
                                   np.arange(256))
 
 
+# minutes of CPU; the offline reader is checked against the IDX files, and Fashion-MNIST CLI runs
+# (VAE, PixelCNN) train on it by default
+@pytest.mark.heavy
 def test_fashion_mnist_offline_train_sample_eval(tmp_path, capsys):
     wd = tmp_path / "fm"
     data_dir = tmp_path / "tfds"

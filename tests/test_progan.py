@@ -151,6 +151,9 @@ TINY = ["train.steps=16", "train.batch_size=8", "train.log_every=2", "train.chec
         "model.d_channels=(8, 8, 4)", "eval.fd_num=0"]
 
 
+# minutes of CPU; the fade-ins and the growth schedule are in
+# test_every_fade_in_starts_where_the_previous_stage_ends
+@pytest.mark.heavy
 def test_growth_is_one_program_and_a_resume_lands_mid_fade_exactly(tmp_path, monkeypatch):
     jitted = []
     build = Experiment.train_step

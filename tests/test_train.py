@@ -117,6 +117,9 @@ def _checkpoint_steps(workdir):
     return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
 
 
+# minutes of CPU; kill -9 around saves (test_checkpoint_integrity) and exact resume after signals
+# (test_faults) run by default
+@pytest.mark.heavy
 def test_kill9_then_rerun_equals_uninterrupted(tmp_path):
     extra = ["train.steps=400", "train.checkpoint_every=20", "train.log_every=20", *NO_PICTURES]
     wd = tmp_path / "killed"
