@@ -355,9 +355,14 @@ def write_tfds(stock, data_dir, splits, config=None):
                     record["id"] = f"{name}_{i:05d}"
                 yield i, record
 
+    from tensorflow_datasets.core.utils import tqdm_utils
+    before = getattr(tqdm_utils, "_active", True)
     tfds.display_progress_bar(False)
-    Local(data_dir=str(data_dir), config=config).download_and_prepare(
-        file_format="array_record")
+    try:
+        Local(data_dir=str(data_dir), config=config).download_and_prepare(
+            file_format="array_record")
+    finally:  # tfds's switch is global: other tests see it as they left it
+        tfds.display_progress_bar(before)
 
 
 def test_tfds_imagenet_resized_gives_the_same_dataset_and_prepares(npz32, tmp_path):
