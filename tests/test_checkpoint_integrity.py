@@ -176,6 +176,8 @@ def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_
     assert int(load_final_state(wd)[0].step) == steps[-1] + 5
 
 
+# reading a run's checkpoints while it saves is in the kill -9 tests by default
+@pytest.mark.heavy
 def test_eval_and_sample_beside_a_live_run_that_rotates_its_checkpoints(tmp_path):
     """A run training with train.max_to_keep=1 and a checkpoint every 5 steps deletes the one
     a reader is reading: eval and sample read the newest one instead, and never call the

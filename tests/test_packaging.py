@@ -60,6 +60,8 @@ def test_the_wheel_holds_every_shipped_config(installed):
     assert shipped and all(f"jaxgen/configs/{p}" in names for p in shipped)
 
 
+# the wheel installed in a clean venv runs the README's commands by default
+@pytest.mark.heavy
 def test_train_and_reproduce_from_outside_the_checkout(installed, tmp_path):
     target, _ = installed
     out = _run(target, ["train", "--config", "flow_matching/toy2d", "--workdir", "run",

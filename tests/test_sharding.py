@@ -117,6 +117,9 @@ def test_sharded_state_follows_the_replicated_trajectory_at_an_eighth_of_the_byt
     _assert_same_run(tmp_path / "rep", tmp_path / "fsdp")
 
 
+# minutes of CPU; by default the sharded trajectory equals the replicated one
+# (8 devices), a run equals itself on 1 and 4 devices and after a resume (test_train)
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_sharded_run_saved_on_4_devices_resumes_on_2_and_on_1(tmp_path):
     """Saved at step 10 on 4 devices (2 copies of the state, each split 2 ways:

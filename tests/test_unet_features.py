@@ -56,6 +56,8 @@ def test_ddpm_layout_has_an_extra_up_block_per_level_and_keeps_widths_on_upsampl
     assert ddpm["up_1_upsample"]["kernel"].shape[-1] == 16  # its own level's width
 
 
+# the paper U-Nets' parameter counts and abstract train steps run by default
+@pytest.mark.heavy
 def test_attention_resolutions_heads_and_resample_modes():
     p = _params(UNet(channels=(8, 16), attention_resolutions=(8,), layout="ddpm"))
     assert {"down_0_attn_0", "up_0_attn_0", "up_0_attn_1", "mid_attn"} <= set(p)
