@@ -6,8 +6,9 @@ FLOP count of the train step and a device's peak, for docs/launch.md.
 For every shipped config with a PAPER record (`jaxgen.runner.papers`), at its full size and
 global batch, in bfloat16 (train.compute_dtype=bfloat16, as the launch commands run it):
 
-  TFLOP/step   XLA's count of the lowered train step (no compile; one optimizer step of the
-               whole global batch; `jaxgen.runner.throughput.cost_flops`). The data are
+  TFLOP/step   XLA's count of the lowered train step with its loops written out (no
+               compile; one optimizer step of the whole global batch;
+               `jaxgen.runner.throughput.cost_flops`). The data are
                tiny files made here in the dataset's own format: only their shape matters.
   hours        steps x FLOP/step / (devices x peak x MFU), for one H100, 8 H100s and a
                TPU v5p-32 slice (16 chips), the peaks of `throughput.PEAK_TFLOPS` (bf16
@@ -58,8 +59,9 @@ def estimate(pc, sources: dict, mfu: float) -> dict:
         over.append(f"data.source={sources[cfg.data.name]}")
     cfg = pc.load(over)
     exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
-    lowered = exp.train_step().lower(exp.abstract_state(), exp.abstract_batch())
-    flops = throughput.cost_flops(lowered)
+    # every loop written out (a GAN's critic updates): XLA counts a loop's body once
+    lowered = exp.train_step(unroll=True).lower(exp.abstract_state(), exp.abstract_batch())
+    flops = throughput.cost_flops(lowered) / int(cfg.train.steps_per_call)
     steps = int(cfg.train.steps)
     row = {"config": pc.name, "params": param_count(exp._abstract[0]),
            "global_batch": int(cfg.train.batch_size), "steps": steps,

@@ -52,6 +52,22 @@ def test_a_looped_step_logs_the_flops_of_the_whole_step(tmp_path):
         assert looped == pytest.approx(plain, rel=0.05), loop
 
 
+def test_a_critic_updated_several_times_a_step_is_counted_every_time(tiny_toy_config):
+    """A GAN's critic updated 3 times per step runs in a loop, which XLA counts once: the
+    step's FLOPs are those of the program with the loop written out, compiled."""
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    cfg = config_lib.load_config(config_lib.find_config("gan/wgan_gp_toy2d"),
+                                 ["objective.n_critic=3", "train.batch_size=24"])
+    exp = Experiment(cfg, DatasetInfo("8gaussians", "points", (2,)))
+    args = (exp.abstract_state(), exp.abstract_batch())
+    lowered = exp.train_step().lower(*args)
+    counted = throughput.step_flops(exp, cfg, lowered, lowered.compile())
+    whole = throughput.cost_flops(exp.train_step(unroll=True).lower(*args).compile())
+    once = throughput.cost_flops(lowered.compile())
+    assert counted == pytest.approx(whole, rel=0.05) and counted > 1.5 * once
+
+
 def test_peak_table_and_override(tiny_toy_config):
     t = tiny_toy_config("train.peak_tflops=123").train
     assert throughput.device_peak(t) == (123.0, "train.peak_tflops")

@@ -211,12 +211,16 @@ class Experiment:
             ckpt.close()
 
     # ------------------------------------------------------------------- step
-    def train_step(self):
+    def train_step(self, unroll: bool = False):
+        """The jitted train call. `unroll`: every loop written out, for counting its FLOPs
+        (`throughput.step_flops`); never the program that trains."""
         t = self.config.train
         one = step_lib.make_train_step(self.objective, self.txs, self.info.kind, t.ema_decay,
                                        dequantize=self.dequantize,
-                                       grad_accum=int(t.grad_accum), augment=t.augment)
-        fn = _traced_with(step_lib.make_multi_step(one, t.steps_per_call),
+                                       grad_accum=int(t.grad_accum), augment=t.augment,
+                                       unroll=unroll)
+        fn = _traced_with(step_lib.make_multi_step(one, t.steps_per_call,
+                                                   unroll=True if unroll else None),
                           matmul_precision(t.matmul_precision))
         lead = 0 if t.steps_per_call == 1 else 1
         data = distributed.data_sharding(self.mesh, lead)

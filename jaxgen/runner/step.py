@@ -111,9 +111,14 @@ def ema_decay_at(step, decay: float):
 
 
 def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: float,
-                    dequantize: bool = True, grad_accum: int = 1, augment: str = "none"
+                    dequantize: bool = True, grad_accum: int = 1, augment: str = "none",
+                    unroll: bool = False
                     ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Returns `step(state, raw_batch) -> (state, metrics)`, not yet jitted.
+
+    `unroll` writes the step's loops (grad_accum micro-batches, a player's several updates)
+    out in the program: the same arithmetic, which XLA's FLOP count then sees whole (it
+    counts a loop's body once).
 
     `augment` (`train.augment`) transforms each raw example first (`jaxgen.runner.augment`).
     Each loss is traced inside `jaxgen.nn.dropout.training` with a key folded from the
@@ -158,7 +163,8 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
                         return jax.tree.map(jnp.add, acc, g), (loss, m)
 
                     zeros = jax.tree.map(jnp.zeros_like, params[player.name])
-                    grads, (loss, m) = jax.lax.scan(micro, zeros, jnp.arange(grad_accum))
+                    grads, (loss, m) = jax.lax.scan(micro, zeros, jnp.arange(grad_accum),
+                                                    unroll=unroll)
                     grads = jax.tree.map(lambda g: g / grad_accum, grads)
                     loss, m = jnp.mean(loss), jax.tree.map(lambda a: jnp.mean(a, axis=0), m)
                 updates, opt = tx.update(grads, opt, params[player.name])
@@ -174,7 +180,8 @@ def make_train_step(objective: Objective, txs: dict, data_kind: str, ema_decay: 
             else:
                 # XLA:CPU runs loop bodies without its usual conv fast paths, so
                 # only players that update several times per step use a loop.
-                carry, m = jax.lax.scan(update, carry, jnp.arange(player.updates_per_step))
+                carry, m = jax.lax.scan(update, carry, jnp.arange(player.updates_per_step),
+                                        unroll=unroll)
                 m = jax.tree.map(lambda v: v[-1], m)
             params, opt_state[player.name] = carry
             total = total + m["loss"]

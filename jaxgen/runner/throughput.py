@@ -2,7 +2,8 @@
 
 FLOPs are XLA's count of the compiled train step (`cost_analysis`), per device: the
 arithmetic the program does, rematerialised forward passes included; a step with loops
-(grad_accum, steps_per_call) is counted on its loop-free twin (`step_flops`). The train
+(grad_accum, steps_per_call, a GAN critic's several updates) is counted on its twin with
+the loops written out (`step_flops`). The train
 loop and `jaxgen bench` report the same count.
 
 MFU = FLOPs per device per step / step time / the device's peak. The peaks are the vendors'
@@ -81,26 +82,24 @@ def cost_flops(compiled) -> float | None:
 
 def step_flops(exp, config, lowered, compiled) -> float | None:
     """FLOPs per device of one optimizer step of the config's train call (`lowered`, and
-    `compiled` from it).
+    `compiled` from it; a call of train.steps_per_call = k steps is divided by k).
 
-    XLA counts a loop's body once, whatever its trip count, so a step with
-    train.grad_accum = g (a loop over g micro-batches) or train.steps_per_call = k (a loop
-    over k steps, where not unrolled) would be counted g or k times too low. For those, the
-    count is scaled by the ratio of two counts of the programs before compilation (cheap: no
-    second compile): the same step with g = k = 1 over the same global batch (the same
-    arithmetic, the micro-batches' gradients summed) over the call as lowered."""
+    XLA counts a loop's body once, whatever its trip count, so a step with loops
+    (train.grad_accum = g micro-batches, train.steps_per_call = k steps where not unrolled,
+    a player updated n times per step such as a GAN's critic) would be counted too low. For
+    those, the compiled count is scaled by the ratio of two counts of the programs before
+    compilation (cheap: no second compile): the same step with every loop written out
+    (`Experiment.train_step(unroll=True)`: the same arithmetic) over the step as lowered."""
     t = config.train
     flops = cost_flops(compiled)
-    if flops is None or (int(t.grad_accum) == 1 and int(t.steps_per_call) == 1):
+    loops = (int(t.grad_accum) > 1 or int(t.steps_per_call) > 1
+             or any(p.updates_per_step > 1 for p in exp.objective.players))
+    if flops is None or not loops:
         return flops
-    from jaxgen.kernel import config as config_lib
-    from jaxgen.runner.experiment import Experiment
-    one = config_lib.apply_overrides(config.copy_and_resolve_references(),
-                                     ["train.grad_accum=1", "train.steps_per_call=1"])
-    exp1 = Experiment(one, exp.info)
-    whole = cost_flops(exp1.train_step().lower(exp1.abstract_state(), exp1.abstract_batch()))
+    whole = cost_flops(exp.train_step(unroll=True).lower(exp.abstract_state(),
+                                                         exp.abstract_batch()))
     looped = cost_flops(lowered)
-    return flops * whole / looped if whole and looped else None
+    return flops * whole / looped / int(t.steps_per_call) if whole and looped else None
 
 
 class Window:
