@@ -82,6 +82,29 @@ def test_loss_reads_like_the_lecture():
     assert set(m) == {"fm_mse", "velocity_norm"}
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_straight_path_is_the_lectures_with_noise_at_t_0(seed):
+    """Deck 002 states noise at t = 0, data at t = 1 and the target x1 - x0, but writes
+    x_t = t x0 + (1 - t) x1, whose time derivative is x0 - x1 (the target's negative) and
+    which is data at t = 0. jaxgen's straight path is x_t = t x1 + (1 - t) x0: noise (x0)
+    at t = 0, and its derivative is exactly the lecture's target x1 - x0."""
+    from jaxgen.processes.paths import make_path
+    k0, k1, kt = jax.random.split(jax.random.key(seed), 3)
+    x0, x1 = jax.random.normal(k0, (64, 3)), 3.0 + jax.random.normal(k1, (64, 3))
+    t = jax.random.uniform(kt, (64,))
+    xt, dxt = make_path("straight").sample(x0, x1, t)
+    np.testing.assert_allclose(xt, t[:, None] * x1 + (1 - t[:, None]) * x0, atol=1e-6)
+    np.testing.assert_array_equal(dxt, x1 - x0)
+    ends = make_path("straight").sample(x0, x1, jnp.zeros(64))[0], \
+        make_path("straight").sample(x0, x1, jnp.ones(64))[0]
+    np.testing.assert_array_equal(ends[0], x0)  # noise at t = 0
+    np.testing.assert_array_equal(ends[1], x1)  # data at t = 1
+    written = t[:, None] * x0 + (1 - t[:, None]) * x1  # the slide's formula, as written
+    d_written = jax.vmap(jax.jacfwd(lambda tt, a, b: tt * a + (1 - tt) * b))(t, x0, x1)
+    np.testing.assert_allclose(d_written, x0 - x1, atol=1e-6)
+    assert not np.allclose(written, xt)
+
+
 def _biased_x1_field():
     """The field an x1-predictor gives on the cosine path (the family's converter, its
     default floor): the posterior mean E[x1 | x_t] of x1 ~ N(m, s² I), off by 0.05, as a
