@@ -11,7 +11,7 @@ from jaxgen.reproduce import js_vs_wasserstein
 
 # Train one small model or none: the default run (CI). The others train every family.
 LIGHT = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion", "mode-collapse",
-         "style-transfer")
+         "style-transfer", "nash-toy")
 HEAVY = tuple(n for n in reproduce.REPRODUCTIONS if n not in LIGHT)
 
 

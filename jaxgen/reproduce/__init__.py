@@ -18,6 +18,8 @@ the lecture's or paper's.
                             entropy of a class-conditional G with vs without orthogonal reg.
     latent-vs-pixel         flow matching on pixels vs in a VAE's latent space at equal
                             training wall time: FD, samples/s, bits/dim or the bound
+    nash-toy                gradient play on min_x max_y xy: simultaneous steps spiral out,
+                            alternating ones orbit (exact growth factor, conserved H)
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -37,7 +39,7 @@ __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
-                 "defaults-quality", "truncation", "latent-vs-pixel")
+                 "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy")
 
 
 def _module(name: str):
