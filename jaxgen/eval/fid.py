@@ -46,6 +46,7 @@ from jaxgen.eval import inception
 from jaxgen.eval.frechet import frechet_distance
 from jaxgen.eval.inception import ISAccumulator, file_sha256
 from jaxgen.kernel.errors import MissingError, UserError
+from jaxgen.kernel.progress import progress_bar
 
 __all__ = ["GaussianAccumulator", "read_stats", "write_stats", "file_sha256",
            "dataset_stats", "reference_stats", "sample_scores", "FeatureNet"]
@@ -134,11 +135,6 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _bar(total, desc, progress, unit):
-    from jaxgen.runner.logging import progress_bar
-    return progress_bar(total, 0, progress, desc=desc, unit=unit)
-
-
 # ------------------------------------------------------------------ reference data
 def dataset_stats(dataset, net: FeatureNet, batch: int = 250, num: int = 0,
                   progress: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
@@ -147,7 +143,8 @@ def dataset_stats(dataset, net: FeatureNet, batch: int = 250, num: int = 0,
     src = dataset.source
     n = len(src) if not num else min(num, len(src))
     acc = GaussianAccumulator()
-    bar = _bar(n, f"reference statistics ({dataset.name})", progress, "image")
+    bar = progress_bar(n, 0, progress, desc=f"reference statistics ({dataset.name})",
+                       unit="image")
     try:
         for lo in range(0, n, batch):
             x = src.get(np.arange(lo, min(lo + batch, n)))["x"]
@@ -186,13 +183,21 @@ def reference_stats(data_config, net: FeatureNet, split: str = "train", batch: i
 def _one_seed_set(exp, params, net, seed, num, batch, splits, bar):
     acc, isc = GaussianAccumulator(), ISAccumulator(num, splits)
     key = jax.random.key(seed)
-    for i, lo in enumerate(range(0, num, batch)):
-        images = exp.sample_on_devices(params, jax.random.fold_in(key, i), batch)
-        pool, logits = jax.device_get(net.fn(images))
-        keep = min(batch, num - lo)  # the last batch is drawn whole, its surplus dropped
+
+    def fold(features, keep):  # the last batch is drawn whole, its surplus dropped
+        pool, logits = jax.device_get(features)
         acc.add(pool[:keep])
         isc.add(logits[:keep])
         bar.update(keep)
+
+    pending = None
+    for i, lo in enumerate(range(0, num, batch)):
+        images = exp.sample_on_devices(params, jax.random.fold_in(key, i), batch)
+        features = net.fn(images)  # dispatched: the devices work on while the host folds
+        if pending is not None:  # the previous batch's features into the running sums
+            fold(*pending)
+        pending = (features, min(batch, num - lo))
+    fold(*pending)
     return acc.stats(), isc.result()
 
 
@@ -206,7 +211,8 @@ def sample_scores(exp, params, net: FeatureNet, ref_path, *, num: int, batch: in
         raise UserError(f"eval.fid_batch={batch} must be a multiple of the device count "
                         f"({devices}).")
     mu_r, sigma_r = read_stats(ref_path)
-    bar = _bar(num * seeds, "Inception FID/IS samples", progress, "sample")
+    bar = progress_bar(num * seeds, 0, progress, desc="Inception FID/IS samples",
+                       unit="sample")
     fids, scores = [], []
     t0 = time.perf_counter()
     try:
