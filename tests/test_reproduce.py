@@ -1,6 +1,7 @@
 """`jaxgen reproduce`: every reproduction end to end at tiny size (--fast), its report and
 figures; the parts of the claims that do not depend on the budget are checked exactly."""
 
+import json
 import math
 import re
 
@@ -23,6 +24,11 @@ def _check_reports(out, names):
         rows = [line for line in md.splitlines() if line.startswith("| ")]
         assert len(rows) >= 4, name
         assert "differs" not in md, name  # nothing judged at this size disagrees
+        # a fast run concludes nothing, whatever its numbers; report.json says the same
+        assert "**Verdict: cannot tell at this budget.** fast run" in md, name
+        meta = json.loads((out / name / "report.json").read_text())
+        assert meta["verdict"] == "cannot tell at this budget" and meta["fast"], name
+        assert meta["name"] == name and meta["wall_seconds"] > 0, name
         for fig in re.findall(r"\]\(([^)]+\.png)\)", md):
             assert (out / name / fig).stat().st_size > 0, (name, fig)
 
@@ -76,6 +82,33 @@ def test_reproduce_all_fast_trains_every_family_end_to_end(tmp_path, capsys):
     _check_reports(out, reproduce.REPRODUCTIONS)
     table = (out / "summary-table" / "report.md").read_text()
     assert "round trip exact" in table  # the AR cell compresses and decompresses for real
+
+
+@pytest.mark.parametrize("judged,expected", [
+    ((True, True, None), "holds"), ((True, False), "does not hold"),
+    ((None, None), "cannot tell at this budget"), ((), "cannot tell at this budget"),
+    ((False, None), "does not hold")])
+def test_a_full_run_takes_its_verdict_from_the_judged_rows(tmp_path, judged, expected):
+    rep = reproduce.Report(tmp_path, "x", "T", "C", reproduce.Budget(), "cmd")
+    for i, ok in enumerate(judged):
+        rep.compare(f"q{i}", 1.0, 1.0, "src", ok)
+    rep.verdict_from_rows("why", "3 steps")
+    rep.write()
+    meta = json.loads((tmp_path / "report.json").read_text())
+    assert meta["verdict"] == expected and meta["budget_note"] == "3 steps"
+    assert f"**Verdict: {expected}.**" in (tmp_path / "report.md").read_text()
+
+
+def test_a_report_needs_a_known_verdict(tmp_path):
+    rep = reproduce.Report(tmp_path, "x", "T", "C", reproduce.Budget(), "cmd")
+    with pytest.raises(ValueError, match="holds"):
+        rep.verdict("probably", "why")
+    with pytest.raises(RuntimeError, match="no verdict"):
+        rep.write()
+    fast = reproduce.Report(tmp_path, "x", "T", "C", reproduce.Budget(fast=True), "cmd")
+    fast.verdict("holds", "a strong reason")
+    assert fast.verdict_ == ("cannot tell at this budget",
+                             "fast run, tiny models (at full budget: a strong reason)")
 
 
 def test_the_light_and_heavy_lists_cover_every_reproduction():

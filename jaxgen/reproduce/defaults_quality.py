@@ -172,6 +172,9 @@ def run(report, budget):
                     else f"SW1 {worst['w1_ratio']:.2f}x floor, TV {worst['mode_tv']:.3f}")
         report.compare(f"{config}: worst of {len(rs)} mixtures", measured, worst["target"],
                        "jaxgen's target", ok=judged and all(r["passed"] for r in rs))
+    report.verdict_from_rows(f"{len(results) - len(failed)} of {len(results)} config x mixture "
+                             "runs meet their family's target",
+                             "each config's default train.steps, one seed per mixture")
     report.table(HEADER, table_rows(results),
                  "one run per config and mixture at the config's default steps"
                  + ("" if budget.scale == 1 or budget.fast else f" x {budget.scale:g}")

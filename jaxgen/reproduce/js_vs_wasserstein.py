@@ -142,6 +142,11 @@ def run(report, budget):
     report.compare("JS discriminator's generator gradient |dL/dθ|, θ ≠ 0 (max)",
                    float(js_grad[moved].max()), "→ 0 (saturated D: flat)", "Arjovsky et al.",
                    bool(js_grad[moved].max() < 0.05) if full else None)
+    report.verdict_from_rows(f"the critic's Ŵ is within {err_w:.1%} of |θ| with generator "
+                             f"gradients {w_grad[moved].min():.2f}–{w_grad[moved].max():.2f}, "
+                             f"while the JS discriminator's gradient is at most "
+                             f"{js_grad[moved].max():.1e}",
+                             f"{steps} Adam steps x batch {batch} per θ and law")
     report.text("The gradient penalty is soft (λ = 10), so the trained critic's slope can "
                 "exceed 1 slightly where the penalty is balanced by the gain in E f(x) − "
                 "E f(x̃): Ŵ and the generator gradient then overshoot |θ| and 1 by a few %.")

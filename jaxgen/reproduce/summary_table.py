@@ -165,3 +165,5 @@ def run(report, budget):
     worst = max(cv, key=lambda f: cv[f])
     report.compare(f"largest FD spread over seeds (coefficient of variation {cv[worst]:.2f})",
                    worst, gan, "lecture: GAN training is unstable", judge and worst == gan)
+    report.verdict_from_rows(f"slowest sampler {slowest}, largest FD spread {worst}",
+                             f"{steps} steps x batch {batch} per run, {seeds} seeds per family")

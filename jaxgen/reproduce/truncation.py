@@ -99,6 +99,14 @@ def run(report, budget):
         report.compare(f"{name}: share of ψ steps with precision ↓ / recall ↑ as ψ grows",
                        f"{p_mono:.2f} / {r_mono:.2f}", "1.00 / 1.00 (a smooth trade-off)",
                        "Brock et al. 2018, Sec. 3.1")
+    ortho = results["models"][MODELS[0][0]]["per_psi"]
+    p_mono = _monotone([r["precision"] for r in ortho], decreasing=True)
+    r_mono = _monotone([r["recall"] for r in ortho], decreasing=False)
+    smooth = p_mono >= 0.75 and r_mono >= 0.75
+    report.verdict("holds" if smooth else "does not hold",
+                   f"for the regularised G, precision falls at {p_mono:.0%} and recall rises at "
+                   f"{r_mono:.0%} of the ψ steps (a smooth trade-off needs both)",
+                   f"{steps} steps x batch {batch} per model, one seed")
     _plot(report, results)
     report.figure("truncation.png", "precision vs recall (points labelled by ψ) and FD over ψ")
 
