@@ -45,8 +45,10 @@ from jaxgen.kernel.contract import (
     Likelihood,
     Objective,
     Player,
+    RoundTrip,
     microbatch,
     require_tools,
+    round_trip_of,
 )
 from jaxgen.kernel.errors import ConfigError, ContractError, JaxgenError, UserError
 from jaxgen.kernel.registry import (
@@ -62,7 +64,13 @@ from jaxgen.kernel.registry import (
 from jaxgen.kernel.settings import NoSettings, setting
 from jaxgen.processes import diffusion as diffusion_process
 from jaxgen.processes.paths import AffinePath, CosinePath, OTPath, StraightPath, make_path
-from jaxgen.samplers.ddpm import ancestral, ddim, dpm_solver_pp, probability_flow_velocity
+from jaxgen.samplers.ddpm import (
+    ancestral,
+    ddim,
+    ddim_invert,
+    dpm_solver_pp,
+    probability_flow_velocity,
+)
 from jaxgen.samplers.langevin import annealed_langevin, langevin
 from jaxgen.samplers.ode import log_likelihood as ode_log_likelihood
 from jaxgen.samplers.ode import odeint
@@ -72,6 +80,7 @@ __all__ = [
     # contract
     "Objective", "Player", "Likelihood", "HeldOutStats", "Autoencoder", "FamilyTools",
     "BuildContext", "DatasetInfo", "Dataset", "microbatch", "require_tools", "with_loss",
+    "RoundTrip", "round_trip_of",
     # registration and settings
     "ObjectiveSpec", "ModelSpec", "DatasetSpec", "objective", "dataset", "register_objective",
     "register_model", "register_dataset",
@@ -80,7 +89,8 @@ __all__ = [
     "base_config", "load_config", "load_config_file", "resolve", "train", "load", "Run",
     # mathematics
     "distributions", "diffusion_process", "AffinePath", "StraightPath", "OTPath",
-    "CosinePath", "make_path", "odeint", "ode_log_likelihood", "ancestral", "ddim", "dpm_solver_pp",
+    "CosinePath", "make_path", "odeint", "ode_log_likelihood", "ancestral", "ddim", "ddim_invert",
+    "dpm_solver_pp",
     "probability_flow_velocity", "langevin", "annealed_langevin",
     # errors
     "JaxgenError", "UserError", "ConfigError", "ContractError",

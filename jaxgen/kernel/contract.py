@@ -52,6 +52,10 @@ coder
 representation
     One line saying what latent representation x <-> z the model offers, if any
     (e.g. "an exact bijection x <-> z"); reports quote it.
+round_trip
+    A `RoundTrip` when x -> z -> x can be run and measured (a flow's bijection, an
+    ODE's inversion, a GAN's inversion by optimisation); `round_trip_of(objective)`
+    also gives one for an `autoencoder`.
 tools
     The family's typed capabilities: an instance of a `FamilyTools` subclass defined in
     the family's folder (e.g. a GAN's generate / discriminate / latent prior). Only
@@ -248,6 +252,36 @@ class Autoencoder:
     continuous: Autoencoder | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class RoundTrip:
+    """x -> z -> x of a trained model, to measure the representation it offers.
+
+    encode: `(params, x, rng) -> z` for model-space x (rng: for encoders that search,
+      e.g. a GAN's inversion from random starts; others ignore it).
+    decode: `(params, z) -> x` in model space.
+    how: what z is and how it is reached, in a few words (reports quote it).
+    exact: True when decode(encode(x)) = x up to float rounding by construction (a
+      bijection); False when the encoder approximates (amortised, discretised, searched).
+    """
+
+    encode: Callable[[Params, jax.Array, jax.Array], jax.Array]
+    decode: Callable[[Params, jax.Array], jax.Array]
+    how: str
+    exact: bool = False
+
+
+def round_trip_of(objective) -> RoundTrip | None:
+    """The objective's `round_trip`, else its `autoencoder`'s encoder (posterior means or
+    codes) and decoder, else None (no x -> z)."""
+    if objective.round_trip is not None:
+        return objective.round_trip
+    ae = objective.autoencoder
+    if ae is None:
+        return None
+    return RoundTrip(lambda params, x, rng: ae.encode(params, x), ae.decode,
+                     "the encoder's code (posterior mean) and the decoder's mean")
+
+
 class Coder(Protocol):
     """Exact discrete conditionals, one position at a time, for an arithmetic coder.
 
@@ -306,6 +340,7 @@ class Objective:
     autoencoder: Autoencoder | None = None
     coder: Coder | None = None
     representation: str = ""
+    round_trip: RoundTrip | None = None
     tools: FamilyTools | None = None
 
     def __post_init__(self):

@@ -100,6 +100,31 @@ def ddim(eps_fn: EpsFn, s: dp.Schedule, x_T, rng, *, timesteps, eta: float = 0.0
     return (x0, jnp.concatenate([x_T[None], path])) if return_path else x0
 
 
+def ddim_invert(eps_fn: EpsFn, s: dp.Schedule, x_0, *, timesteps):
+    """DDIM inversion: x_0 -> x_T by deterministic DDIM (η = 0) steps taken upwards through
+    the increasing `timesteps` (ints in 1..T), the inverse of `ddim(..., eta=0)` on the same
+    steps reversed.
+
+    Each step from τ_{i−1} (τ_0 = 0, ᾱ_0 = 1) to τ_i reads ε at the state it starts from,
+    ε(x_{τ_{i−1}}, τ_i), where the sampler's step back reads ε(x_{τ_i}, τ_i) (Song et al.
+    2021, Sec. 4.3; Mokady et al. 2023): x0 = (x − √(1 − ᾱ_{i−1}) ε) / √ᾱ_{i−1}, then
+    x_{τ_i} = √ᾱ_i x0 + √(1 − ᾱ_i) ε. When ε does not depend on x the two agree and the round
+    trip is exact; for a trained model its error falls as the steps shrink.
+    """
+    taus = jnp.asarray(np.asarray(timesteps), jnp.int32)
+    prevs = jnp.concatenate([jnp.zeros((1,), jnp.int32), taus[:-1]])
+
+    def body(x, tp):
+        t, prev = tp
+        eps = eps_fn(x, t)
+        ab, ab_prev = s.alpha_bars[t], s.alpha_bars[prev]
+        x0 = (x - jnp.sqrt(1.0 - ab_prev) * eps) / jnp.sqrt(ab_prev)
+        return jnp.sqrt(ab) * x0 + jnp.sqrt(1.0 - ab) * eps, None
+
+    x_T, _ = jax.lax.scan(body, x_0, (taus, prevs))
+    return x_T
+
+
 DPM_SPACINGS = ("quadratic", "logsnr", "time")
 
 

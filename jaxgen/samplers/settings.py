@@ -32,6 +32,15 @@ class ODESolver:
 
 
 @dataclasses.dataclass(frozen=True)
+class Inversion:
+    inversion_steps: int = setting(50, "the deterministic round trip x -> z -> x "
+                                       "(`jaxgen.kernel.contract.RoundTrip`): DDIM steps each "
+                                       "way for a diffusion (at most T), RK4 steps each way "
+                                       "for a flow-matching ODE",
+                                   check=positive)
+
+
+@dataclasses.dataclass(frozen=True)
 class PriorTemperature:
     temperature: float = setting(1.0, "scales the prior noise (T < 1 trades diversity for "
                                       "fidelity)", check=non_negative)

@@ -6,7 +6,7 @@ import dataclasses
 
 from jaxgen.kernel.settings import non_negative, positive, setting, unit_interval
 from jaxgen.processes.settings import PREDICTIONS, SCHEDULE_NAMES, VARIANCES
-from jaxgen.samplers.settings import AnnealedLangevin, ODESolver, PriorTemperature
+from jaxgen.samplers.settings import AnnealedLangevin, Inversion, ODESolver, PriorTemperature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DDPMSample(ODESolver, PriorTemperature):
 
 
 @dataclasses.dataclass(frozen=True)
-class DDPMEval:
+class DDPMEval(Inversion):
     vlb_steps: int = setting(0, "the VLB's sum over t: 0 all T - 1 KL terms, K > 0 an "
                                 "unbiased stratified estimate with K of them",
                              check=non_negative)

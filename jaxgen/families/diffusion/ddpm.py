@@ -59,7 +59,14 @@ import numpy as np
 from jaxgen.distributions import discretized_gaussian_log_prob, normal_log_prob
 from jaxgen.families.diffusion import pictures
 from jaxgen.kernel import transforms
-from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.kernel.contract import (
+    BuildContext,
+    FamilyTools,
+    Likelihood,
+    Objective,
+    Player,
+    RoundTrip,
+)
 from jaxgen.kernel.errors import UserError
 from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
@@ -309,6 +316,24 @@ def ode_loglik(params, x, rng, *, net, s, num_classes, steps=100, method="rk4",
     return logp
 
 
+def round_trip(net, s: dp.Schedule, num_classes, steps: int) -> RoundTrip:
+    """DDIM inversion x -> x_T and DDIM (η = 0) back, on the same `steps` timesteps (at most
+    T), without clipping (an unconditional ε)."""
+    taus = samplers.ddim_timesteps(min(steps, s.num_steps), s.num_steps)
+
+    def eps_of(params):
+        return guided_eps(params, None, 0.0, net=net, s=s, num_classes=num_classes)
+
+    def encode(params, x, rng):
+        return samplers.ddim_invert(eps_of(params), s, x, timesteps=taus[::-1])
+
+    def decode(params, z):
+        return samplers.ddim(eps_of(params), s, z, jax.random.key(0), timesteps=taus)
+
+    return RoundTrip(encode, decode, f"DDIM inversion to x_T and DDIM back, {len(taus)} steps "
+                                     "each way")
+
+
 def make(ctx: BuildContext, loss=None, weight=None) -> Objective:
     """The DDPM objective. `weight`: a `(s, t, prediction) -> (B,)` weighting of the loss
     (objective.weighting=min_snr gives `min_snr_weight`); `loss`: a replacement for
@@ -362,5 +387,6 @@ def make(ctx: BuildContext, loss=None, weight=None) -> Objective:
         dequantize=False,
         pictures=pictures.write_all,
         representation=ode.ODE_REPRESENTATION,
+        round_trip=round_trip(net, s, num_classes, int(ctx.eval.inversion_steps)),
         tools=DiffusionTools(schedule=s, num_steps=T, draw=drawer),
     )

@@ -1,4 +1,4 @@
-"""Declared settings of conditional flow matching (objective.*, sample.*)."""
+"""Declared settings of conditional flow matching (objective.*, sample.*, eval.*)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 from jaxgen.kernel.settings import non_negative, setting
 from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS, TIME_SAMPLING
-from jaxgen.samplers.settings import ODESolver, PriorTemperature
+from jaxgen.samplers.settings import Inversion, ODESolver, PriorTemperature
 
 
 def _floor(v):
@@ -41,3 +41,8 @@ class FlowMatchingSettings:
 @dataclasses.dataclass(frozen=True)
 class FlowMatchingSample(ODESolver, PriorTemperature):
     """Sampling integrates dx/dt = u(x, t) from t = 0 to 1."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowMatchingEval(Inversion):
+    """The round trip x -> z -> x integrates the ODE from t = 1 back to 0 and forward again."""

@@ -30,7 +30,14 @@ from typing import Callable, ClassVar
 import jax
 import jax.numpy as jnp
 
-from jaxgen.kernel.contract import BuildContext, FamilyTools, Likelihood, Objective, Player
+from jaxgen.kernel.contract import (
+    BuildContext,
+    FamilyTools,
+    Likelihood,
+    Objective,
+    Player,
+    RoundTrip,
+)
 from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path, sample_times
 from jaxgen.samplers import ode
 
@@ -99,6 +106,14 @@ def log_likelihood(params, x, rng, *, field, steps=100, method="rk4", divergence
     return logp
 
 
+def round_trip(field, steps: int) -> RoundTrip:
+    """x -> z: the ODE from t = 1 back to t = 0; z -> x: forward again (RK4, `steps` each)."""
+    return RoundTrip(
+        lambda params, x, rng: ode.odeint(field(params), x, 1.0, 0.0, steps, "rk4"),
+        lambda params, z: ode.odeint(field(params), z, 0.0, 1.0, steps, "rk4"),
+        f"the ODE's noise z = x(0), {steps} RK4 steps each way")
+
+
 def make(ctx: BuildContext, loss=None) -> Objective:
     """The flow-matching objective for a Flax `model(x, t)`. `loss`: a replacement
     `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
@@ -127,5 +142,6 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         likelihoods={"ode": Likelihood(functools.partial(log_likelihood, field=field),
                                        "exact", ode=True)},
         representation=ode.ODE_REPRESENTATION,
+        round_trip=round_trip(field, int(ctx.eval.inversion_steps)),
         tools=FlowMatchingTools(path, o.prediction, apply_fn, field),
     )

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxgen.bijectors import standard_normal_log_prob  # summed over the event
 from jaxgen.kernel import transforms
-from jaxgen.kernel.contract import BuildContext, Likelihood, Objective, Player
+from jaxgen.kernel.contract import BuildContext, Likelihood, Objective, Player, RoundTrip
 from jaxgen.kernel.errors import UserError
 
 
@@ -94,4 +94,10 @@ def make(ctx: BuildContext, loss=None) -> Objective:
                                          "exact")},
         pictures=pictures,
         representation="yes: the flow is an exact bijection x <-> z (same dimension as x)",
+        round_trip=RoundTrip(
+            lambda params, x, rng: model.apply({"params": params["model"]}, x,
+                                               method=model.forward_and_log_det)[0],
+            lambda params, z: model.apply({"params": params["model"]}, z,
+                                          method=model.inverse_and_log_det)[0],
+            "the bijection's z = f(x), the same dimension as x", exact=True),
     )
