@@ -31,6 +31,7 @@ def get_config():
     c.model.hidden = 256
 
     c.objective.name = "vae"
+    c.objective.encoder = "gaussian"  # gaussian (the VAE) | deterministic (a plain autoencoder)
     c.objective.decoder = "logistic"  # bernoulli | gaussian | gaussian_learned | logistic
     c.objective.beta = 1.0
     c.objective.kl_warmup_steps = 0  # linear KL warm-up from 0 to beta over N steps

@@ -12,6 +12,10 @@ DECODERS = ("bernoulli", "gaussian", "gaussian_learned", "logistic")
 
 @dataclasses.dataclass(frozen=True)
 class VAESettings:
+    encoder: str = setting("gaussian", "q(z|x): N(mu(x), sigma(x)^2) with the KL term (the VAE), "
+                                       "or deterministic z = mu(x), no noise, no KL (a plain "
+                                       "autoencoder; beta and kl_warmup_steps unused)",
+                           choices=("gaussian", "deterministic"))
     decoder: str | None = setting(None, "p(x|z) (None: logistic for images, gaussian_learned "
                                         "for points)", choices=DECODERS)
     learned_std: str = setting("pixel", "gaussian_learned: a log-scale per dimension or one "

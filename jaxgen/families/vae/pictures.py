@@ -7,7 +7,8 @@ the decoded (1 − α) z0 + α z1 for α = 0 … 1, the real image x1), manifold
 traversals.png (latent_dim ≤ 16: one row per latent dimension, most-used first,
 that dimension swept over −3 … 3 with the others at one image's posterior mean;
 the β-VAE's picture), kl_per_dim.png (the held-out mean KL of each latent
-dimension: collapsed dimensions sit at 0).
+dimension: collapsed dimensions sit at 0; a deterministic encoder's
+code_variance.png instead, the held-out variance of each z_d).
 VQ-VAE: reconstructions.png and code_usage.png (how often each code is used on
 held-out images, sorted; dead codes at 0).
 2-D toy VAE: latents.png (held-out points coloured by angle beside their
@@ -81,9 +82,12 @@ def write_manifold(exp, params, path: Path, main: bool = True, n: int = 20) -> P
 
 
 def posterior_kl_per_dim(exp, params, x) -> np.ndarray:
-    """Held-out mean KL(q(z_d|x) ‖ N(0, 1)) of each latent dimension d (nats)."""
+    """Held-out mean KL(q(z_d|x) ‖ N(0, 1)) of each latent dimension d (nats); for a
+    deterministic encoder (codes without a posterior variance) the variance of z_d."""
     stats = exp.objective.held_out_stats
     out = jax.jit(stats.batch)(params, jnp.asarray(x), jax.random.key(0))
+    if "log_var" not in out:
+        return np.asarray(jnp.var(out["mean"], 0))
     return np.asarray(jnp.mean(kl_standard_normal(out["mean"], out["log_var"]), 0))
 
 
@@ -147,9 +151,14 @@ def write_vae(exp, params, rng, dataset, folder: Path, main: bool = True) -> lis
     if tools.latent_dim == 2:
         paths.append(write_manifold(exp, params, folder / "manifold.png", main))
     kl = posterior_kl_per_dim(exp, params, x)
-    paths.append(write_bars(kl, folder / "kl_per_dim.png",
-                            "held-out KL(q(z_d|x) || N(0,1)) per latent dimension",
-                            "latent dimension d", "nats", main))
+    if exp.objective.autoencoder.posterior_draw is None:  # a deterministic encoder
+        paths.append(write_bars(kl, folder / "code_variance.png",
+                                "held-out variance of z_d = mu_d(x) per latent dimension",
+                                "latent dimension d", "variance", main))
+    else:
+        paths.append(write_bars(kl, folder / "kl_per_dim.png",
+                                "held-out KL(q(z_d|x) || N(0,1)) per latent dimension",
+                                "latent dimension d", "nats", main))
     if tools.latent_dim <= 16:
         stage("latent traversals")
         paths.append(write_traversals(exp, params, pick(42, 43), folder / "traversals.png", kl,

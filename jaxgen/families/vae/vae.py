@@ -20,6 +20,13 @@ params["state"]["step"] (float32, the number of updates so far: it equals the
 trainer's step), advanced by `update_state` after every update. Without
 warm-up there is no state.
 
+objective.encoder="deterministic" makes the same networks a plain autoencoder:
+z = μ(x) (no noise; the log-variance head is unused, so it gets no gradient), no
+KL term, the same decoder likelihood, so L = mean_x[ −log p(x|μ(x)) ] / D: the
+only differences from the VAE are the KL term and the noise. Its metric `recon`
+is that NLL; it has no ELBO or IWAE bound (no posterior), only the prior
+Monte-Carlo estimate below, and sampling decodes z ~ N(0, T² I) as the VAE's.
+
 Decoders p(x|z) (objective.decoder):
   "bernoulli"         binarised images b ∈ {0, 1}: b = [x > 127] (objective.binarize=
                       "threshold", the default) or b ~ Bernoulli(x / 255)
@@ -56,6 +63,11 @@ Likelihoods (per example, nats):
           the result does not depend on the chunk size.
   "elbo"  the ELBO with eval.elbo_samples draws and the analytic KL, with its
           terms `recon` (−E log p(x|z)) and `kl`.
+The lecture's Monte-Carlo estimate with z from the prior, log (1/k) Σ_i p(x|z_i),
+z_i ~ p(z) = N(0, I) (`prior_mc_bound`), is the IWAE bound with q = p(z) (the
+weights reduce to p(x|z_i)): also a lower bound in expectation that rises with
+k, but few prior draws land where p(x|z) is large, so it converges slowly. Not an
+eval estimator; `LatentTools.log_px` gives either at any k.
 
 Sampling: z ~ N(0, T² I) (T = temperature), decoded to the decoder's *mean*
 image (sample.mode="mean", the default: the Bernoulli probabilities shown as
@@ -150,6 +162,14 @@ def iwae_bound(log_lik: Callable, mean, log_var, rng, k: int, chunk: int | None 
     return acc - math.log(k)
 
 
+def prior_mc_bound(log_lik: Callable, batch: int, latent_dim: int, rng, k: int,
+                   chunk: int | None = None, dtype=jnp.float32):
+    """log (1/k) Σ_i p(x|z_i), z_i ~ N(0, I), per example: `iwae_bound` with the prior as
+    the proposal (μ = 0, log σ² = 0), where log p(z_i) − log q(z_i) = 0."""
+    zeros = jnp.zeros((batch, latent_dim), dtype)
+    return iwae_bound(log_lik, zeros, zeros, rng, k, chunk)
+
+
 def elbo_terms(log_lik: Callable, mean, log_var, rng, num_samples: int = 1):
     """(recon, kl) per example: recon = −(1/S) Σ_s log p(x|z_s), kl analytic (nats)."""
     eps = _noise(rng, jnp.arange(num_samples), mean.shape)
@@ -221,6 +241,12 @@ class LatentTools(FamilyTools):
     traversals(params, x, dims=None, n=9, span=3.0) -> (len(dims), n, *event_shape)
       for one example x (*event_shape); dims default: all, by decreasing KL (that
       ordering reads values, so under jit pass dims as a static tuple).
+    log_px(params, x, rng, k, proposal="posterior", chunk=None) -> (B,) per-example
+      estimates of log p(x) (nats; x as the likelihoods see it: bin centres for the
+      discrete decoders) from k importance samples: proposal "posterior" is the IWAE
+      bound L_k, "prior" the Monte-Carlo estimate log (1/k) Σ p(x|z_i), z_i ~ N(0, I)
+      (`prior_mc_bound`); k, proposal and chunk are static under jit. A deterministic
+      encoder has only "prior".
     """
 
     encode: Callable
@@ -229,6 +255,7 @@ class LatentTools(FamilyTools):
     manifold_grid: Callable
     traversals: Callable
     latent_dim: int
+    log_px: Callable | None = None
     provides: ClassVar[str] = "latent space"
     needed_for: ClassVar[str] = "VAE runs (objective.name=vae)"
 
@@ -322,6 +349,18 @@ def vae_loss(params, batch, rng, *, model, decoder: Decoder, prepare, beta, warm
     return loss, metrics
 
 
+def ae_loss(params, batch, rng, *, model, decoder: Decoder, prepare, beta, warmup_steps: int,
+            dim: int, shift: float | None):
+    """The deterministic autoencoder's loss: −log p(x|z) at z = μ(x) per dimension, no KL
+    and no noise (beta and warmup_steps, `vae_loss`'s, are unused)."""
+    del beta, warmup_steps, shift
+    x_in, target = prepare(batch["x"], rng)
+    net = {"params": params["model"]}
+    mean, _ = model.apply(net, x_in, method=model.encode)
+    recon = -decoder.log_prob(target, model.apply(net, mean, method=model.decode))
+    return jnp.mean(recon) / dim, {"recon": jnp.mean(recon)}
+
+
 @dataclasses.dataclass(frozen=True)
 class VAEModel:
     """The encoder / decoder network with its decoder distribution: pure functions of the
@@ -399,9 +438,19 @@ def sample(params, rng, num, settings, labels=None, *, vm: VAEModel, latent_dim:
     return vm.decoder.mean(out) if settings.mode == "mean" else vm.decoder.draw(kx, out)
 
 
-def latent_tools(vm: VAEModel, latent_dim: int, event_shape) -> LatentTools:
+def latent_tools(vm: VAEModel, latent_dim: int, event_shape,
+                 deterministic: bool = False) -> LatentTools:
     """The `LatentTools` of a VAE (deterministic: Bernoulli models see the thresholded
     image)."""
+    def log_px(params, x, rng, k: int, proposal: str = "posterior", chunk: int | None = None):
+        if proposal == "prior":
+            mean, _, log_lik, kz = vm.posterior(params, x, rng)
+            return prior_mc_bound(log_lik, x.shape[0], latent_dim, kz, k, chunk, mean.dtype)
+        if proposal != "posterior" or deterministic:
+            raise UserError(f"log_px: proposal {proposal!r} is not one of "
+                            f"{('prior',) if deterministic else ('posterior', 'prior')}.")
+        return iwae_loglik(params, x, rng, vm=vm, k=k, chunk=chunk)
+
     def interpolate(params, x0, x1, n: int = 8):
         z0, z1 = vm.posterior_mean(params, x0), vm.posterior_mean(params, x1)
         zs = interpolate_latents(z0, z1, n)  # (n, B, L)
@@ -425,13 +474,28 @@ def latent_tools(vm: VAEModel, latent_dim: int, event_shape) -> LatentTools:
                                                                          *event_shape)
 
     return LatentTools(vm.posterior_mean, vm.mean_image, interpolate, manifold_grid,
-                       traversals, latent_dim)
+                       traversals, latent_dim, log_px)
 
 
 def posterior_stats_batch(params, x, rng, *, vm: VAEModel):
     del rng
     mean, log_var = vm.encode(params, vm.encoder_input(x))
     return {"mean": mean, "log_var": log_var}
+
+
+def code_stats_batch(params, x, rng, *, vm: VAEModel):
+    """The autoencoder's held-out codes z = μ(x) (it has no posterior variance)."""
+    del rng
+    return {"mean": vm.posterior_mean(params, x)}
+
+
+def code_stats(arrays: dict, threshold: float = 0.01) -> dict:
+    """The autoencoder's `active_units` (Var_x(z_u) > threshold) and its codes' spread."""
+    count, a = active_units(arrays["mean"], threshold)
+    m = np.asarray(arrays["mean"], np.float64)
+    return {"active_units": int(count), "latent_dim": int(a.shape[0]),
+            "code_mean": [round(float(v), 4) for v in m.mean(0)],
+            "active_unit_variance": [round(float(v), 4) for v in np.asarray(a)]}
 
 
 def advance_step(params, batch, rng):
@@ -454,6 +518,10 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     model = ctx.model.clone(decoder_outputs=NUM_OUTPUTS[kind])
     decoder = Decoder(kind, float(o.decoder_std), o.learned_std)
     vm = VAEModel(model, decoder, o.binarize)
+    deterministic = o.encoder == "deterministic"
+    if deterministic and (o.kl_warmup_steps or o.beta != 1.0):
+        raise UserError("objective.encoder=deterministic has no KL term: leave objective.beta "
+                        "and objective.kl_warmup_steps at their defaults.")
     warmup = int(o.kl_warmup_steps)
     discrete = kind in ("bernoulli", "logistic")
     event_shape = tuple(data.event_shape)
@@ -469,29 +537,37 @@ def make(ctx: BuildContext, loss=None) -> Objective:
             p["state"] = {"step": jnp.zeros((), jnp.float32)}
         return p
 
-    loss = functools.partial(loss or vae_loss, model=model, decoder=decoder, prepare=vm.prepare,
-                             beta=float(o.beta), warmup_steps=warmup, dim=dim, shift=shift)
+    loss = functools.partial(loss or (ae_loss if deterministic else vae_loss), model=model,
+                             decoder=decoder, prepare=vm.prepare, beta=float(o.beta),
+                             warmup_steps=warmup, dim=dim, shift=shift)
     e = ctx.eval
-    tools = latent_tools(vm, latent_dim, event_shape)
+    tools = latent_tools(vm, latent_dim, event_shape, deterministic)
+    if deterministic:  # no posterior: neither the ELBO nor IWAE, nor a posterior draw
+        likelihoods = {}
+        stats = HeldOutStats(functools.partial(code_stats_batch, vm=vm), code_stats)
+    else:
+        likelihoods = {
+            "iwae": Likelihood(functools.partial(iwae_loglik, vm=vm, k=int(e.iwae_k),
+                                                 chunk=int(e.iwae_chunk)),
+                               "bound", discrete=discrete),
+            "elbo": Likelihood(functools.partial(elbo_loglik, vm=vm,
+                                                 num_samples=int(e.elbo_samples)),
+                               "bound", discrete=discrete)}
+        stats = HeldOutStats(functools.partial(posterior_stats_batch, vm=vm),
+                             posterior_collapse_stats)
     return Objective(
         name="vae",
         players=(Player("model", loss),),
         init=init,
         update_state=advance_step if warmup else None,
         sample=functools.partial(sample, vm=vm, latent_dim=latent_dim),
-        likelihoods={
-            "iwae": Likelihood(functools.partial(iwae_loglik, vm=vm, k=int(e.iwae_k),
-                                                 chunk=int(e.iwae_chunk)),
-                               "bound", discrete=discrete),
-            "elbo": Likelihood(functools.partial(elbo_loglik, vm=vm,
-                                                 num_samples=int(e.elbo_samples)),
-                               "bound", discrete=discrete)},
+        likelihoods=likelihoods,
         dequantize=not discrete,
-        held_out_stats=HeldOutStats(functools.partial(posterior_stats_batch, vm=vm),
-                                    posterior_collapse_stats),
+        held_out_stats=stats,
         pictures=pictures.write_vae,
         autoencoder=Autoencoder(vm.posterior_mean, vm.mean_image, (latent_dim,),
-                                posterior_draw=vm.posterior_draw, discrete=discrete),
+                                posterior_draw=None if deterministic else vm.posterior_draw,
+                                discrete=discrete),
         representation="yes: encoder x -> z and decoder z -> x (latent interpolation of "
                        "real images)",
         tools=tools,
