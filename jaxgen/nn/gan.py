@@ -68,19 +68,33 @@ class _Head(nn.Module):
         return logit, nn.Dense(self.num_styles, name="class_logits")(h)
 
 
+def kernel_init(init_gain: float):
+    """Dense kernels: Flax's default (LeCun normal) for init_gain = 0, else orthogonal
+    matrices scaled by init_gain (Metz et al., 2017, appendix: gain 0.8)."""
+    return nn.initializers.orthogonal(init_gain) if init_gain > 0 else \
+        nn.initializers.lecun_normal()
+
+
+#: the hidden activations an MLP discriminator may use (model.d_activation)
+D_ACTIVATIONS = {"leaky_relu": lambda h: nn.leaky_relu(h, 0.2), "relu": nn.relu,
+                 "tanh": jnp.tanh}
+
+
 class MLPGenerator(nn.Module):
     features: Sequence[int]
     out_dim: int
     num_classes: int | None = None
+    init_gain: float = 0.0
 
     @nn.compact
     def __call__(self, z, label=None):
         y = _one_hot(label, self.num_classes, z.shape[0])
         h = z if y is None else jnp.concatenate(
             [z, nn.Dense(z.shape[-1], use_bias=False, name="class_embedding")(y)], -1)
+        init = kernel_init(self.init_gain)
         for i, w in enumerate(self.features):
-            h = nn.relu(nn.Dense(w, name=f"dense_{i}")(h))
-        return nn.Dense(self.out_dim, name="out")(h)
+            h = nn.relu(nn.Dense(w, kernel_init=init, name=f"dense_{i}")(h))
+        return nn.Dense(self.out_dim, kernel_init=init, name="out")(h)
 
 
 class MLPDiscriminator(nn.Module):
@@ -88,15 +102,19 @@ class MLPDiscriminator(nn.Module):
     num_classes: int | None = None
     class_head: bool = False
     num_styles: int = 10
+    input_scale: float = 1.0
+    activation: str = "leaky_relu"
+    init_gain: float = 0.0
 
     @nn.compact
     def __call__(self, x, label=None):
-        h = x.reshape(x.shape[0], -1)
+        h = self.input_scale * x.reshape(x.shape[0], -1)
         y = _one_hot(label, self.num_classes, h.shape[0])
         if y is not None:
             h = jnp.concatenate([h, y], -1)
+        act = D_ACTIVATIONS[self.activation]
         for i, w in enumerate(self.features):
-            h = nn.leaky_relu(nn.Dense(w, name=f"dense_{i}")(h), 0.2)
+            h = act(nn.Dense(w, kernel_init=kernel_init(self.init_gain), name=f"dense_{i}")(h))
         return _Head(self.class_head, self.num_styles, name="head")(h)
 
 
@@ -124,6 +142,11 @@ class MLPGAN(TwoPlayerGAN):
       g_features / d_features: hidden widths.
       num_classes: conditional GAN when set.
       class_head / num_styles: a K-way class head on D (CAN).
+      d_input_scale: D multiplies its input by this first (Metz et al., 2017: 1/4, the
+        ring of radius 2 brought to about [-1, 1]).
+      d_activation: D's hidden activation: leaky_relu (slope 0.2), relu or tanh.
+      init_gain: 0: Flax's default kernels (LeCun normal); > 0: G's dense kernels and D's
+        hidden ones orthogonal, scaled by this gain (Metz et al.: 0.8).
     """
 
     event_shape: Sequence[int] = (2,)
@@ -133,14 +156,24 @@ class MLPGAN(TwoPlayerGAN):
     num_classes: int | None = None
     class_head: bool = False
     num_styles: int = 10
+    d_input_scale: float = 1.0
+    d_activation: str = "leaky_relu"
+    init_gain: float = 0.0
 
     def setup(self):
+        if self.d_activation not in D_ACTIVATIONS:
+            raise UserError(f"model.d_activation={self.d_activation!r}; choose one of "
+                            f"{', '.join(D_ACTIVATIONS)}.")
+        if self.init_gain < 0:
+            raise UserError(f"model.init_gain={self.init_gain} must be >= 0 (0: default).")
         d = 1
         for s in self.event_shape:
             d *= s
-        self.generator = MLPGenerator(tuple(self.g_features), d, self.num_classes)
-        self.discriminator = MLPDiscriminator(tuple(self.d_features), self.num_classes,
-                                              self.class_head, self.num_styles)
+        self.generator = MLPGenerator(tuple(self.g_features), d, self.num_classes,
+                                      float(self.init_gain))
+        self.discriminator = MLPDiscriminator(
+            tuple(self.d_features), self.num_classes, self.class_head, self.num_styles,
+            float(self.d_input_scale), self.d_activation, float(self.init_gain))
 
     def generate(self, z, label=None):
         return self.generator(z, label).reshape(z.shape[0], *self.event_shape)

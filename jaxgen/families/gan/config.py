@@ -30,6 +30,14 @@ class GameSettings:
     ortho_weight: float = setting(0.0, "BigGAN: beta of G's orthogonal regularisation "
                                        "||W^T W * (1 - I)||_F^2 over its kernels (0: off)",
                                   check=non_negative)
+    unroll_steps: int = setting(0, "unrolled GAN (Metz et al., 2017): G's loss is taken "
+                                   "against D after k differentiable gradient steps on D's "
+                                   "loss (0: the plain game)", check=non_negative)
+    unroll_lr: float = setting(1e-2, "unroll_steps > 0: the step size of each unrolled "
+                                     "(plain gradient) step of D", check=positive)
+    pack: int = setting(1, "PacGAN (Lin et al., 2018): D judges packs of m samples of one "
+                           "source, concatenated along the last axis (1: one at a time)",
+                        check=positive)
 
 
 @dataclasses.dataclass(frozen=True)

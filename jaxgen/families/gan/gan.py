@@ -46,6 +46,22 @@ orthogonal regularisation β Σ_W ‖WᵀW ⊙ (1 − I)‖_F² over G's conv/de
 (`state_collections`, e.g. spectral norm's power-iteration vectors) has them kept as
 non-gradient state under params[name], refreshed after each step by its `refresh_state`.
 
+Unrolled GAN (objective.unroll_steps = k > 0; Metz et al., 2017): G's loss is taken
+against the discriminator θ_D^k(θ_G) reached by k plain gradient steps on D's loss,
+θ_D^{i+1} = θ_D^i − η ∇_{θ_D} L_D(θ_G, θ_D^i) (η = objective.unroll_lr), on the same real
+batch and the same fakes, and differentiated through those steps (jax.grad through the
+unrolled loop), so G sees how D would answer its move. k = 0 is the plain game. The
+trainer's own D update is unchanged (it does not keep the unrolled parameters). Metz et
+al. unroll D's own optimiser (Adam with its moments); here the unrolled steps are plain
+gradient steps, which need only D's parameters (G's loss does not see D's optimiser
+state). Unrolling takes the game's D loss only (no gradient penalty, clipping or class
+head).
+PacGAN (objective.pack = m > 1; Lin et al., 2018): D scores packs of m samples, all real
+or all fake, concatenated along the last axis ((B, ..., C) -> (B/m, ..., m·C), rows
+j·m, ..., j·m + m − 1 forming pack j), in D's and G's losses alike; the batch size must be
+a multiple of m. The tools' `discriminate(x)` (pictures, inversion) scores the pack of m
+copies of each x.
+
 Metrics (per player, prefixed by the trainer): discriminator: `d_real`,
 `d_fake` (mean D on real / fake; for critics the mean critic value), for
 critics `w_estimate` = E f(x) − E f(G(z)) (the critic's Wasserstein-1 estimate)
@@ -186,6 +202,34 @@ def gradient_penalty(critic, real, fake, rng):
     return jnp.square(norms - 1.0), norms
 
 
+def pack(x, m: int):
+    """PacGAN's packing: (B, ..., C) -> (B/m, ..., m·C), the rows j·m .. j·m + m − 1
+    concatenated along the last axis into pack j (m = 1: x itself)."""
+    if m == 1:
+        return x
+    b = x.shape[0]
+    if b % m:
+        raise UserError(f"objective.pack={m} needs a batch that is a multiple of {m}, got "
+                        f"{b}; set train.batch_size (and eval sizes) to multiples of {m}.")
+    y = jnp.moveaxis(x.reshape(b // m, m, *x.shape[1:]), 1, -2)  # (B/m, ..., m, C)
+    return y.reshape(b // m, *x.shape[1:-1], m * x.shape[-1])
+
+
+def unrolled_discriminator(params, real, fake, *, d_scores: Callable, game: GANLoss,
+                           steps: int, lr: float):
+    """params with params["discriminator"] replaced by θ_D^k: k steps
+    θ_D^{i+1} = θ_D^i − lr ∇ game.d(D(real), D(fake)) from θ_D^0 = params["discriminator"],
+    differentiable w.r.t. everything (fake may depend on G's params).
+    d_scores(params, x) -> D's scores of x."""
+    def d_loss(d):
+        p = {**params, "discriminator": d}
+        return game.d(d_scores(p, real), d_scores(p, fake))
+    d = params["discriminator"]
+    for _ in range(int(steps)):
+        d = jax.tree.map(lambda w, g: w - lr * g, d, jax.grad(d_loss)(d))
+    return {**params, "discriminator": d}
+
+
 def clip_weights(params, c: float):
     """Every weight of the critic clipped to [−c, c] (WGAN's Lipschitz projection)."""
     return jax.tree.map(lambda w: jnp.clip(w, -c, c), params)
@@ -282,14 +326,27 @@ class GANTools(FamilyTools):
     needed_for: ClassVar[str] = "GAN runs (objective.name=gan)"
 
 
+def scores(gm: GANModel, params, x, label=None, *, m: int = 1):
+    """D's output on the packs of m rows of x ((B/m,) scores; `pack`), and its class
+    head's logits or None."""
+    return gm.discriminate(params, pack(x, m), label)
+
+
+def discriminate_copies(params, x, label=None, *, gm: GANModel, m: int):
+    """D's output on the pack of m copies of each x ((B,) scores): what the pictures and
+    tools show of a packed D at a point (m = 1: D(x))."""
+    return scores(gm, params, jnp.repeat(x, m, axis=0) if m > 1 else x, label, m=m)
+
+
 def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_weight: float,
-                       class_head: bool, class_weight: float):
-    """The discriminator's (or critic's) loss of the game (module doc)."""
+                       class_head: bool, class_weight: float, pack_size: int = 1):
+    """The discriminator's (or critic's) loss of the game (module doc); pack_size = m:
+    D scores packs of m samples (PacGAN)."""
     kz, kg = jax.random.split(rng)
     x, label = batch["x"], batch.get("label")
     fake = gm.draw_fakes(params, kz, x.shape[0], label)
-    real_out, real_cls = gm.discriminate(params, x, label)
-    fake_out, _ = gm.discriminate(params, fake, label)
+    real_out, real_cls = scores(gm, params, x, label, m=pack_size)
+    fake_out, _ = scores(gm, params, fake, label, m=pack_size)
     loss = game.d(real_out, fake_out)
     m = {"d_real": jnp.mean(game.show(real_out)), "d_fake": jnp.mean(game.show(fake_out))}
     if game.output == "critic":
@@ -299,7 +356,7 @@ def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_we
         m.update(resolution=gm.net.resolution(stage), alpha=alpha)
     if game.gradient_penalty:
         pen, norms = gradient_penalty(lambda xx: gm.discriminate(params, xx, label)[0],
-                                      x, fake, kg)
+                                      pack(x, pack_size), pack(fake, pack_size), kg)
         loss = loss + gp_weight * jnp.mean(pen)
         m.update(grad_penalty=jnp.mean(pen), grad_norm_interp=jnp.mean(norms))
     if class_head:
@@ -312,15 +369,25 @@ def discriminator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, gp_we
 
 def generator_loss(params, batch, rng, *, gm: GANModel, game: GANLoss, split: bool,
                    n_critic: int, class_head: bool, style_weight: float,
-                   ortho_weight: float = 0.0):
+                   ortho_weight: float = 0.0, unroll_steps: int = 0, unroll_lr: float = 0.0,
+                   pack_size: int = 1):
     """The generator's loss of the game, plus CAN's style ambiguity and BigGAN's
-    orthogonal regularisation (ortho_weight · Σ ‖WᵀW ⊙ (1 − I)‖_F² over G's kernels)."""
+    orthogonal regularisation (ortho_weight · Σ ‖WᵀW ⊙ (1 − I)‖_F² over G's kernels);
+    unroll_steps = k > 0: against D after k unrolled steps (`unrolled_discriminator`);
+    pack_size = m: D scores packs of m samples (PacGAN)."""
     if split:  # the generator draws m = B / n_critic latents, like each critic update
         batch = microbatch(batch, 0, n_critic)
     label = batch.get("label")
     fake = gm.draw_fakes(params, rng, batch["x"].shape[0], label)
-    out, cls = gm.discriminate(params, fake, label)
-    real = gm.discriminate(params, batch["x"], label)[0] if game.g_needs_real else None
+    d_params = params
+    if unroll_steps > 0:
+        d_params = unrolled_discriminator(
+            params, batch["x"], fake,
+            d_scores=lambda p, x: scores(gm, p, x, label, m=pack_size)[0],
+            game=game, steps=unroll_steps, lr=unroll_lr)
+    out, cls = scores(gm, d_params, fake, label, m=pack_size)
+    real = (scores(gm, d_params, batch["x"], label, m=pack_size)[0] if game.g_needs_real
+            else None)
     loss = game.g(real, out)
     m = {"d_fake": jnp.mean(game.show(out))}
     if class_head:
@@ -397,6 +464,16 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     latent_dim = int(model.latent_dim)
     conditional = getattr(model, "num_classes", None) is not None
     two_heads = bool(getattr(model, "class_head", False))
+    grows = bool(getattr(model, "grows", False))
+    state = tuple(getattr(model, "state_collections", ()))
+    m = int(o.pack)
+    if m > 1 and (conditional or two_heads or state or grows):
+        raise UserError("objective.pack > 1 (PacGAN) takes an unconditional GAN without a "
+                         "class head, state collections or growth (e.g. gan_mlp, dcgan).")
+    unroll = int(o.unroll_steps)
+    if unroll > 0 and (game.gradient_penalty or game.clip or two_heads):
+        raise UserError("objective.unroll_steps > 0 unrolls the game's plain D loss; it "
+                         "takes no gradient penalty (wgan_gp), clipping (wgan) or class head.")
     if o.style_weight > 0 and not two_heads:
         raise UserError("objective.style_weight > 0 (CAN) needs a discriminator class head: "
                          "set model.class_head=True and model.num_styles to the class count.")
@@ -410,8 +487,6 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     if conditional and int(model.num_classes) != data.num_classes:
         raise UserError(f"model.num_classes={model.num_classes} but {data.name} has "
                          f"{data.num_classes} classes.")
-    grows = bool(getattr(model, "grows", False))
-    state = tuple(getattr(model, "state_collections", ()))
     gm = GANModel(model, latent_dim, conditional, grows, state=state)
 
     def init(rng, batch):
@@ -421,6 +496,10 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         variables = model.init(rng, z, label)
         p = variables["params"]
         d = p["discriminator"]
+        if m > 1:  # D's input is a pack of m samples
+            packed = pack(jnp.zeros((m, *x.shape[1:]), x.dtype), m)  # one pack
+            d = model.init(rng, packed, None, method=model.discriminate)["params"][
+                "discriminator"]
         params = {"generator": p["generator"],
                   "discriminator": clip_weights(d, clip) if game.clip else d}
         if grows:  # a growing model's clock: non-gradient state, checkpointed with the params
@@ -430,11 +509,12 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
 
     d_loss = functools.partial(discriminator_loss, gm=gm, game=game,
                                gp_weight=float(o.gp_weight), class_head=two_heads,
-                               class_weight=float(o.class_weight))
+                               class_weight=float(o.class_weight), pack_size=m)
     g_loss = functools.partial(generator_loss, gm=gm, game=game, split=split,
                                n_critic=n_critic, class_head=two_heads,
                                style_weight=float(o.style_weight),
-                               ortho_weight=float(o.ortho_weight))
+                               ortho_weight=float(o.ortho_weight), unroll_steps=unroll,
+                               unroll_lr=float(o.unroll_lr), pack_size=m)
     players = (Player("discriminator", d_loss, updates_per_step=n_critic, split_batch=split,
                       project=functools.partial(clip_weights, c=clip) if game.clip else None),
                Player("generator", g_loss))
@@ -447,7 +527,7 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         sample=functools.partial(sample, gm=gm, num_classes=getattr(model, "num_classes", None)),
         pictures=pictures.write_all,
         representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
-        tools=GANTools(gm.generate, gm.discriminate,
+        tools=GANTools(gm.generate, functools.partial(discriminate_copies, gm=gm, m=m),
                        functools.partial(latents, latent_dim=latent_dim), latent_dim, kind,
                        game, conditional, two_heads),
     )
