@@ -6,7 +6,8 @@ the lecture's or paper's.
     js-vs-wasserstein       the parallel-lines example: TV, KL, JS, W1 against θ; a
                             critic recovers |θ| while a JS discriminator's signal is flat
     forward-diffusion       q(x_t | x_0) in closed form against iterating the chain
-    mode-collapse           ring-8 / grid-25 x minimax, NS, WGAN-GP x seeds vs PacGAN's row
+    mode-collapse           a GAN collapsing on ring-8 (Metz et al.'s protocol), its modes over
+                            training, and the remedies (unrolled D, PacGAN, ...) over seeds
     vae-latent              interpolation strip, 2-D manifold, and a blur measure of VAE samples
                             against flow, diffusion and GAN samples at a matched budget
     summary-table           the lecture's closing table (training stability, likelihood,
@@ -20,6 +21,14 @@ the lecture's or paper's.
                             training wall time: FD, samples/s, bits/dim or the bound
     nash-toy                gradient play on min_x max_y xy: simultaneous steps spiral out,
                             alternating ones orbit (exact growth factor, conserved H)
+    cfm-euler               conditional flow matching sampled by Euler, Heun and RK4 at NFE
+                            1-100: NLL gap, MMD, sliced W1 (2-D), FD (Fashion-MNIST)
+    ae-vs-vae               a deterministic autoencoder against the VAE with the same networks:
+                            latent scatters, decoded N(0, I) draws and their FD, interpolations
+    vae-beta                the β sweep (KL, reconstruction, active units, FD) and log p(x) by
+                            prior sampling against IWAE over K
+    gan-claims              saturating vs non-saturating generator gradients against D(G(z)),
+                            k discriminator steps, DCGAN interpolation / arithmetic / neighbours
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -39,7 +48,8 @@ __all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
-                 "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy")
+                 "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy", "cfm-euler",
+                 "ae-vs-vae", "vae-beta", "gan-claims")
 
 
 def _module(name: str):
