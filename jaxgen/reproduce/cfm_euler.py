@@ -66,7 +66,7 @@ IMG_CONFIG = "flow_matching/fashion_mnist.py"
 TOY_STEPS = 4000                 # half the toy config's default (a loaded 2-core CPU)
 IMG_WALL = 540.0                 # seconds of Fashion-MNIST training at --budget 1
 CALIBRATION_STEPS = 12
-N_TOY = 2000                     # samples per toy cell (and true points per metric)
+N_TOY = 1000                     # samples per toy cell (and true points per metric)
 N_IMG = 256                      # samples per Fashion-MNIST cell for FD (CPU-bound: 406
 #                                  network evaluations per sample over all the cells)
 N_TRAJ = 400                     # 2-D trajectories drawn per figure
@@ -89,9 +89,14 @@ def steps_for_nfe(method: str, nfe: int) -> tuple[int, int]:
     return steps, steps * per
 
 
-def schedule(nfes=NFES) -> list[tuple[str, int, int, int]]:
+def schedule(nfes=NFES, methods=ODE_METHODS) -> list[tuple[str, int, int, int]]:
     """[(method, target NFE, steps, actual NFE)] for every method and target."""
-    return [(m, n, *steps_for_nfe(m, n)) for m in ODE_METHODS for n in nfes]
+    return [(m, n, *steps_for_nfe(m, n)) for m in methods for n in nfes]
+
+
+def _schedule(budget):
+    """The cells a run measures (--fast: Euler and RK4 at NFE 1, the fewest compilations)."""
+    return budget.pick(schedule(), schedule((1,), ("euler", "rk4")))
 
 
 def _solver(velocity, method: str, steps: int, path: bool = False):
@@ -169,14 +174,15 @@ def mixture_velocity(weights, means, covs):
 
 
 # ------------------------------------------------------------------ 2-D toys
-def toy_floors(toy, n: int, seed: int) -> dict:
-    """Each metric on a second true sample: what it reads for a perfect sampler at n."""
+def toy_floors(toy, n: int, seed: int, repeats: int = 3, n_entropy: int = 200_000) -> dict:
+    """Each metric on a second true sample: what it reads for a perfect sampler at n (MMD²:
+    the mean of `repeats` pairs); and the entropy from `n_entropy` true points."""
     from jaxgen.data.toy2d import entropy
     from jaxgen.eval.mmd import mmd2
     from jaxgen.eval.sample_quality import sliced_w1_floor
-    h, h_se = entropy(toy, 200_000, seed)
+    h, h_se = entropy(toy, n_entropy, seed)
     rng = np.random.default_rng([seed, 5])
-    mmds = [float(mmd2(toy.sample(rng, n), toy.sample(rng, n))) for _ in range(3)]
+    mmds = [float(mmd2(toy.sample(rng, n), toy.sample(rng, n))) for _ in range(repeats)]
     ce = -float(np.mean(toy.log_prob(toy.sample(rng, n)))) - h
     return {"entropy": h, "entropy_se": h_se, "sw1": sliced_w1_floor(toy.sample, n, seed=seed),
             "mmd2": float(np.mean(mmds)), "ce_gap": ce}
@@ -203,13 +209,13 @@ def _toy(report, budget, name: str) -> dict:
         report, f"toy_{name}", TOY_CONFIG, [f"data.name={name}", *COMMON], steps=steps,
         batch=512, seed=seed, fast_overrides=FAST["toy"], fast=fast)
     held = toy.sample(np.random.default_rng([seed, 1]), n)
-    floors = toy_floors(toy, n, seed)
+    floors = toy_floors(toy, n, seed, *budget.pick((3, 200_000), (1, 10_000)))
     # the trained model's own exact NLL gap, KL(p || q), on the held-out true points
     logq = exp.log_likelihood(params, held.astype(np.float32), jax.random.key(seed),
                               steps=budget.pick(100, 4))
     nll_gap = float(-np.mean(logq) + np.mean(toy.log_prob(held)))
     z = jax.random.normal(jax.random.key(seed + 17), (n, 2), jnp.float32)
-    cells = schedule(budget.pick(NFES, (1,)))
+    cells = _schedule(budget)
     refkey = reference(budget)
     fields = {"exact": (lambda _: mixture_velocity(toy.weights, toy.modes, toy.covs), None),
               "trained": (exp.objective.tools.velocity, params)}
@@ -289,7 +295,7 @@ def _images(report, budget) -> dict:
     cached = clf.load_cached() if fast else clf.load_or_train()
     ref = clf.reference_stats(cached[0]) if cached else None
     z = jax.random.normal(jax.random.key(seed + 29), (n, 28, 28, 1), jnp.float32)
-    cells = schedule(budget.pick(NFES, (1,)))
+    cells = _schedule(budget)
     refkey = reference(budget)
     vel = exp.objective.tools.velocity
     t0 = time.perf_counter()
@@ -400,7 +406,7 @@ def _toy_table(report, t, field):
     what = ("the exact CFM field of the data (closed form, no network)" if field == "exact"
             else f"the trained network ({t['steps']} steps x 512)")
     report.table(("solver", "target NFE", "NFE used", "sliced W1", "SW1 / floor", "MMD²",
-                  "CE gap (nats)", "RMS gap to RK4 x 25"), rows,
+                  "CE gap (nats)", "RMS gap to {} x {}".format(*t["reference"])), rows,
                  f"{t['name']}, {what}: {t['n']} samples per cell from the same noise; CE "
                  f"gap = E_samples[−log p] − H(p), H(p) = {fl['entropy']:.4f} ± "
                  f"{fl['entropy_se']:.4f} nats")
@@ -436,8 +442,8 @@ def run(report, budget):
              _fmt(res[(m, steps)]["gap"], "{:.2e}")) for m, target, steps, actual in img["cells"]]
     rows.append(("real training images (floor)", "-", "-", _fmt(img["fd_floor"], "{:.2f}"),
                  "-"))
-    report.table(("solver", "target NFE", "NFE used", "FD", "RMS gap to RK4 x 25 (pixels "
-                                                         "in [−1, 1])"), rows,
+    report.table(("solver", "target NFE", "NFE used", "FD",
+                  "RMS gap to {} x {} (pixels in [−1, 1])".format(*img["reference"])), rows,
                  f"Fashion-MNIST, U-Net channels {tuple(img['channels'])}, {img['steps']} "
                  f"steps x 64 ({img['train_s']:.0f} s of training at {img['ms_per_step']:.0f} "
                  f"ms/step measured by the trainer); FD of {img['n']} samples per cell in "
@@ -468,10 +474,13 @@ def _conclude(report, budget, toys, img):
                 + [("Fashion-MNIST", img["results"], "fd", img["fd_floor"])])
     for label, res, metric, floor in datasets:
         gaps = [res[k]["gap"] for _, k in euler]
-        falls = bool(np.all(np.diff(gaps) < 0))
+        # judged only over the whole schedule (a --fast run measures NFE 1 alone)
+        judged = len(gaps) == len(NFES)
+        falls = bool(np.all(np.diff(gaps) < 0)) if judged else None
         e_hi = res[("euler", steps_for_nfe("euler", hi)[0])][metric]
         r_hi = res[refkey][metric]
-        close = None if (floor is None or e_hi is None) else bool(abs(e_hi - r_hi) <= floor)
+        close = (None if (floor is None or e_hi is None or not judged)
+                 else bool(abs(e_hi - r_hi) <= floor))
         name = "sliced W1" if metric == "sw1" else "FD"
         checks.append((label, falls, close))
         report.compare(f"{label}: Euler's RMS gap to {ref_label}, NFE "
@@ -489,6 +498,14 @@ def _conclude(report, budget, toys, img):
         why.append(f"{label} gap {gaps[0]:.2g} -> {gaps[-1]:.2g}, {name} "
                    f"{_fmt(e_hi, '{:.3g}')} vs {_fmt(r_hi, '{:.3g}')} (floor "
                    f"{_fmt(floor, '{:.3g}')})")
+    report.table(("data", "Euler (NFE 20 -> 100)", "Heun (NFE 20 -> 100)",
+                  "RK4 (NFE 8 -> 20)"),
+                 [(label, *(_fmt(v, "{:.2f}") for v in _orders(res, hi).values()))
+                  for label, res, _, _ in datasets],
+                 f"observed order p of each solver's RMS gap to {ref_label} (gap ∝ NFE^−p); "
+                 "the global orders are 1, 2, 4 (exactly so on the closed-form flow of "
+                 "tests/test_cfm_euler.py); a learned field need not be smooth enough to "
+                 "show them, and a gap near the float32 rounding of the samples flattens them")
     for t in toys:  # not the claim: how few Euler steps reach 2x the floor
         res = t["results"]["trained"]
         ok = [c[3] for c in t["cells"] if c[0] == "euler"
@@ -497,14 +514,16 @@ def _conclude(report, budget, toys, img):
                        ok[0] if ok else f"none up to {hi}", "- (the deck does not say)",
                        "measured", None)
     missing = [lab for lab, _, c in checks if c is None]
-    failed = [lab for lab, f, c in checks if c is not None and not (f and c)]
+    failed = [lab for lab, f, c in checks if c is not None and f is not None
+              and not (f and c)]
     if failed:
         v = "does not hold"
         head = (f"Euler's gap does not fall at every NFE, or its quality at NFE {hi} is not "
                 f"RK4's within the floor, on {', '.join(failed)}: ")
     elif missing:
         v = "cannot tell at this budget"
-        head = f"no FD for {', '.join(missing)} (no classifier): "
+        head = (f"not judged on {', '.join(missing)} (no FD without the classifier, or "
+                "not every NFE measured): ")
     else:
         v = "holds"
         head = (f"on every dataset Euler's samples move toward {ref_label}'s from the same "
