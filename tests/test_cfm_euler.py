@@ -105,3 +105,22 @@ def test_fast_run_writes_the_report_with_its_figures(tmp_path):
     toy = data["toys"][0]
     # the exact field at NFE 1: Euler collapses every sample onto the mean, RK4 does not
     assert toy["results"]["exact"]["euler x1"]["sw1"] > toy["results"]["exact"]["rk4 x1"]["sw1"]
+
+
+@pytest.mark.parametrize("method,steps", [("euler", 3), ("rk4", 2)])
+def test_cells_are_the_runs_own_sampler(tiny_toy_config, method, steps):
+    """`solve_cells` from the noise the objective draws gives exactly what `Experiment.sample`
+    gives with sample.method / sample.steps set: the reproduction measures the config's
+    sampler, not a copy of it."""
+    from jaxgen.data import get_dataset
+    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    cfg = tiny_toy_config()
+    exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+    params = exp.init_state().params
+    key = jax.random.key(4)
+    want = exp.sample(params, key, 16, chunk=16, method=method, steps=steps)
+    z = jax.random.normal(jax.random.fold_in(key, 0), (16, 2), jnp.float32)
+    cells = [(method, steps * cfm_euler.ODE_EVALS_PER_STEP[method], steps, 0)]
+    got, _ = cfm_euler.solve_cells(exp.objective.tools.velocity, params, z, cells, 16,
+                                   ref=(method, steps))
+    np.testing.assert_allclose(got[(method, steps)], want, rtol=1e-6, atol=1e-6)
