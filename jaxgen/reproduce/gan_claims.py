@@ -487,11 +487,12 @@ def _memorisation(report, budget, x, train_x, test_x, cparams, rows, garments):
                   "images' 1 % quantile"), table,
                  f"nearest-training-image distances of {n} samples and {n} test images "
                  f"(search over {len(train_x)} training images)")
-    report.text(f"The samples' median nearest-training distance is "
-                f"{np.median(d_s) / np.median(d_t):.2f}x the test images' (pixels): no sample "
-                "is a near copy, but at this budget the samples are also further from the "
-                "data than real images are, so the check says little about a generator good "
-                "enough to copy.")
+    far = np.median(d_s) / np.median(d_t)
+    report.text(f"The samples' median nearest-training distance is {far:.2f}x the test "
+                "images' (pixels)" + (
+                    ": no sample is a near copy, but at this budget the samples are also "
+                    "further from the data than real images are, so the check says little "
+                    "about a generator good enough to copy." if far > 1 else "."))
     report.compare("share of samples nearer a training image than 99 % of test images are",
                    copies, "≈ 0.01 (no copies)", "Goodfellow et al. 2014, Fig. 2",
                    None if budget.fast else copies <= 0.03)
