@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("config", help=CONFIG_HELP)
 
     rp = sub.add_parser("reproduce", help="measure a lecture claim: reports/NAME/report.md")
-    rp.add_argument("name", help="a reproduction (jaxgen list shows them) or all")
+    rp.add_argument("name", help="a reproduction (jaxgen list shows them), all, or verdicts "
+                                 "(the verdict table of the reports under --out, as markdown)")
     rp.add_argument("--out", default="reports", help="reports root (default: ./reports)")
     rp.add_argument("--budget", type=float, default=1.0,
                     help="scales the step counts (1 = the budget the report quotes)")
@@ -332,6 +333,9 @@ def cmd_reproduce(args, overrides):
         raise UsageError(f"--budget must be > 0, got {args.budget}.")
     if args.reuse_runs and not args.force:
         raise UsageError("--reuse-runs replaces the report around the kept runs: add --force.")
+    if args.name == "verdicts":
+        print(reproduce.verdict_markdown(args.out))
+        return
     names = reproduce.REPRODUCTIONS if args.name == "all" else (args.name,)
     budget = reproduce.Budget(scale=args.budget, fast=args.fast, seed=args.seed)
     if args.fast:
@@ -343,13 +347,15 @@ def cmd_reproduce(args, overrides):
                             reuse_runs=args.reuse_runs)
         print(format_table([r[:3] + r[4:] for r in rep.rows], title=f"\n{rep.title}",
                            header=("quantity", "measured", "claimed", "")))
+        print(f"Verdict: {rep.verdict_[0]}. {rep.verdict_[1]}")
         print(f"Wrote {rep.md} ({rep.seconds:.1f} s)")
         summary.append((name, str(rep.md), f"{rep.seconds:.1f}",
                         sum(r[4] == "agrees" for r in rep.rows),
-                        sum(r[4] == "differs" for r in rep.rows)))
+                        sum(r[4] == "differs" for r in rep.rows), rep.verdict_[0]))
     if len(names) > 1:
         print(format_table(summary, title="\njaxgen reproduce all",
-                           header=("reproduction", "report", "seconds", "agrees", "differs")))
+                           header=("reproduction", "report", "seconds", "agrees", "differs",
+                                   "verdict")))
 
 
 def cmd_classifier(args, overrides):

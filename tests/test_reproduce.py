@@ -40,6 +40,12 @@ def test_reproduce_fast_writes_every_report_with_its_figures(tmp_path, capsys):
             capsys.readouterr().err
         assert f"Wrote {out / name / 'report.md'}" in capsys.readouterr().out
     _check_reports(out, LIGHT)
+    # the verdict table: one row per report folder, the others named as missing
+    assert cli.main(["reproduce", "verdicts", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    for name in LIGHT:
+        assert f"[{name}]({name}/report.md)" in table and "**cannot tell at this budget**" in table
+    assert "No report.json" in table and "summary-table" in table.split("No report.json")[1]
     # budget-independent parts: forward diffusion's closed form holds to float64 rounding
     fd = (out / "forward-diffusion" / "report.md").read_text()
     assert fd.count("agrees") >= 4

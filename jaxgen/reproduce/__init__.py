@@ -44,7 +44,7 @@ from pathlib import Path
 from jaxgen.kernel.errors import UnknownNameError
 from jaxgen.reproduce.report import Budget, Report, fresh_folder
 
-__all__ = ["REPRODUCTIONS", "run", "Budget", "Report"]
+__all__ = ["REPRODUCTIONS", "run", "Budget", "Report", "verdict_markdown"]
 
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
@@ -77,3 +77,26 @@ def run(name: str, out_root="reports", *, budget: Budget | None = None, force: b
     mod.run(report, budget)
     report.write()
     return report
+
+
+def verdict_markdown(out_root="reports") -> str:
+    """The verdict table of the reports under OUT_ROOT (each folder's report.json), in
+    REPRODUCTIONS order: claim | report | budget | figure | verdict."""
+    import json
+    rows = ["| claim | report | budget | figure | verdict |", "|---|---|---|---|---|"]
+    missing = []
+    for name in REPRODUCTIONS:
+        path = Path(out_root) / name / "report.json"
+        if not path.is_file():
+            missing.append(name)
+            continue
+        r = json.loads(path.read_text())
+        fig = (f"[{r['figures'][0]}]({name}/{r['figures'][0]})" if r["figures"] else "-")
+        budget = r["budget_note"] or r["budget"]
+        rows.append(f"| {r['claim']} | [{name}]({name}/report.md) | {budget}; "
+                    f"{r['wall_seconds'] / 60:.0f} min | {fig} | **{r['verdict']}**: "
+                    f"{r['why']} |")
+    if missing:
+        rows += ["", "No report.json (not run since reports state verdicts): "
+                 + ", ".join(missing) + "."]
+    return "\n".join(rows)

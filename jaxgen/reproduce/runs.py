@@ -19,7 +19,8 @@ FAMILIES = {
     "flow (RealNVP)": ("flows/realnvp_fashion_mnist.py",
                        ["model.num_scales=1", "model.hidden=8"]),
     "diffusion (DDPM)": ("diffusion/ddpm_fashion_mnist.py",
-                         ["model.channels=(8, 16)", "model.time_dim=16", "sample.steps=5"]),
+                         ["model.channels=(8, 16)", "model.time_dim=16", "sample.steps=5",
+                          "objective.num_steps=40"]),
     "GAN (DCGAN)": ("gan/dcgan_fashion_mnist.py",
                     ["model.g_channels=8", "model.d_channels=8"]),
 }
@@ -46,11 +47,12 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
     return exp, state.ema_params, summary, wd
 
 
-def timed_samples(exp, params, n: int, seed: int = 0) -> tuple[np.ndarray, float]:
-    """n samples and samples/s (the sampler compiled ahead, so the time is sampling alone)."""
-    exp.compile_sample(params, n, chunk=n)
+def timed_samples(exp, params, n: int, seed: int = 0, **options) -> tuple[np.ndarray, float]:
+    """n samples and samples/s (the sampler compiled ahead, so the time is sampling alone);
+    `options` replace sample settings for this call (e.g. sampler="ddim", steps=50)."""
+    exp.compile_sample(params, n, chunk=n, **options)
     t0 = time.perf_counter()
-    x = exp.sample(params, jax.random.key(seed), n, chunk=n)
+    x = exp.sample(params, jax.random.key(seed), n, chunk=n, **options)
     return x, n / (time.perf_counter() - t0)
 
 

@@ -87,7 +87,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.families.gan import pictures
-from jaxgen.kernel.contract import BuildContext, FamilyTools, Objective, Player, microbatch
+from jaxgen.kernel.contract import (
+    BuildContext,
+    FamilyTools,
+    Objective,
+    Player,
+    RoundTrip,
+    microbatch,
+)
 from jaxgen.kernel.errors import UserError
 from jaxgen.nn.biggan import orthogonal_penalty
 
@@ -448,6 +455,18 @@ def sample(params, rng, num, settings, labels=None, *, gm: GANModel, num_classes
     return gm.generate(params, z, labels)
 
 
+def inversion_round_trip(generate, latent_dim: int) -> RoundTrip:
+    """x -> z by optimisation (`tools.invert_with_restarts` with its defaults, as
+    `jaxgen invert`), z -> x = G(z)."""
+    from jaxgen.families.gan import tools
+
+    def encode(params, x, rng):
+        return tools.invert_with_restarts(generate, params, x, rng, latent_dim).z
+
+    return RoundTrip(encode, lambda params, z: generate(params, z, None),
+                     "z = argmin_z |G(z) − x|², Adam from 4 random starts (`jaxgen invert`)")
+
+
 def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
     """The GAN objective; `loss`: a `GANLoss` to play instead of objective.loss's."""
     o, model, data = ctx.settings, ctx.model, ctx.data
@@ -527,6 +546,7 @@ def make(ctx: BuildContext, loss: GANLoss | None = None) -> Objective:
         sample=functools.partial(sample, gm=gm, num_classes=getattr(model, "num_classes", None)),
         pictures=pictures.write_all,
         representation="z -> x only; x -> z by optimisation (`jaxgen invert`)",
+        round_trip=None if conditional else inversion_round_trip(gm.generate, latent_dim),
         tools=GANTools(gm.generate, functools.partial(discriminate_copies, gm=gm, m=m),
                        functools.partial(latents, latent_dim=latent_dim), latent_dim, kind,
                        game, conditional, two_heads),
