@@ -81,7 +81,8 @@ def run(name: str, out_root="reports", *, budget: Budget | None = None, force: b
 
 def verdict_markdown(out_root="reports") -> str:
     """The verdict table of the reports under OUT_ROOT (each folder's report.json), in
-    REPRODUCTIONS order: claim | report | budget | figure | verdict."""
+    REPRODUCTIONS order: claim (the report's title) | report | budget and wall time | its
+    first figure | verdict and why."""
     import json
     rows = ["| claim | report | budget | figure | verdict |", "|---|---|---|---|---|"]
     missing = []
@@ -91,10 +92,13 @@ def verdict_markdown(out_root="reports") -> str:
             missing.append(name)
             continue
         r = json.loads(path.read_text())
-        fig = (f"[{r['figures'][0]}]({name}/{r['figures'][0]})" if r["figures"] else "-")
+        base = f"{Path(out_root).as_posix()}/{name}"  # links as seen from where it is run
+        fig = (f"[{r['figures'][0]}]({base}/{r['figures'][0]})" if r["figures"] else "-")
         budget = r["budget_note"] or r["budget"]
-        rows.append(f"| {r['claim']} | [{name}]({name}/report.md) | {budget}; "
-                    f"{r['wall_seconds'] / 60:.0f} min | {fig} | **{r['verdict']}**: "
+        w = r["wall_seconds"]
+        wall = f"{w:.0f} s" if w < 120 else f"{w / 60:.0f} min"
+        rows.append(f"| {r['title']} | [{name}]({base}/report.md) | {budget}; {wall} | "
+                    f"{fig} | **{r['verdict']}**: "
                     f"{r['why']} |")
     if missing:
         rows += ["", "No report.json (not run since reports state verdicts): "
