@@ -8,6 +8,7 @@ import math
 import pytest
 
 from jaxgen import cli
+from jaxgen.kernel import config as config_lib
 from jaxgen.reproduce import defaults_quality as dq
 
 SHIPPED_2D = ["diffusion/ddpm_toy2d", "diffusion/ncsn_toy2d", "flow_matching/toy2d",
@@ -17,6 +18,8 @@ SHIPPED_2D = ["diffusion/ddpm_toy2d", "diffusion/ncsn_toy2d", "flow_matching/toy
 
 def test_finds_every_shipped_2d_config():
     assert dq.shipped_2d_configs() == SHIPPED_2D
+    for name in dq.FAILURE_PROTOCOLS:  # left out on purpose, and still shipped
+        assert (config_lib.configs_root() / f"{name}.py").is_file(), name
 
 
 def test_verdict_judges_each_family_by_its_target():
