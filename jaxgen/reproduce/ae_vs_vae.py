@@ -195,9 +195,10 @@ def run(report, budget):
            f"{len(seeds)} seeds (real images {fd_real:.3g}); with a Gaussian fitted to its "
            f"codes the AE scores {fmt(aef)}; reconstruction RMSE AE {fmt(res['AE']['rmse'])}, "
            f"VAE {fmt(res['VAE']['rmse'])}")
+    nets = budget.pick("(16, 32) / 128", "(4, 8) / 16")
     report.verdict(verdict, why, f"2 models x {len(seeds)} seeds x {steps} steps x batch "
-                   f"{batch}, 2-d latent, conv nets (16, 32) / 128; "
-                   f"{np.mean(train_s):.0f} ms per training step")
+                   f"{batch}, 2-d latent, conv nets {nets}; {np.mean(train_s):.0f} ms per "
+                   "training step")
 
 
 def _figures(report, first):

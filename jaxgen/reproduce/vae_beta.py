@@ -153,7 +153,8 @@ def run(report, budget):
            f"the KL goes {' → '.join(f'{terms[b][1]:.1f}' for b in b_sorted)} nats and the "
            f"reconstruction {' → '.join(f'{terms[b][0]:.0f}' for b in b_sorted)}")
     report.verdict(verdict, why, f"{len(betas)} β x {steps} steps x batch {batch}, 10-d latent, "
-                   f"conv nets (16, 32) / 128, {np.mean(train_s):.0f} ms per training step; "
+                   f"conv nets {budget.pick('(16, 32) / 128', '(4, 8) / 16')}, "
+                   f"{np.mean(train_s):.0f} ms per training step; "
                    f"estimators: {n_mc} images x {len(mc_seeds)} seeds, K ≤ {kmax}")
 
 
