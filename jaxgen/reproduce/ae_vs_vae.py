@@ -83,9 +83,9 @@ def classifier(report, fast: bool):
     """(params, reference stats) of jaxgen's feature classifier (fast: the cached one or a
     tiny one, against 200 test images)."""
     from jaxgen.eval import classifier as clf
-    from jaxgen.reproduce.summary_table import _classifier
+    from jaxgen.reproduce.runs import feature_classifier
     cached = clf.load_cached() if fast else None
-    params, _ = cached or _classifier(report, fast)
+    params, _ = cached or feature_classifier(report, fast)
     if fast:
         return params, clf.reference_stats(params, report.path("runs") / "classifier", n=200)
     return params, clf.reference_stats(params)

@@ -47,6 +47,17 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
     return exp, state.ema_params, summary, wd
 
 
+def feature_classifier(report, fast: bool):
+    """(params, info) of jaxgen's Fashion-MNIST feature classifier: the cached one, trained
+    once if absent; fast: a tiny one in the report folder (the tests must not train the
+    real one)."""
+    from jaxgen.eval import classifier as clf
+    if fast:
+        return clf.load_or_train(report.path("runs") / "classifier", steps=20, num_train=500,
+                                 num_test=200, progress=False)
+    return clf.load_cached() or clf.load_or_train()
+
+
 def timed_samples(exp, params, n: int, seed: int = 0, **options) -> tuple[np.ndarray, float]:
     """n samples and samples/s (the sampler compiled ahead, so the time is sampling alone);
     `options` replace sample settings for this call (e.g. sampler="ddim", steps=50)."""

@@ -52,8 +52,8 @@ def run(report, budget):
     from jaxgen.data import get_dataset
     from jaxgen.eval import classifier as clf
     from jaxgen.kernel import transforms
-    from jaxgen.reproduce.summary_table import _classifier
-    cparams, cinfo = _classifier(report, budget.fast)
+    from jaxgen.reproduce.runs import feature_classifier
+    cparams, cinfo = feature_classifier(report, budget.fast)
     steps, alpha, lr = budget.steps(500, 10), 1.0, 0.05
     betas = budget.pick((1.0, 10.0, 100.0, 1000.0), (10.0,))
     src = get_dataset({"name": "fashion_mnist", "path": "", "classes": ()}, "test").source

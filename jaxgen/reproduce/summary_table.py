@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgen.reproduce.runs import FAMILIES, timed_samples, train_run
+from jaxgen.reproduce.runs import FAMILIES, feature_classifier, timed_samples, train_run
 
 TITLE = "The lecture's summary table, measured on Fashion-MNIST"
 CLAIM = ("AR: stable training, exact likelihood, slow sampling, lossless compression, no "
@@ -77,14 +77,6 @@ LECTURE = {
 }
 FEATURES = ("training", "likelihood", "sampling", "compression", "representation")
 ALPHA = 0.05  # the stability test's level
-
-
-def _classifier(report, fast: bool):
-    from jaxgen.eval import classifier as clf
-    if fast:  # a tiny one in the report folder: the tests must not train the real one
-        return clf.load_or_train(report.path("runs") / "classifier", steps=20, num_train=500,
-                                 num_test=200, progress=False)
-    return clf.load_cached() or clf.load_or_train()
 
 
 def _final_loss(workdir) -> float:
@@ -143,7 +135,7 @@ def run(report, budget):
     seeds = budget.pick(5, 3)
     n_fd, n_lik, n_comp = budget.pick(500, 16), budget.pick(200, 8), budget.pick(50, 3)
     n_rt, n_slow = budget.pick(100, 4), budget.pick(20, 4)  # n_slow: the AR full-pass timing
-    cparams, cinfo = _classifier(report, fast)
+    cparams, cinfo = feature_classifier(report, fast)
     ref = clf.reference_stats(cparams, report.path("runs") / "classifier" if fast else None)
     test_raw = None
     cells = {}
