@@ -414,7 +414,7 @@ def check_command(cmd: Command, trained: dict[str, tuple[Path, tuple[str, ...]]]
         except Exception as e:  # noqa: BLE001 - any failure to find it is the finding
             problems.append(f"config '{cfg_name}': {str(e).splitlines()[0]}")
     if sub == "reproduce" and given:
-        known = set(jaxgen_list()["reproductions"]) | {"all"}
+        known = set(jaxgen_list()["reproductions"]) | {"all", "verdicts"}
         for name in given[0].split("|"):
             if not _placeholder(name) and name not in known:
                 problems.append(f"unknown reproduction '{name}' (known: {sorted(known)})")

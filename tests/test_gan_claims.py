@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.families.gan import tools
+from jaxgen.families.gan import gan, tools
 
 
 def _mlp_discriminator(key, dim, width=16):
@@ -29,7 +29,7 @@ def test_loss_gradient_ratio_is_d_over_one_minus_d(seed):
     key = jax.random.key(seed)
     params, disc = _mlp_discriminator(key, 3)
     x = 2.0 * jax.random.normal(jax.random.fold_in(key, 1), (64, 3))
-    g = tools.generator_loss_gradients(disc, params, x)
+    g = gan.generator_loss_gradients(disc, params, x)
     l = np.asarray(g.logit, np.float64)
     assert np.ptp(l) > 5  # the inputs span confident and unsure D
     np.testing.assert_allclose(np.asarray(g.logit), np.asarray(disc(params, x)[0]), rtol=1e-6)
@@ -51,7 +51,7 @@ def test_loss_gradients_of_a_linear_discriminator_are_sigma_times_w():
     def disc(p, x):
         return x @ p["discriminator"]["w"] + p["discriminator"]["b"], None
     x = np.array([[0.0, 0.0], [1.0, 1.0], [-2.0, 1.0], [0.3, -0.1]], np.float32)
-    g = tools.generator_loss_gradients(disc, params, x)
+    g = gan.generator_loss_gradients(disc, params, x)
     l = x.astype(np.float64) @ w + b
     np.testing.assert_allclose(g.logit_grad, 5.0, rtol=1e-6)
     np.testing.assert_allclose(g.saturating, 5.0 / (1 + np.exp(-l)), rtol=1e-5)
@@ -73,7 +73,7 @@ def test_generator_param_gradients_of_a_linear_game():
 
     def disc(p, x):
         return x @ p["discriminator"]["w"] + p["discriminator"]["b"], None
-    sat, ns = tools.generator_param_gradients(gen, disc, params, jnp.asarray(z))
+    sat, ns = gan.generator_param_gradients(gen, disc, params, jnp.asarray(z))
     l = z.astype(np.float64) @ a.T.astype(np.float64) @ w - 1.0
     sig = 1 / (1 + np.exp(-l))
 

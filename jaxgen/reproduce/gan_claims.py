@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import viz
+from jaxgen.families.gan import gan
 from jaxgen.families.gan import tools as gtools
 from jaxgen.kernel import transforms
 from jaxgen.reproduce.report import CANNOT_TELL
@@ -109,8 +110,8 @@ def _saturation(report, budget, rows, toy):
     tools = exp.objective.tools
     data = np.asarray(get_dataset(exp.config.data, "test").source.get(np.arange(n))["x"])
     rng = np.random.default_rng(budget.seed)
-    grad_fn = jax.jit(lambda p, x: gtools.generator_loss_gradients(tools.discriminate, p, x))
-    pgrad_fn = jax.jit(lambda p, z: gtools.generator_param_gradients(
+    grad_fn = jax.jit(lambda p, x: gan.generator_loss_gradients(tools.discriminate, p, x))
+    pgrad_fn = jax.jit(lambda p, z: gan.generator_param_gradients(
         tools.generate, tools.discriminate, p, z))
     z = tools.latents(jax.random.key(budget.seed + 1), n)
     sets = {}

@@ -40,6 +40,13 @@ class Inversion:
                                    check=positive)
 
 
+def inversion_steps(eval_settings) -> int:
+    """A run's eval.inversion_steps, or its declared default where the objective's eval
+    settings do not include `Inversion` (a plugin built on a family's builder that declares
+    its own eval settings, or none)."""
+    return int(getattr(eval_settings, "inversion_steps", Inversion().inversion_steps))
+
+
 @dataclasses.dataclass(frozen=True)
 class PriorTemperature:
     temperature: float = setting(1.0, "scales the prior noise (T < 1 trades diversity for "

@@ -71,6 +71,7 @@ from jaxgen.kernel.errors import UserError
 from jaxgen.processes import diffusion as dp
 from jaxgen.samplers import ddpm as samplers
 from jaxgen.samplers import ode
+from jaxgen.samplers.settings import inversion_steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,6 +388,6 @@ def make(ctx: BuildContext, loss=None, weight=None) -> Objective:
         dequantize=False,
         pictures=pictures.write_all,
         representation=ode.ODE_REPRESENTATION,
-        round_trip=round_trip(net, s, num_classes, int(ctx.eval.inversion_steps)),
+        round_trip=round_trip(net, s, num_classes, inversion_steps(ctx.eval)),
         tools=DiffusionTools(schedule=s, num_steps=T, draw=drawer),
     )

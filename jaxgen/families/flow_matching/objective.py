@@ -40,6 +40,7 @@ from jaxgen.kernel.contract import (
 )
 from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path, sample_times
 from jaxgen.samplers import ode
+from jaxgen.samplers.settings import inversion_steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +143,6 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         likelihoods={"ode": Likelihood(functools.partial(log_likelihood, field=field),
                                        "exact", ode=True)},
         representation=ode.ODE_REPRESENTATION,
-        round_trip=round_trip(field, int(ctx.eval.inversion_steps)),
+        round_trip=round_trip(field, inversion_steps(ctx.eval)),
         tools=FlowMatchingTools(path, o.prediction, apply_fn, field),
     )

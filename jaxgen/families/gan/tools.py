@@ -288,54 +288,6 @@ def attribute_classifier(train_x, train_label, test_x, test_label,
                            float(np.mean(test_pred == y_test)))
 
 
-# ------------------------------------- the generator losses' gradients at a sample
-class LossGradients(NamedTuple):
-    """Per example x (B,): the logit l(x), D(x) = σ(l) (`d`), and the Euclidean norms
-    w.r.t. x of the saturating generator loss log(1 − D(x)) (`saturating`), of the
-    non-saturating −log D(x) (`nonsaturating`) and of the logit (`logit_grad`). By the
-    chain rule saturating = σ(l) · logit_grad and nonsaturating = σ(−l) · logit_grad, so
-    saturating / nonsaturating = D / (1 − D) = exp(l) exactly."""
-
-    logit: jax.Array
-    d: jax.Array
-    saturating: jax.Array
-    nonsaturating: jax.Array
-    logit_grad: jax.Array
-
-
-def generator_loss_gradients(discriminate: Callable, params, x) -> LossGradients:
-    """`LossGradients` of each example of x (B, ...) through an unconditional GAN's
-    discriminator (`tools.discriminate`, whose output is the logit of D), each by
-    `jax.grad` of the family's own generator losses on that example alone."""
-    from jaxgen.families.gan.gan import g_loss_nonsaturating, g_loss_saturating
-
-    def logit(xi):
-        return jnp.reshape(discriminate(params, xi[None])[0], ())
-
-    def one(xi):
-        l_val, g_l = jax.value_and_grad(logit)(xi)
-        g_sat = jax.grad(lambda v: g_loss_saturating(logit(v)[None]))(xi)
-        g_ns = jax.grad(lambda v: g_loss_nonsaturating(logit(v)[None]))(xi)
-        return (l_val, jax.nn.sigmoid(l_val), jnp.linalg.norm(g_sat.ravel()),
-                jnp.linalg.norm(g_ns.ravel()), jnp.linalg.norm(g_l.ravel()))
-    return LossGradients(*jax.vmap(one)(jnp.asarray(x, jnp.float32)))
-
-
-def generator_param_gradients(generate: Callable, discriminate: Callable, params, z
-                              ) -> tuple[jax.Array, jax.Array]:
-    """(‖∇_θG E_z log(1 − D(G(z)))‖, ‖∇_θG E_z −log D(G(z))‖): the norms of the two
-    generator losses' gradients w.r.t. all of G's parameters, over the latents z (B, d)."""
-    from jaxgen.families.gan.gan import g_loss_nonsaturating, g_loss_saturating
-
-    def norm(loss):
-        def f(g_params):
-            p = {**params, "generator": g_params}
-            return loss(jnp.reshape(discriminate(p, generate(p, z))[0], (-1,)))
-        leaves = jax.tree.leaves(jax.grad(f)(params["generator"]))
-        return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves))
-    return norm(g_loss_saturating), norm(g_loss_nonsaturating)
-
-
 # ------------------------------------------------------------- latent arithmetic
 def class_mean_latents(z, probs, classes, top: int = 8) -> np.ndarray:
     """(len(classes), d): for each class c, the mean of the `top` latents whose samples a
