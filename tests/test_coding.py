@@ -79,11 +79,15 @@ MODELS = [
     ("pixelcnn_fashion_mnist.py", ["model.channels=8", "model.num_layers=2", "model.hidden=8"]),
     ("transformer_fashion_mnist.py", ["model.d_model=16", "model.num_heads=2",
                                       "model.num_layers=1"]),
+    ("transformer_fashion_mnist.py", ["model.d_model=16", "model.num_heads=2",
+                                      "model.num_layers=1", "objective.order=random",
+                                      "objective.order_seed=2"]),
 ]
 TINY_MLP = ["model.context=3", "model.features=(8,)"]
 
 
-@pytest.mark.parametrize("config,extra", MODELS)
+@pytest.mark.parametrize("config,extra", MODELS, ids=["pixelcnn", "transformer",
+                                                     "transformer_random_order"])
 def test_compress_decompress_is_exact_and_costs_the_models_nll(config, extra):
     exp = _exp(config, (6, 5, 1), "images", *extra)
     params = _params(exp, 1)

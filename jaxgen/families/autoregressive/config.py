@@ -15,6 +15,12 @@ class ARSettings:
                                        "(VQ-VAE-2's top codes before the bottom's): loss, "
                                        "likelihood and coding are of p(x_{≥P} | x_{<P})",
                                     check=non_negative)
+    order: str = setting("raster", "the order the chain rule runs over the positions: raster "
+                                   "(row by row) or random (one fixed permutation drawn "
+                                   "from objective.order_seed, the same for every example)",
+                         choices=("raster", "random"))
+    order_seed: int = setting(0, "objective.order=random: the seed of the permutation",
+                              check=non_negative)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,6 +59,14 @@ Both draw the same values for the same key (tests/test_autoregressive.py,
 tests/test_pixelcnn_cached.py).
 The models are unconditional: labels raise ValueError.
 
+Order (objective.order): "raster" runs the chain rule row by row; "random" over one
+fixed permutation π of the D positions (drawn from objective.order_seed, the same for
+every example and every step), p(x) = Π_j p(x_π(j) | x_π(1), …, x_π(j−1)). The network
+is unchanged and reads the permuted image, so a window of k (ar_mlp's context) holds
+the last k pixels *in π's order*, wherever they lie in the image. The likelihood is
+exact in either order; `conditionals`, `log_probs` and samples come back in raster
+order; the coder codes in π's order.
+
 Given prefix (objective.condition_prefix = P > 0): the first P positions are
 conditioning, not modelled, e.g. VQ-VAE-2's top codes before its bottom codes
 (data.levels=(top, bottom)). The network is the same causal one over the whole
@@ -204,7 +212,8 @@ class Coder:
     float rounding).
     """
 
-    def __init__(self, *, num_bins, event_shape, binarized, tokens, model, to_input, given=0):
+    def __init__(self, *, num_bins, event_shape, binarized, tokens, model, to_input, given=0,
+                 perm=None):
         self.num_bins = int(num_bins)
         self.event_shape = tuple(event_shape)
         self.dim = math.prod(self.event_shape)
@@ -213,6 +222,7 @@ class Coder:
         self.tokens = tokens
         self._model = model
         self._to_input = to_input
+        self._perm = None if perm is None else np.asarray(perm)  # symbol j is pixel perm[j]
 
     def init(self, num: int):
         if self._model.incremental:
@@ -245,15 +255,18 @@ class Coder:
                 raise UserError("this model is binarised (objective.binarize=threshold): it "
                                  "codes images whose pixels are all 0 or 255 exactly; "
                                  "threshold yours first (x = 255 * (x > 127)).")
-            return s // 255
-        if s.min() < 0 or s.max() >= self.num_bins:
+            s = s // 255
+        elif s.min() < 0 or s.max() >= self.num_bins:
             raise UserError(f"symbols must lie in [0, {self.num_bins}), found "
                              f"[{s.min()}, {s.max()}].")
-        return s
+        return s if self._perm is None else s[:, self._perm]
 
     def from_symbols(self, s):
-        """(N, D) symbols -> raw examples: uint8 images or int32 codes."""
-        s = np.asarray(s).reshape(len(s), *self.event_shape)
+        """(N, D) symbols, in coding order -> raw examples: uint8 images or int32 codes."""
+        s = np.asarray(s)
+        if self._perm is not None:
+            s = s[:, np.argsort(self._perm)]
+        s = s.reshape(len(s), *self.event_shape)
         if self.tokens:
             return s.astype(np.int32)
         return (s * 255 if self.binarized else s).astype(np.uint8)
@@ -271,6 +284,21 @@ class ARModel:
     num_bins: int | None  # K of a categorical; None: Gaussian conditionals
     binarized: bool = False
     given: int = 0  # objective.condition_prefix: leading positions not modelled
+    perm: tuple | None = None  # objective.order=random: model position j is pixel perm[j]
+
+    def to_model_order(self, a):
+        """(B, D, ...) in raster order -> the chain rule's order (a[:, perm])."""
+        return a if self.perm is None else a[:, np.asarray(self.perm)]
+
+    def to_raster_order(self, a):
+        """(B, D, ...) in the chain rule's order -> raster order."""
+        return a if self.perm is None else a[:, np.argsort(np.asarray(self.perm))]
+
+    def _ordered(self, x):
+        """(B, *event_shape) -> the same shape, its positions in the chain rule's order."""
+        if self.perm is None:
+            return x
+        return self.to_model_order(x.reshape(x.shape[0], -1)).reshape(x.shape)
 
     @property
     def tokens(self) -> bool:
@@ -287,29 +315,38 @@ class ARModel:
     def model_input(self, x):
         """Model-space x -> what the network reads (binarised images: 2b − 1)."""
         if self.binarized:
-            return 2.0 * (pixel_values(x) > 127).astype(jnp.float32) - 1.0
-        if self.tokens:
-            return token_centre(x, self.num_bins)
-        return x
+            x = 2.0 * (pixel_values(x) > 127).astype(jnp.float32) - 1.0
+        elif self.tokens:
+            x = token_centre(x, self.num_bins)
+        return self._ordered(x)
 
     def targets(self, x):
+        """(B, D) int targets, in the chain rule's order."""
         if self.tokens:
-            return jnp.round(x).astype(jnp.int32).reshape(x.shape[0], -1)
-        k = pixel_values(x).reshape(x.shape[0], -1)
-        return (k > 127).astype(jnp.int32) if self.binarized else k
+            k = jnp.round(x).astype(jnp.int32).reshape(x.shape[0], -1)
+        else:
+            k = pixel_values(x).reshape(x.shape[0], -1)
+            k = (k > 127).astype(jnp.int32) if self.binarized else k
+        return self.to_model_order(k)
 
-    def conditionals(self, params, x):
-        """(B, D, K) logits (or (μ, log s)) of p(x_i | x_<i), raster order."""
+    def _net_out(self, params, x):
+        """The network's (B, D, K) outputs, in the chain rule's order."""
         return self.net.apply({"params": params["model"]}, self.model_input(x))
 
+    def conditionals(self, params, x):
+        """(B, D, K) logits (or (μ, log s)) of p(x_i | x_<i), position i in raster order
+        (with objective.order=random, x_<i are the pixels before i in the permutation)."""
+        return self.to_raster_order(self._net_out(params, x))
+
     def log_probs(self, params, x):
-        """(B, D − given): log p(x_i | x_<i) of the modelled positions i ≥ given."""
-        out = self.conditionals(params, x)
+        """(B, D − given): log p(x_i | x_<i) of the modelled positions i ≥ given, in raster
+        order."""
+        out = self._net_out(params, x)
         if self.discrete:
             lp = categorical_log_prob(out, self.targets(x))
         else:
-            lp = gaussian_log_prob(x.reshape(x.shape[0], -1), out)
-        return lp[:, self.given:]
+            lp = gaussian_log_prob(self.to_model_order(x.reshape(x.shape[0], -1)), out)
+        return self.to_raster_order(lp[:, self.given:])
 
     def to_input(self, v):
         """A drawn value (bin, code or real) -> what the network reads."""
@@ -369,7 +406,7 @@ def sample(params, rng, num, settings, labels=None, *, am: ARModel, prefix=None)
     run = sample_cached if sampler == "cached" else sample_recompute
     x = run(model, variables, rng, num, am.event_shape, draw, am.to_input, am.to_output,
             given=given)
-    return x.reshape(num, *am.event_shape)
+    return am.to_raster_order(x).reshape(num, *am.event_shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -433,7 +470,14 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     if given >= dim:
         raise UserError(f"objective.condition_prefix={given} leaves nothing to model in "
                          f"{dim} positions.")
-    am = ARModel(model, event_shape, data.kind, num_bins, binarized, given)
+    perm = None
+    if o.order == "random":
+        if given:
+            raise UserError("objective.order=random permutes every position, so it cannot keep "
+                             f"a given prefix (objective.condition_prefix={given}); use "
+                             "objective.order=raster for a conditional prior.")
+        perm = tuple(int(i) for i in np.random.default_rng(o.order_seed).permutation(dim))
+    am = ARModel(model, event_shape, data.kind, num_bins, binarized, given, perm)
     # the run that draws a given prefix: another run, resolved here, before any tracing
     prefix = prefix_run(registry.sample_settings(ctx.config).prefix_workdir) if given else None
     metric = ("binarized_bits_per_dim" if binarized else "bits_per_dim") if discrete \
@@ -445,7 +489,7 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     coder = None
     if discrete:
         coder = Coder(num_bins=num_bins, event_shape=event_shape, binarized=binarized,
-                      tokens=tokens, model=model, to_input=am.to_input, given=given)
+                      tokens=tokens, model=model, to_input=am.to_input, given=given, perm=perm)
     loss = functools.partial(loss or ar_nll, log_probs=am.log_probs, dim=dim - given,
                              metric=metric)
     return Objective(
