@@ -90,8 +90,9 @@ def test_mask_image_zeroes_one_14x14_block_per_example_at_varying_places():
 def test_pix2pix_generator_gradient_is_adversarial_plus_lambda_times_l1():
     obj0, params = _init(PIX2PIX, ("objective.l1_weight=0.0",))
     obj5 = _objective(PIX2PIX, ["objective.l1_weight=5.0"])  # same model, other lambda
+    l1_only = _objective(PIX2PIX, ["objective.l1_weight=5.0", "objective.adv_weight=0.0"])
     batch, rng = {"x": _images(8, seed=1)}, jax.random.key(1)
-    g0, g5 = (obj.players[1] for obj in (obj0, obj5))
+    g0, g5, g_l1 = (obj.players[1] for obj in (obj0, obj5, l1_only))
     assert g0.name == "generator" and obj0.players[0].name == "discriminator"
 
     translate, discriminate = obj0.tools.translate, obj0.tools.discriminate
@@ -104,21 +105,23 @@ def test_pix2pix_generator_gradient_is_adversarial_plus_lambda_times_l1():
         adv = jnp.mean(jax.nn.softplus(-discriminate(p, x_in, fake)))  # -E log D(x, G(x))
         l1 = jnp.mean(jnp.abs(y - fake))
         (l0, _), (l5, m5) = g0.loss(p, batch, rng), g5.loss(p, batch, rng)
-        values = jnp.stack([l0, l5, adv, l1])
+        values = jnp.stack([l0, l5, adv, l1, g_l1.loss(p, batch, rng)[0]])
         return values, (values, m5)
 
     # the four gradients in one compiled reverse pass (a conv net compiles slowly on CPU)
     grads, (values, m5) = fast_compile(jax.jacrev(losses, has_aux=True),
                                    params["generator"])(params["generator"])
     flat = lambda i: np.concatenate([np.ravel(v[i]) for v in jax.tree.leaves(grads)])  # noqa: E731
-    grad_0, grad_5, grad_adv, grad_l1 = (flat(i) for i in range(4))
+    grad_0, grad_5, grad_adv, grad_l1, grad_l1_only = (flat(i) for i in range(5))
     np.testing.assert_allclose(grad_0, grad_adv, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(grad_5 - grad_0, 5.0 * grad_l1, rtol=1e-4, atol=1e-6)
+    # objective.adv_weight = 0: the L1 term alone (the ablation's "L1" row)
+    np.testing.assert_allclose(grad_l1_only, 5.0 * grad_l1, rtol=1e-5, atol=1e-7)
     assert np.abs(grad_l1).max() > 0 and np.abs(grad_adv).max() > 0
     # the values too, and the reported terms are the NS adversarial loss and the L1
-    l0, l5, adv, l1 = np.asarray(values)
-    np.testing.assert_allclose([l0, l5, m5["adv"], m5["l1"]], [adv, adv + 5 * l1, adv, l1],
-                               rtol=1e-5)
+    l0, l5, adv, l1, l1_only = np.asarray(values)
+    np.testing.assert_allclose([l0, l5, m5["adv"], m5["l1"], l1_only],
+                               [adv, adv + 5 * l1, adv, l1, 5 * l1], rtol=1e-5)
 
 
 def test_bad_pix2pix_and_cyclegan_configs_say_what_to_set():

@@ -81,7 +81,7 @@ def test_user_image_arrays(tmp_path, capsys):
     np.savez(tmp_path / "test.npz", images=test)
     wd = tmp_path / "img"
     code = cli.main(["train", "--config", str(FMNIST_CONFIG), "--workdir", str(wd),
-                     *flags(TINY_UNET), "--config.data.name=array",
+                     *flags(TINY_UNET), "--config.data.name=array", "--config.train.pictures=false",
                      f"--config.data.path={tmp_path / 'train.npy'}",
                      f"--config.data.eval_path={tmp_path / 'test.npz'}"])
     assert code == 0, capsys.readouterr().err

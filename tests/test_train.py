@@ -143,6 +143,9 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path):
     assert read_metrics(wd) == read_metrics(ref)  # every step logged once, same numbers
 
 
+# the same handler is covered by default in test_faults (Ctrl-C: save, exit 0, resume exactly)
+# and test_signals (SIGTERM to a two-process run, SIGTERM during the end-of-run pictures)
+@pytest.mark.heavy
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     wd = tmp_path / "term"
     proc = _popen_train(wd, ["train.steps=1000000", "train.checkpoint_every=1000000",

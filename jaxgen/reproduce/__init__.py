@@ -29,6 +29,10 @@ the lecture's or paper's.
                             prior sampling against IWAE over K
     gan-claims              saturating vs non-saturating generator gradients against D(G(z)),
                             k discriminator steps, DCGAN interpolation / arithmetic / neighbours
+    ar-order                autoregressive bits/dim against the context window k, in raster
+                            and in random order, beside a full-context transformer
+    translation             pix2pix's L1 / cGAN / both ablation (sharpness, L1, FD, class) and
+                            CycleGAN sneakers <-> ankle boots until the classifier agrees
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -49,7 +53,8 @@ __all__ = ["REPRODUCTIONS", "run", "Budget", "Report", "verdict_markdown"]
 REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusion",
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
                  "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy", "cfm-euler",
-                 "ae-vs-vae", "vae-beta", "gan-claims")
+                 "ae-vs-vae", "vae-beta", "gan-claims", "ar-order",
+                 "translation")
 
 
 def _module(name: str):

@@ -58,6 +58,9 @@ class Pix2PixSettings:
                         choices=("edges", "inpaint"))
     l1_weight: float = setting(100.0, "lambda of the L1 term (Isola et al.)",
                                check=non_negative)
+    adv_weight: float = setting(1.0, "weight of the generator's adversarial term (0: L1 "
+                                     "alone, Isola et al.'s ablation; D still trains)",
+                                check=non_negative)
     edge_threshold: float = setting(2.0, "edges: Sobel magnitude (model space) counted as an "
                                          "edge", check=non_negative)
     hole_size: int = setting(14, "inpaint: side of the square hole", check=positive)

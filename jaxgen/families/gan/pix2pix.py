@@ -27,7 +27,9 @@ Players, updated in this order every step, each on logits l of every patch
   "generator"      −E log D(x_in, G(x_in)) + λ E|y − G(x_in)|
                    (the non-saturating adversarial term; the L1 is the mean
                    absolute error per pixel, λ = objective.l1_weight = 100 as
-                   in the paper)
+                   in the paper). Isola et al.'s ablation: objective.l1_weight = 0
+                   is the cGAN alone, objective.adv_weight = 0 (the adversarial
+                   term's weight, 1 by default) the L1 regression alone.
 
 Metrics: discriminator d_real, d_fake (mean σ(l) over patches); generator
 adv, l1, d_fake. No noise z: Isola et al. found G learns to ignore a Gaussian
@@ -179,13 +181,14 @@ def discriminator_loss(params, batch, rng, *, tr: Translator):
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
 
 
-def generator_loss(params, batch, rng, *, tr: Translator, l1_weight: float):
+def generator_loss(params, batch, rng, *, tr: Translator, l1_weight: float,
+                   adv_weight: float = 1.0):
     y = batch["x"]
     x_in = tr.task_input(y, rng)
     fake = tr.translate(params, x_in)
     logits = tr.discriminate(params, x_in, fake)
     adv, l1 = g_loss_nonsaturating(logits), jnp.mean(jnp.abs(y - fake))
-    return adv + l1_weight * l1, {"adv": adv, "l1": l1,
+    return adv_weight * adv + l1_weight * l1, {"adv": adv, "l1": l1,
                                   "d_fake": jnp.mean(jax.nn.sigmoid(logits))}
 
 
@@ -242,12 +245,20 @@ def make(ctx: BuildContext, loss: dict | None = None) -> Objective:
                               "count": jnp.zeros((), jnp.float32)}}
 
     l1_weight = float(o.l1_weight)
+    if "generator" in own:
+        if float(o.adv_weight) != 1.0:
+            raise UserError("objective.adv_weight weighs the family's generator loss; a "
+                             "replacement generator loss is called with tr and l1_weight "
+                             "only, so leave objective.adv_weight at 1.")
+        g_loss = functools.partial(own["generator"], tr=tr, l1_weight=l1_weight)
+    else:
+        g_loss = functools.partial(generator_loss, tr=tr, l1_weight=l1_weight,
+                                   adv_weight=float(o.adv_weight))
     return Objective(
         name="pix2pix",
         players=(Player("discriminator", functools.partial(
                      own.get("discriminator", discriminator_loss), tr=tr)),
-                 Player("generator", functools.partial(own.get("generator", generator_loss), tr=tr,
-                                                       l1_weight=l1_weight))),
+                 Player("generator", g_loss)),
         init=init,
         update_state=running_mean,
         dequantize=False,
