@@ -17,7 +17,7 @@ Measured here through the one trainer:
     (realism), and the share the classifier puts in the source image's class (Isola et
     al.'s FCN-score, with a Fashion-MNIST classifier for the segmentation net);
   * CycleGAN, sneakers (7) ↔ ankle boots (9) (configs/gan/cyclegan_fashion_mnist.py),
-    two seeds: the share of G(x) the classifier calls an ankle boot and of F(y) it calls
+    one seed: the share of G(x) the classifier calls an ankle boot and of F(y) it calls
     a sneaker, and the cycle L1 |F(G(x)) − x| against the L1 between two different
     sneakers (what "≈ x" is measured against).
 
@@ -76,10 +76,10 @@ def _class_share(cls, images_uint8, label) -> np.ndarray:
 def run(report, budget):
     fast = budget.fast
     seeds = budget.pick((0, 1), (0,))
-    batch = budget.pick(64, 4)
+    batch = budget.pick(32, 4)
     n = budget.pick(1000, 16)
     cls = classifier(report, fast)
-    p_steps = budget.steps(2000, 3)
+    p_steps = budget.steps(1000, 3)
     res = {name: {"l1": [], "sharp": [], "fd": [], "acc": []} for name in ABLATION}
     ms, strip = {}, {}
     raw = labels = x_in = None
@@ -144,10 +144,10 @@ def run(report, budget):
     report.compare("FD: L1 alone above L1 + cGAN (in seed sds)", realism, "> 0",
                    "Isola et al. 2017, §4.2", realism > 0 if judged else None)
 
-    c_steps = budget.steps(3000, 3)
+    c_steps = budget.steps(2000, 3)
     cyc = {"G(x) is a boot": [], "F(y) is a sneaker": [], "cycle x": [], "cycle y": []}
     pair_l1, c_ms, c_strip = None, [], None
-    for s in seeds:
+    for s in seeds[:1]:
         exp, params, _, wd = train_run(
             report, f"cyclegan seed{s}", CYCLEGAN, COMMON, steps=c_steps, batch=batch,
             seed=s, fast_overrides=FAST_NETS, fast=fast)
@@ -170,7 +170,7 @@ def run(report, budget):
                        _pixels(ys[:10]), _pixels(fy[:10]), _pixels(gfy[:10])]
     real_x = _class_share(cls, raw_c[lab_c == SNEAKER], SNEAKER).mean()
     real_y = _class_share(cls, raw_c[lab_c == BOOT], BOOT).mean()
-    report.table(("quantity", *(f"seed {s}" for s in seeds), "reference"),
+    report.table(("quantity", *(f"seed {s}" for s in seeds[:1]), "reference"),
                  [("G(x) classified as ankle boot", *(f"{v:.3f}" for v in
                                                       cyc["G(x) is a boot"]),
                    f"true boots: {real_y:.3f}"),
@@ -212,4 +212,4 @@ def run(report, budget):
            f"{m('L1 + cGAN', 'fd')[0]:.1f}; CycleGAN: at least {recog:.0%} of translations in "
            f"their target class, cycle L1 at most {cycle / pair_l1:.2f} of the between-image L1")
     report.verdict(verdict, why, f"pix2pix 3 losses x {len(seeds)} seeds x {p_steps} steps, "
-                   f"CycleGAN {len(seeds)} seeds x {c_steps} steps, batch {batch}")
+                   f"CycleGAN 1 seed x {c_steps} steps, batch {batch}")
