@@ -33,6 +33,8 @@ the lecture's or paper's.
                             and in random order, beside a full-context transformer
     translation             pix2pix's L1 / cGAN / both ablation (sharpness, L1, FD, class) and
                             CycleGAN sneakers <-> ankle boots until the classifier agrees
+    vq-priors               VQ-VAE and VQ-VAE-2 priors: decoded samples against the test set's
+                            reconstructions and random codes (FD, confidently classified)
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -54,7 +56,7 @@ REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusio
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
                  "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy", "cfm-euler",
                  "ae-vs-vae", "vae-beta", "gan-claims", "ar-order",
-                 "translation")
+                 "translation", "vq-priors")
 
 
 def _module(name: str):
