@@ -39,6 +39,8 @@ CASES = {
                                        "model.time_dim=8"], "points", (2,), None),
     "unet": ("flow_matching/fashion_mnist.py", B8 + ["model.channels=(8, 16)",
              "model.time_dim=8", "model.groups=4"], "images", IM, None),
+    "dit": ("flow_matching/dit_fashion_mnist.py", B8 + ["model.depth=2", "model.hidden=16",
+            "model.num_heads=2", "model.patch=4"], "images", IM, None),
     "realnvp": ("flows/realnvp_fashion_mnist.py", B8 + ["model.hidden=8"], "images", IM, None),
     "glow": ("flows/glow_fashion_mnist.py", B8 + ["model.hidden=8", "model.steps=2"],
              "images", IM, None),

@@ -15,6 +15,7 @@ import pytest
 
 from jaxgen.kernel.errors import UserError
 from jaxgen.nn import remat as remat_lib
+from jaxgen.nn.dit import DiT
 from jaxgen.nn.image2image import CycleGAN, Pix2Pix
 from jaxgen.nn.unet import UNet
 from jaxgen.nn.vae import VQVAE2Conv, VQVAEConv
@@ -34,6 +35,8 @@ CASES = {
     # one level (7 blocks: 4 ResBlocks, 3 attention blocks) with the class embedding
     "unet": (lambda r: UNet(channels=(8,), time_dim=8, groups=4, attention=True,
                             num_classes=3, remat=r), (_X4, _T, _LABEL), 7),
+    "dit": (lambda r: DiT(patch=2, depth=2, hidden=16, num_heads=2, num_classes=3, remat=r),
+            (_X8, _T, _LABEL), 2),
     "vqvae": (lambda r: VQVAEConv(event_shape=(8, 8, 1), embed_dim=4, channels=(4, 8),
                                   num_res=2, remat=r), (_X8,), 4),
     "vqvae2": (lambda r: VQVAE2Conv(event_shape=(8, 8, 1), embed_dim=4, channels=(4, 8),

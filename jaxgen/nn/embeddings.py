@@ -13,6 +13,7 @@ the embedding wasted. Discrete-step callers (DDPM with integer ``t`` in
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -72,18 +73,21 @@ class TimeEmbedding(nn.Module):
       scale: multiplier applied to ``t`` before the sinusoids.
       features: the sinusoidal feature size when it differs from ``dim`` (DDPM's
         ``ch`` features into a ``4 ch`` MLP); None: ``dim``.
+      kernel_init: the two Dense layers' kernel initialiser (None: Flax's default).
     """
 
     dim: int
     scale: float = 1000.0
     features: int | None = None
+    kernel_init: Callable | None = None
 
     @nn.compact
     def __call__(self, t: jax.Array) -> jax.Array:
         h = sinusoidal_embedding(t, self.features or self.dim, scale=self.scale)
-        h = nn.Dense(self.dim, name="dense_0")(h)
+        init = {} if self.kernel_init is None else {"kernel_init": self.kernel_init}
+        h = nn.Dense(self.dim, name="dense_0", **init)(h)
         h = nn.silu(h)
-        return nn.Dense(self.dim, name="dense_1")(h)
+        return nn.Dense(self.dim, name="dense_1", **init)(h)
 
 
 class ClassEmbedding(nn.Module):
@@ -98,6 +102,7 @@ class ClassEmbedding(nn.Module):
 
     num_classes: int
     dim: int
+    init: Callable | None = None  # the table's initialiser (None: Flax's default)
 
     @nn.compact
     def __call__(self, label: jax.Array | None, batch_size: int) -> jax.Array:
@@ -106,4 +111,5 @@ class ClassEmbedding(nn.Module):
         label = jnp.asarray(label, jnp.int32).reshape(-1)
         if label.shape != (batch_size,):
             raise UserError(f"label must have shape ({batch_size},), got {label.shape}.")
-        return nn.Embed(self.num_classes + 1, self.dim, name="embed")(label)
+        init = {} if self.init is None else {"embedding_init": self.init}
+        return nn.Embed(self.num_classes + 1, self.dim, name="embed", **init)(label)
