@@ -39,6 +39,8 @@ CASES = {
              "points", (2,), None, True),
     "ncsn": ("diffusion/ncsn_toy2d.py", TOY + MLP + ["sample.langevin_steps=3"],
              "points", (2,), None, True),
+    "edm": ("diffusion/edm_toy2d.py", TOY + MLP + ["sample.steps=3"], "points", (2,), None,
+            True),
     "vae": ("vae/vae_toy2d.py", TOY + ["model.features=(16,)"], "points", (2,), None, True),
     "vqvae": ("vae/vqvae_fashion_mnist.py",
               ["train.batch_size=8", "model.channels=(4, 8)", "model.embed_dim=3",

@@ -74,3 +74,47 @@ class NCSNSettings:
 @dataclasses.dataclass(frozen=True)
 class NCSNSample(AnnealedLangevin, PriorTemperature):
     """Annealed Langevin from N(0, sigma_1^2 I); temperature also scales the injected noise."""
+
+
+def _log_sigma(v) -> str | None:
+    return None if -20.0 <= v <= 20.0 else "must lie in [-20, 20] (a log noise level)"
+
+
+@dataclasses.dataclass(frozen=True)
+class EDMSettings:
+    sigma_data: float = setting(0.5, "sigma_d, the data's standard deviation (0.5 for images "
+                                     "in [-1, 1])", check=positive)
+    p_mean: float = setting(-1.2, "P_mean: training noise levels ln sigma ~ N(P_mean, "
+                                  "P_std^2)", check=_log_sigma)
+    p_std: float = setting(1.2, "P_std", check=positive)
+    sigma_min: float = setting(0.002, "the smallest noise level: the sampler's last nonzero "
+                                      "sigma and where the likelihood's ODE ends",
+                               check=positive)
+    sigma_max: float = setting(80.0, "the largest: the prior N(0, sigma_max^2 I)",
+                               check=positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class EDMSample(PriorTemperature):
+    sampler: str = setting("heun", "heun: Algorithm 1 (Algorithm 2 with s_churn > 0); "
+                                   "euler: the same grid, Euler steps only",
+                           choices=("heun", "euler"))
+    steps: int = setting(18, "N, the noise levels sigma_0 > ... > sigma_{N-1} (then 0)",
+                         check=positive)
+    rho: float = setting(7.0, "the grid's exponent (Karras et al.: 7)", check=positive)
+    s_churn: float = setting(0.0, "Algorithm 2's S_churn (0: deterministic)",
+                             check=non_negative)
+    s_tmin: float = setting(0.0, "S_tmin: noise is added only where sigma >= S_tmin",
+                            check=non_negative)
+    s_tmax: float = setting(1e9, "S_tmax: ... and sigma <= S_tmax (1e9: no bound)",
+                            check=non_negative)
+    s_noise: float = setting(1.0, "S_noise: the added noise's scale", check=non_negative)
+
+    def nfe(self, objective) -> int:
+        """Network evaluations per sample: 2N - 1 (Heun, the last step Euler) or N."""
+        return 2 * self.steps - 1 if self.sampler == "heun" else self.steps
+
+
+@dataclasses.dataclass(frozen=True)
+class EDMEval(Inversion):
+    pass
