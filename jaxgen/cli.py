@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", required=True, help=CONFIG_HELP)
     t.add_argument("--workdir", required=True, help="run folder; resumes if it holds a checkpoint")
 
+    ck = sub.add_parser("check", help="run the objective contract on a config or a one-file "
+                                      "plugin: build, 2 steps, resume, sample, likelihoods")
+    ck.add_argument("target", help="FILE.py (its get_config()), or FILE.py:make (an objective; "
+                                   "then --config names the config it runs on)")
+    ck.add_argument("--config", default=None, help=CONFIG_HELP)
+
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("--workdir", required=True)
     s.add_argument("--num", type=int, default=64)
@@ -397,6 +403,25 @@ def cmd_fid_stats(args, overrides):
           f"({n / seconds:.1f} images/s); weights {net.path} (sha256 {net.sha256[:12]}...)")
 
 
+def cmd_check(args, overrides):
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.kernel.errors import UsageError
+    from jaxgen.runner.check import check_config
+    target = args.target
+    if ":" in Path(target).name:
+        if not args.config:
+            raise UsageError(f"{target} names an objective; name the config it runs on with "
+                             "--config (e.g. --config flow_matching/toy2d), or check a file "
+                             "that also defines get_config().")
+        cfg = config_lib.load_config(args.config, [f"objective.name={target}", *overrides])
+    else:
+        if args.config:
+            raise UsageError(f"{target} is a config file; drop --config, or name an "
+                             "objective (FILE.py:make) to run on --config.")
+        cfg = config_lib.load_config(target, overrides)
+    return 0 if check_config(cfg) else 1
+
+
 def cmd_list(args, overrides):
     from jaxgen.kernel import config as config_lib
     from jaxgen.kernel import registry
@@ -413,7 +438,7 @@ def cmd_list(args, overrides):
     print("reproductions (jaxgen reproduce NAME|all):\n  " + "\n  ".join(REPRODUCTIONS))
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+COMMANDS = {"train": cmd_train, "check": cmd_check, "sample": cmd_sample, "eval": cmd_eval,
             "pictures": cmd_pictures, "bench": cmd_bench, "config": cmd_config,
             "reproduce": cmd_reproduce, "classifier": cmd_classifier,
             "fid-stats": cmd_fid_stats, "list": cmd_list}
@@ -454,7 +479,7 @@ def _main(argv: list[str]) -> int:
         run = registry.resolve(next(c.run for c in registry.commands()
                                     if c.name == args.command))
     try:
-        run(args, overrides)
+        code = run(args, overrides)
     except JaxgenError as e:  # a setting, argument or file to fix: one line
         if os.environ.get("JAXGEN_DEBUG"):
             raise
@@ -472,7 +497,7 @@ def _main(argv: list[str]) -> int:
             raise
         print(f"jaxgen: error: {message}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)
 
 
 _STORAGE = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",

@@ -34,6 +34,7 @@ import importlib.resources
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -478,6 +479,31 @@ def _prune_data(cfg) -> None:
                 del cfg.data[k]
 
 
+def _prune_objective(cfg, stock: str) -> None:
+    """objective.name was changed by an override from a registered objective (e.g. a plugin
+    on a shipped config; a plugin file that moved keeps its run's keys): the config file's
+    objective.* keys, and the sample.* and eval.* keys the file's objective
+    declares, were set for that objective; they are dropped, with one note, and the new
+    objective's defaults take their place (a key of the same name may mean something else
+    there). Keys given as overrides are applied afterwards and checked as usual."""
+    registry.objective_spec(cfg.objective.name)  # the new one exists and loads, or its error
+    old = registry.objective_spec(stock)
+    own = {"objective": set(cfg.objective.keys()) - {"name"},
+           "sample": set(settings.names(old.sample)) if old.sample else set(),
+           "eval": set(settings.names(old.eval)) if old.eval else set()}
+    dropped = []
+    for group, keys in own.items():
+        node = cfg[group]
+        with node.unlocked():
+            for k in sorted(keys & set(node.keys())):
+                dropped.append(f"{group}.{k}")
+                del node[k]
+    if dropped:
+        print(f"jaxgen: note: objective.name={cfg.objective.name} replaces {stock}; dropped "
+              f"the config's {', '.join(dropped)}, set for {stock} (the new objective's "
+              "defaults apply; set them with --config.KEY=VALUE).", file=sys.stderr)
+
+
 def _check_players(players) -> None:
     valid = settings.names(OptimSettings)
     for player, node in (players or {}).items():
@@ -653,6 +679,7 @@ def resolve(cfg: ml_collections.ConfigDict,
             raise ConfigError(f"Config has no {top}.* group. Build configs on "
                               "jaxgen.kernel.config.base_config().")
     firsts = [o for o in overrides if o.split("=", 1)[0] in NAME_KEYS]
+    stock_objective = cfg.objective.get("name")
     for item in firsts:
         key, _, text = item.partition("=")
         _set(cfg[key.split(".")[0]], "name", text)
@@ -664,6 +691,9 @@ def resolve(cfg: ml_collections.ConfigDict,
         raise ConfigError(
             f"Config is missing required keys: {', '.join(missing)}. "
             "Build configs on jaxgen.kernel.config.base_config().")
+    if (stock_objective is not None and not registry.is_reference(stock_objective)
+            and cfg.objective.name != stock_objective):
+        _prune_objective(cfg, stock_objective)
     schemas = _schemas(cfg)
     for group in schemas:
         if group not in cfg:
