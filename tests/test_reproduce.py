@@ -120,3 +120,16 @@ def test_a_report_needs_a_known_verdict(tmp_path):
 
 def test_the_light_and_heavy_lists_cover_every_reproduction():
     assert set(LIGHT) | set(HEAVY) == set(reproduce.REPRODUCTIONS) and HEAVY
+
+
+def test_a_run_stopped_by_a_signal_stops_its_reproduction(tmp_path, monkeypatch):
+    """A Ctrl-C / SIGTERM that stops a reproduction's training run ends the reproduction
+    with one error naming how to resume, instead of measuring a half-trained model."""
+    from jaxgen.kernel.errors import UserError
+    from jaxgen.reproduce import runs
+    from jaxgen.runner import loop
+    monkeypatch.setattr(loop, "train_and_evaluate", lambda cfg, wd: {
+        "stopped by": "SIGTERM: checkpoint saved at step 3; rerun to resume"})
+    rep = reproduce.Report(tmp_path, "x", "T", "C", reproduce.Budget(), "cmd")
+    with pytest.raises(UserError, match="--force --reuse-runs"):
+        runs.train_run(rep, "a", "flow_matching/toy2d.py", [], steps=5, batch=8)

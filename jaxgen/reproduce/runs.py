@@ -41,6 +41,11 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
         *overrides, *(fast_overrides if fast else ())])
     t0 = time.perf_counter()
     summary = train_and_evaluate(cfg, wd)
+    if "stopped by" in summary:  # Ctrl-C / SIGTERM: the reproduction stops with its run
+        from jaxgen.kernel.errors import UserError
+        raise UserError(f"the training run {wd} was stopped ({summary['stopped by']}); "
+                        "nothing was measured on it. Rerun the reproduction with --force "
+                        "--reuse-runs to resume its runs.")
     summary["train_seconds"] = time.perf_counter() - t0
     exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
     state, _ = exp.restore(wd)
