@@ -273,6 +273,8 @@ def cmd_eval(args, overrides):
                              "evaluation (eval.full is empty); pass --config.eval.* overrides.")
         overrides = [*preset, *overrides]  # the user's overrides win
     config = runs.workdir_config(args.workdir, overrides)
+    from jaxgen.runner import provenance
+    provenance.note_changes(args.workdir, config, lambda m: print(m, file=sys.stderr), "eval")
     write = True
     if args.out:
         runs.refuse_existing(args.out, args.force)

@@ -25,7 +25,7 @@ from jaxgen.data import check_held_out, get_dataset
 from jaxgen.data.pipeline import BatchPipeline
 from jaxgen.kernel import config as config_lib
 from jaxgen.kernel.errors import NonFiniteLossError
-from jaxgen.runner import distributed, pictures, resume, sharding, stops, throughput
+from jaxgen.runner import distributed, pictures, provenance, resume, sharding, stops, throughput
 from jaxgen.runner import workdir as workdir_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir, checkpoint_steps
 from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
@@ -170,12 +170,19 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
 
     nparams = param_count(state.params)
     if main:
+        code, code_log = provenance.code_hashes(config), []
+        if restored is not None:
+            code_log = provenance.previous_log(workdir)
+            if provenance.note_changes(workdir, config, say, "the resumed training"):
+                code_log.append({"step": start, "was": provenance.recorded(workdir),
+                                 "now": code})
         (workdir / "config.json").write_text(config_lib.to_json(config))
         write_run_info(workdir, info, {"objective": exp.objective.name,
                                        "model": config.model.name, "param_count": nparams,
                                        "likelihood": exp.objective.likelihood_kind,
                                        "devices": jax.device_count(),
-                                       "processes": jax.process_count()})
+                                       "processes": jax.process_count(),
+                                       "code": code, "code_changes": code_log})
     writer = MetricsWriter(workdir, resume_step, enabled=main)
     # compiled ahead of the first batch, from shapes: its FLOP count is read before the loop
     lowered = exp.train_step().lower(state, exp.abstract_batch())

@@ -6,7 +6,9 @@ before it writes a file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 from pathlib import Path
 
 from jaxgen.kernel import config as config_lib
@@ -56,8 +58,12 @@ def restore(workdir, overrides=(), step: int | None = None, raw_params: bool = F
             check=None):
     """(Experiment, params) of the run in `workdir`: EMA params unless `raw_params`;
     `check(exp)` runs before the (slower) restore."""
+    from jaxgen.runner import provenance
     from jaxgen.runner.experiment import Experiment, read_run_info
-    exp = Experiment(workdir_config(workdir, overrides), read_run_info(Path(workdir)))
+    cfg = workdir_config(workdir, overrides)
+    provenance.note_changes(workdir, cfg, functools.partial(print, file=sys.stderr),
+                            "this command")
+    exp = Experiment(cfg, read_run_info(Path(workdir)))
     if check is not None:
         check(exp)
     state, _ = exp.restore(workdir, step)
