@@ -322,3 +322,13 @@ def test_cli_cyclegan_trains_evaluates_and_draws_translations(tmp_path):
     # eval passes the labels: test labels are i % 3, so 6 images of class 0 and 5 of class 2
     assert (ev["cycle_x_count"], ev["cycle_y_count"]) == (6, 5)
     assert ev["cycle_images"] == "x: class 0, y: class 2"
+
+
+def test_the_run_summary_counts_the_players_params_not_the_state_beside_them():
+    from jaxgen.runner.state import param_count
+    obj, params = _init(PIX2PIX)
+    state = params["data_mean"]["mean"].size + params["data_mean"]["count"].size
+    assert state == 8 * 8 * 1 + 1
+    assert param_count(params, obj.players) == param_count(params) - state
+    assert param_count(params, obj.players) == sum(param_count(params[p.name])
+                                                   for p in obj.players)

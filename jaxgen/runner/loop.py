@@ -168,7 +168,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
         state = exp.init_state(distributed.to_global(first, exp.mesh, t_cfg.batch_size))
         start = 0
 
-    nparams = param_count(state.params)
+    nparams = param_count(state.params, exp.objective.players)
     if main:
         code, code_log = provenance.code_hashes(config), []
         if restored is not None:
@@ -307,7 +307,7 @@ def _train(config, workdir, exp, dataset, info, pipeline, say) -> dict:
     summary = {
         "workdir": str(workdir),
         "objective": exp.objective.name,
-        "model": f"{config.model.name} ({nparams:,} params)",
+        "model": f"{config.model.name} ({nparams:,} trained params)",
         "data": f"{info.name} {tuple(info.event_shape)}",
         "devices": f"{jax.device_count()} ({jax.process_count()} process(es))",
         "mesh": sharding.describe(exp.mesh)

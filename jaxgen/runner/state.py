@@ -24,5 +24,9 @@ class TrainState:
     rng: jax.Array
 
 
-def param_count(params) -> int:
+def param_count(params, players=None) -> int:
+    """Parameters in `params`; with `players` (the objective's), only the trained ones: the
+    players' subtrees, not state kept beside them (running means, an EMA target network)."""
+    if players is not None and isinstance(params, dict):
+        params = {p.name: params[p.name] for p in players if p.name in params}
     return int(sum(x.size for x in jax.tree.leaves(params)))
