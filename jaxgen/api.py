@@ -13,9 +13,14 @@ Writing an objective (the contract: `jaxgen.kernel.contract`):
     @jaxgen.objective(settings=MySettings, sample=jaxgen.PriorTemperature)
     def make(ctx: jaxgen.BuildContext) -> jaxgen.Objective: ...
 
-and point a config's objective.name at "path/to/file.py:make". The family builders
-(`flow_matching`, `ddpm`, `gan`, ...) take a replacement loss, so a variant keeps the
-family's sampler, likelihoods and pictures.
+and point a config's objective.name at "path/to/file.py:make". The family builders take a
+replacement loss, so a variant keeps the family's sampler, likelihoods and pictures;
+`jaxgen.family(NAME)` gives a registered objective's builder and declared settings:
+
+    fm = jaxgen.family("flow_matching")
+    @jaxgen.objective(settings=fm.settings, sample=fm.sample, eval=fm.eval)
+    def make(ctx):
+        return fm.make(ctx, loss=my_loss)   # the family's loss arguments: fm.make's doc
 
 A dataset of your own, the same way (`examples/banana_dataset.py`):
 
@@ -87,6 +92,7 @@ __all__ = [
     "setting", "NoSettings", "ODESolver", "PriorTemperature",
     # configs and runs
     "base_config", "load_config", "load_config_file", "resolve", "train", "load", "Run",
+    "family", "Family",
     # mathematics
     "distributions", "diffusion_process", "AffinePath", "StraightPath", "OTPath",
     "CosinePath", "make_path", "odeint", "ode_log_likelihood", "ancestral", "ddim", "ddim_invert",
@@ -95,6 +101,28 @@ __all__ = [
     # errors
     "JaxgenError", "UserError", "ConfigError", "ContractError",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A registered objective's builder and its declared settings, to build on: `make(ctx,
+    loss=..., ...)` (the hooks its docstring lists), `settings` / `sample` / `eval` (the
+    frozen dataclasses of its objective.*, sample.* and eval.* keys, to subclass)."""
+
+    name: str
+    make: object
+    settings: type
+    sample: type
+    eval: type
+    summary: str
+
+
+def family(name: str) -> Family:
+    """The builder and settings of the registered objective `name` (`jaxgen list`)."""
+    from jaxgen.kernel import registry
+    spec = registry.objective_spec(name)
+    return Family(spec.name, registry.resolve(spec.build), spec.settings, spec.sample,
+                  spec.eval, spec.summary)
 
 
 def with_loss(obj: Objective, player: str, loss) -> Objective:

@@ -14,17 +14,16 @@ PLUGIN = textwrap.dedent('''
     import jax.numpy as jnp
 
     import jaxgen
-    from jaxgen.families.flow_matching import objective as fm
-    from jaxgen.families.flow_matching.config import (FlowMatchingEval, FlowMatchingSample,
-                                                      FlowMatchingSettings)
+
+    fm = jaxgen.family("flow_matching")
 
 
     @dataclasses.dataclass(frozen=True)
-    class Settings(FlowMatchingSettings):
+    class Settings(fm.settings):
         broken: bool = jaxgen.setting(False, "samples of the wrong shape")
 
 
-    @jaxgen.objective(settings=Settings, sample=FlowMatchingSample, eval=FlowMatchingEval)
+    @jaxgen.objective(settings=Settings, sample=fm.sample, eval=fm.eval)
     def make(ctx):
         obj = fm.make(ctx)
         if ctx.settings.broken:
