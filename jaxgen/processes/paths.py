@@ -178,11 +178,26 @@ SKEWED_LOG_SIGMA = (-1.2, 1.2)
 SKEWED_MIN_T = 1e-4
 
 
-def sample_times(key, n: int, how: str = "uniform", dtype=jnp.float32):
-    """(n,) training times in [0, 1]: "uniform", or "skewed" toward the data (t = 1): t =
-    1 / (1 + sigma), log sigma ~ N(-1.2, 1.2^2), clipped to [1e-4, 1] (median t = 0.77)."""
+def sample_times(key, n: int, how: str = "uniform", dtype=jnp.float32, *, loc: float = 0.0,
+                 scale: float = 1.0, mode_scale: float = 1.29):
+    """(n,) training times in [0, 1] (t = 0 noise, t = 1 data):
+
+    * "uniform";
+    * "skewed" toward the data: t = 1 / (1 + sigma), log sigma ~ N(-1.2, 1.2^2), clipped to
+      [1e-4, 1] (median t = 0.77);
+    * "logit_normal" (Esser et al. 2024, SD3, eq. 19): their t' = 1 − t, the noise level,
+      is sigmoid(u), u ~ N(loc, scale²), so loc and scale are the paper's m and s
+      (m = 0, s = 1: "lognorm(0.00, 1.00)", the best in their Table 1);
+    * "mode" (SD3, eq. 20, mode sampling with heavy tails): t' = 1 − u − s (cos²(π u / 2)
+      − 1 + u), u uniform, s = mode_scale (monotone for −1 ≤ s ≤ 2 / (π − 2); s = 1.29
+      their best, s = 0 uniform)."""
     if how == "uniform":
         return jax.random.uniform(key, (n,), dtype)
+    if how == "logit_normal":
+        return 1.0 - jax.nn.sigmoid(loc + scale * jax.random.normal(key, (n,), dtype))
+    if how == "mode":
+        u = jax.random.uniform(key, (n,), dtype)
+        return 1.0 - (1.0 - u - mode_scale * (jnp.cos(0.5 * jnp.pi * u) ** 2 - 1.0 + u))
     if how != "skewed":
         raise ValueError(f"time sampling must be one of {', '.join(TIME_SAMPLING)}, got {how!r}.")
     mean, std = SKEWED_LOG_SIGMA

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxgen.kernel.settings import non_negative, setting
-from jaxgen.processes.settings import DIVISOR_FLOOR, FM_PREDICTIONS, PATHS, TIME_SAMPLING
+from jaxgen.kernel.settings import non_negative, positive, setting
+from jaxgen.processes.settings import (
+    DIVISOR_FLOOR,
+    FM_PREDICTIONS,
+    MODE_SCALE_MAX,
+    PATHS,
+    TIME_SAMPLING,
+)
 from jaxgen.samplers.settings import Inversion, ODESolver, PriorTemperature
+
+
+def _loc(v):
+    return None if -10.0 <= v <= 10.0 else "must lie in [-10, 10]"
+
+
+def _mode_scale(v):
+    return None if -1.0 <= v <= MODE_SCALE_MAX else f"must lie in [-1, {MODE_SCALE_MAX:.4f}]"
 
 
 def _floor(v):
@@ -31,6 +45,12 @@ class FlowMatchingSettings:
                                             "Karras et al. 2022), clipped to [1e-4, 1], as "
                                             "FAIR's flow_matching CIFAR-10 recipe",
                                  choices=TIME_SAMPLING)
+    time_loc: float = setting(0.0, "time_sampling=logit_normal: m, the mean of the logit of "
+                                   "the noise level (SD3's m)", check=_loc)
+    time_scale: float = setting(1.0, "time_sampling=logit_normal: s, its std (SD3's s)",
+                                check=positive)
+    time_mode_scale: float = setting(1.29, "time_sampling=mode: SD3's s, in [-1, 2/(pi - 2)] "
+                                           "(0: uniform)", check=_mode_scale)
     divisor_floor: float = setting(DIVISOR_FLOOR, "prediction=x1 (x0): the conversion to the "
                                                   "velocity divides by max(sigma_t, this) "
                                                   "(max(alpha_t, this)), bounding the field "

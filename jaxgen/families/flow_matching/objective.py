@@ -62,11 +62,13 @@ STRAIGHT = StraightPath()  # the lecture's path, the default
 def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
              prediction: str = "velocity", time_sampling: str = "uniform"):
     """The conditional flow matching loss. `apply_fn(params, x, t) -> the prediction`;
-    `time_sampling`: how t is drawn (`paths.sample_times`)."""
+    `time_sampling`: how t is drawn, a name of `paths.sample_times` or a t-sampler
+    `(key, n, dtype) -> (n,) times in [0, 1]`."""
     x1 = batch["x"]
     k0, kt = jax.random.split(rng)
     x0 = jax.random.normal(k0, x1.shape, x1.dtype)
-    t = sample_times(kt, x1.shape[0], time_sampling, x1.dtype)
+    t = (time_sampling(kt, x1.shape[0], x1.dtype) if callable(time_sampling)
+         else sample_times(kt, x1.shape[0], time_sampling, x1.dtype))
     xt, dxt = path.sample(x0, x1, t)
     u = apply_fn(params["model"], xt, t)
     sq = jnp.square(u - path.target(prediction, x0, x1, dxt)).reshape(x1.shape[0], -1)
@@ -74,6 +76,10 @@ def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
     name = "fm_mse" if prediction == "velocity" else f"{prediction}_mse"
     return loss, {name: loss, "velocity_norm" if prediction == "velocity"
                   else f"{prediction}_error_norm": jnp.mean(jnp.sqrt(jnp.sum(sq, -1)))}
+
+
+def _times(key, n, dtype, *, how, **options):
+    return sample_times(key, n, how, dtype, **options)
 
 
 def apply_model(model, p, x, t):
@@ -115,11 +121,13 @@ def round_trip(field, steps: int) -> RoundTrip:
         f"the ODE's noise z = x(0), {steps} RK4 steps each way")
 
 
-def make(ctx: BuildContext, loss=None) -> Objective:
+def make(ctx: BuildContext, loss=None, t_sampler=None) -> Objective:
     """The flow-matching objective for a Flax `model(x, t)`. `loss`: a replacement
     `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
-    `cfm_loss`), also given `time_sampling` when objective.time_sampling is not uniform;
-    sampling, the likelihood and the pictures stay the family's."""
+    `cfm_loss`), also given `time_sampling` (a t-sampler `(key, n, dtype) -> (n,) times`)
+    when objective.time_sampling is not uniform or `t_sampler` is given; `t_sampler`
+    replaces objective.time_sampling's. Sampling, the likelihood and the pictures stay the
+    family's."""
     o, model = ctx.settings, ctx.model
     path = make_path(o.path, o.sigma_min)
     apply_fn = functools.partial(apply_model, model)
@@ -132,7 +140,10 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         return {"model": model.init(rng, x, t)["params"]}
 
     # uniform times are the loss's default: a loss of one's own without the keyword works
-    times = {} if o.time_sampling == "uniform" else {"time_sampling": o.time_sampling}
+    if t_sampler is None and o.time_sampling != "uniform":
+        t_sampler = functools.partial(_times, how=o.time_sampling, loc=o.time_loc,
+                                      scale=o.time_scale, mode_scale=o.time_mode_scale)
+    times = {} if t_sampler is None else {"time_sampling": t_sampler}
     loss = functools.partial(loss or cfm_loss, apply_fn=apply_fn, path=path,
                              prediction=o.prediction, **times)
     return Objective(
