@@ -266,6 +266,26 @@ def divergence_hutchinson(f: VectorField, x: jax.Array, t: jax.Array, eps: jax.A
     return _value_and_divergence_hutchinson(f, x, t, eps)[1]
 
 
+def straightness(velocity: VectorField, z: jax.Array, *, num_steps: int = 100,
+                 method: str = "rk4") -> jax.Array:
+    """Liu et al. (2022)'s straightness of the flow from ``z`` (t = 0) to ``x1`` (t = 1),
+
+        S = ∫_0^1 ‖(x1 − x0) − v(x_t, t)‖² dt / D,
+
+    per example (``(B,)``, averaged over the ``D`` dimensions): 0 exactly when every path
+    is a straight line travelled at constant speed. ``x_t`` is the solver's path and the
+    integral the mean over its grid ``t_i = i / num_steps``, ``i < num_steps``."""
+    x1, path = odeint(velocity, z, 0.0, 1.0, num_steps, method, return_path=True)
+    chord = (x1 - z).reshape(z.shape[0], -1)
+
+    def at(i):
+        t = i.astype(jnp.float32) / num_steps
+        v = velocity(path[i], t).reshape(z.shape[0], -1)
+        return jnp.mean(jnp.square(chord - v), axis=-1)
+
+    return jnp.mean(jax.lax.map(at, jnp.arange(num_steps)), axis=0)
+
+
 # --------------------------------------------------------------------------
 # Likelihood.
 # --------------------------------------------------------------------------

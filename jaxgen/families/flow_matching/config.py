@@ -51,6 +51,12 @@ class FlowMatchingSettings:
                                 check=positive)
     time_mode_scale: float = setting(1.29, "time_sampling=mode: SD3's s, in [-1, 2/(pi - 2)] "
                                            "(0: uniform)", check=_mode_scale)
+    reflow_workdir: str = setting("", "reflow (Liu et al. 2022): a trained flow-matching run "
+                                      "whose ODE draws the couplings (x0 = z, x1 = its sample "
+                                      "of z) this run regresses on, instead of independent "
+                                      "noise and data ('': off)")
+    reflow_steps: int = setting(20, "reflow: RK4 steps of that run's ODE per coupling",
+                                check=positive)
     divisor_floor: float = setting(DIVISOR_FLOOR, "prediction=x1 (x0): the conversion to the "
                                                   "velocity divides by max(sigma_t, this) "
                                                   "(max(alpha_t, this)), bounding the field "

@@ -29,6 +29,7 @@ from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgen.kernel.contract import (
     BuildContext,
@@ -38,6 +39,7 @@ from jaxgen.kernel.contract import (
     Player,
     RoundTrip,
 )
+from jaxgen.kernel.errors import UserError
 from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path, sample_times
 from jaxgen.samplers import ode
 from jaxgen.samplers.settings import inversion_steps
@@ -60,13 +62,18 @@ STRAIGHT = StraightPath()  # the lecture's path, the default
 
 
 def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
-             prediction: str = "velocity", time_sampling: str = "uniform"):
+             prediction: str = "velocity", time_sampling: str = "uniform", coupling=None):
     """The conditional flow matching loss. `apply_fn(params, x, t) -> the prediction`;
     `time_sampling`: how t is drawn, a name of `paths.sample_times` or a t-sampler
-    `(key, n, dtype) -> (n,) times in [0, 1]`."""
+    `(key, n, dtype) -> (n,) times in [0, 1]`; `coupling(key, x1) -> (x0, x1)`: the pairs
+    regressed on (reflow: a trained flow's (z, its sample)), else x0 ~ N(0, I) and the
+    data."""
     x1 = batch["x"]
     k0, kt = jax.random.split(rng)
-    x0 = jax.random.normal(k0, x1.shape, x1.dtype)
+    if coupling is not None:
+        x0, x1 = coupling(k0, x1)
+    else:
+        x0 = jax.random.normal(k0, x1.shape, x1.dtype)
     t = (time_sampling(kt, x1.shape[0], x1.dtype) if callable(time_sampling)
          else sample_times(kt, x1.shape[0], time_sampling, x1.dtype))
     xt, dxt = path.sample(x0, x1, t)
@@ -76,6 +83,42 @@ def cfm_loss(params, batch, rng, *, apply_fn, path: AffinePath = STRAIGHT,
     name = "fm_mse" if prediction == "velocity" else f"{prediction}_mse"
     return loss, {name: loss, "velocity_norm" if prediction == "velocity"
                   else f"{prediction}_error_norm": jnp.mean(jnp.sqrt(jnp.sum(sq, -1)))}
+
+
+def reflow_coupling(workdir: str, steps: int):
+    """(key, x1) -> (z, x̂1): z ~ N(0, I) shaped like x1 and the sample the flow-matching
+    run in `workdir` draws from it (RK4, `steps`), restored now, before any tracing; its
+    params enter the train step as constants."""
+    from jaxgen.composed import references
+
+    def check(exp):
+        if not isinstance(exp.objective.tools, FlowMatchingTools):
+            raise UserError(f"objective.reflow_workdir={workdir} is a {exp.objective.name} "
+                            "run; reflow draws its couplings from a flow-matching run.")
+
+    exp, params = references.restore(references.run_folder(
+        workdir, "objective.reflow_workdir", "reflow needs a trained flow-matching run"),
+        check=check)
+    field = exp.objective.tools.velocity(params)
+
+    def coupling(key, x1):
+        z = jax.random.normal(key, x1.shape, x1.dtype)
+        return z, jax.lax.stop_gradient(ode.odeint(field, z, 0.0, 1.0, steps, "rk4"))
+    return coupling
+
+
+def straightness_metric(ctx) -> dict:
+    """`jaxgen eval`'s straightness of the learned flow (`ode.straightness`) from
+    min(eval.num_examples, 1000) draws of z, with eval.ode_steps / eval.ode_method."""
+    n = min(int(ctx.n), 1000)
+    e = ctx.settings
+    z = jax.random.normal(jax.random.fold_in(ctx.rng, 17), (n, *ctx.info.event_shape))
+    field = ctx.exp.objective.tools.velocity(ctx.params)
+    s = np.asarray(jax.jit(lambda z: ode.straightness(
+        field, z, num_steps=int(e.ode_steps), method=e.ode_method))(z), np.float64)
+    return {"straightness": float(s.mean()),
+            "straightness_stderr": float(s.std() / np.sqrt(len(s))),
+            "straightness_steps": f"{e.ode_method} x {int(e.ode_steps)}, {n} draws"}
 
 
 def _times(key, n, dtype, *, how, **options):
@@ -125,9 +168,9 @@ def make(ctx: BuildContext, loss=None, t_sampler=None) -> Objective:
     """The flow-matching objective for a Flax `model(x, t)`. `loss`: a replacement
     `(params, batch, rng, *, apply_fn, path, prediction) -> (scalar, metrics)` (default
     `cfm_loss`), also given `time_sampling` (a t-sampler `(key, n, dtype) -> (n,) times`)
-    when objective.time_sampling is not uniform or `t_sampler` is given; `t_sampler`
-    replaces objective.time_sampling's. Sampling, the likelihood and the pictures stay the
-    family's."""
+    when objective.time_sampling is not uniform or `t_sampler` is given, and `coupling`
+    with objective.reflow_workdir; `t_sampler` replaces objective.time_sampling's.
+    Sampling, the likelihood and the pictures stay the family's."""
     o, model = ctx.settings, ctx.model
     path = make_path(o.path, o.sigma_min)
     apply_fn = functools.partial(apply_model, model)
@@ -144,6 +187,8 @@ def make(ctx: BuildContext, loss=None, t_sampler=None) -> Objective:
         t_sampler = functools.partial(_times, how=o.time_sampling, loc=o.time_loc,
                                       scale=o.time_scale, mode_scale=o.time_mode_scale)
     times = {} if t_sampler is None else {"time_sampling": t_sampler}
+    if o.reflow_workdir:
+        times["coupling"] = reflow_coupling(o.reflow_workdir, int(o.reflow_steps))
     loss = functools.partial(loss or cfm_loss, apply_fn=apply_fn, path=path,
                              prediction=o.prediction, **times)
     return Objective(
