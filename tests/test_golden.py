@@ -39,6 +39,7 @@ CASES = {
              "points", (2,), None, True),
     "ncsn": ("diffusion/ncsn_toy2d.py", TOY + MLP + ["sample.langevin_steps=3"],
              "points", (2,), None, True),
+    "consistency": ("diffusion/consistency_toy2d.py", TOY + MLP, "points", (2,), None, True),
     "edm": ("diffusion/edm_toy2d.py", TOY + MLP + ["sample.steps=3"], "points", (2,), None,
             True),
     "vae": ("vae/vae_toy2d.py", TOY + ["model.features=(16,)"], "points", (2,), None, True),

@@ -4,6 +4,8 @@ denoising / sliced score matching and annealed Langevin sampling; EDM (Karras et
 with its preconditioning, Heun samplers and probability-flow likelihood."""
 
 from jaxgen.families.diffusion.config import (
+                                              ConsistencySample,
+                                              ConsistencySettings,
                                               DDPMEval,
                                               DDPMSample,
                                               DDPMSettings,
@@ -24,3 +26,7 @@ register_objective(ObjectiveSpec(
 register_objective(ObjectiveSpec(
     "edm", "jaxgen.families.diffusion.edm:make", settings=EDMSettings, sample=EDMSample,
     eval=EDMEval, summary="EDM (preconditioned denoiser; probability-flow ODE likelihood)"))
+register_objective(ObjectiveSpec(
+    "consistency", "jaxgen.families.diffusion.consistency:make",
+    settings=ConsistencySettings, sample=ConsistencySample,
+    summary="consistency training (CT / improved CT; one- and few-step sampling)"))

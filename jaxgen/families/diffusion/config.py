@@ -118,3 +118,36 @@ class EDMSample(PriorTemperature):
 @dataclasses.dataclass(frozen=True)
 class EDMEval(Inversion):
     pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencySettings:
+    sigma_data: float = setting(0.5, "sigma_d of the boundary-preserving parameterisation",
+                                check=positive)
+    sigma_min: float = setting(0.002, "the boundary: f(x, sigma_min) = x", check=positive)
+    sigma_max: float = setting(80.0, "the largest noise level (the prior N(0, "
+                                     "sigma_max^2 I))", check=positive)
+    rho: float = setting(7.0, "the Karras grid's exponent", check=positive)
+    improved: bool = setting(False, "false: CT (Song et al. 2023: L2, uniform levels, EMA "
+                                    "target); true: improved CT (Song & Dhariwal 2023: "
+                                    "pseudo-Huber, log-normal levels, no EMA, doubling N)")
+    s0: int = setting(2, "N(k)'s first number of levels (CT 2, iCT 10)", check=positive)
+    s1: int = setting(150, "N(k)'s last (CT 150, iCT 1280)", check=positive)
+    schedule_steps: int = setting(10000, "K, the steps N(k) and mu(k) span (not "
+                                         "train.steps: a longer resume keeps the schedule)",
+                                  check=positive)
+    mu0: float = setting(0.9, "CT: the target's EMA decay at N = s0", check=unit_interval)
+    p_mean: float = setting(-1.1, "iCT: the level distribution's log-normal mean",
+                            check=_log_sigma)
+    p_std: float = setting(2.0, "iCT: its std", check=positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencySample(PriorTemperature):
+    steps: int = setting(1, "network evaluations: 1, or more with sample.sigmas",
+                         check=positive)
+    sigmas: tuple = setting((0.821,), "the intermediate noise levels of a multi-step sample, "
+                                      "descending")
+
+    def nfe(self, objective) -> int:
+        return self.steps
