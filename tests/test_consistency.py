@@ -108,3 +108,48 @@ def test_one_and_two_step_samples_of_the_skip_only_function_are_their_closed_for
 
 def obj_spec_sample():
     return registry.objective_spec("consistency").sample
+
+
+def test_the_distillation_step_is_heuns_with_per_example_levels():
+    """CD's target input: one Heun step of the teacher's ODE from σ_{n+1} to σ_n, each row
+    at its own levels; against float64 with the ideal denoiser of N(0, s² I)."""
+    from jaxgen.families.diffusion.edm import heun_step
+    s = 0.7
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 3)) * 5
+    s_from = rng.uniform(0.5, 20, 6)
+    s_to = s_from * rng.uniform(0.3, 0.9, 6)
+
+    def denoise(x, sigma):
+        sigma = jnp.reshape(sigma, (-1,) + (1,) * (x.ndim - 1))
+        return s ** 2 / (s ** 2 + sigma ** 2) * x
+
+    with jax.enable_x64(True):
+        got = np.asarray(heun_step(denoise, jnp.asarray(x), jnp.asarray(s_from),
+                                   jnp.asarray(s_to)))
+    a, b = s_from[:, None], s_to[:, None]
+    d = (x - s ** 2 / (s ** 2 + a ** 2) * x) / a
+    xe = x + (b - a) * d
+    d2 = (xe - s ** 2 / (s ** 2 + b ** 2) * xe) / b
+    np.testing.assert_allclose(got, x + (b - a) * 0.5 * (d + d2), rtol=1e-12)
+
+
+def test_distillation_from_an_edm_run_passes_the_contract_and_refuses_other_runs(tmp_path,
+                                                                                capsys):
+    from jaxgen import cli
+    small = ["--config.model.features=(16, 16)", "--config.model.time_dim=8",
+             "--config.train.pictures=false", "--config.train.progress=false"]
+    teacher = tmp_path / "edm"
+    assert cli.main(["train", "--config", "diffusion/edm_toy2d", "--workdir", str(teacher),
+                     "--config.train.steps=3", *small]) == 0
+    capsys.readouterr()
+    assert cli.main(["check", "configs/diffusion/consistency_toy2d.py", *small,
+                     f"--config.objective.teacher_workdir={teacher}"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("6 of 6 checks passed")
+    fm = tmp_path / "fm"
+    assert cli.main(["train", "--config", "flow_matching/toy2d", "--workdir", str(fm),
+                     "--config.train.steps=2", *small]) == 0
+    capsys.readouterr()
+    assert cli.main(["check", "configs/diffusion/consistency_toy2d.py", *small,
+                     f"--config.objective.teacher_workdir={fm}"]) == 1
+    assert "takes an EDM run's denoiser" in capsys.readouterr().out

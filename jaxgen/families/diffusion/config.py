@@ -136,7 +136,12 @@ class ConsistencySettings:
     schedule_steps: int = setting(10000, "K, the steps N(k) and mu(k) span (not "
                                          "train.steps: a longer resume keeps the schedule)",
                                   check=positive)
-    mu0: float = setting(0.9, "CT: the target's EMA decay at N = s0", check=unit_interval)
+    mu0: float = setting(0.9, "CT: the target's EMA decay at N = s0; CD: its constant decay",
+                         check=unit_interval)
+    teacher_workdir: str = setting("", "consistency distillation: a trained EDM run whose "
+                                       "denoiser takes the Heun step between adjacent levels "
+                                       "('': consistency training)")
+    cd_levels: int = setting(18, "CD: the fixed number of levels N", check=positive)
     p_mean: float = setting(-1.1, "iCT: the level distribution's log-normal mean",
                             check=_log_sigma)
     p_std: float = setting(2.0, "iCT: its std", check=positive)

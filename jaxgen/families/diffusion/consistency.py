@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from jaxgen.families.diffusion.edm import _per_example
+from jaxgen.families.diffusion.edm import _per_example, heun_step
 from jaxgen.kernel.contract import BuildContext, Objective, Player
 from jaxgen.kernel.errors import UserError
 
@@ -89,11 +89,14 @@ class Parameterisation:
         return c_skip * x + c_out * self.apply_fn(net_params, c_in * x, 0.25 * jnp.log(sigma))
 
 
-def ct_loss(params, batch, rng, *, f: Parameterisation, o):
-    """The consistency-training loss at the step in params["step"] (module docstring)."""
+def ct_loss(params, batch, rng, *, f: Parameterisation, o, teacher=None):
+    """The consistency-training loss at the step in params["step"] (module docstring);
+    with `teacher(x, sigma)` (an EDM run's denoiser), consistency distillation: N fixed at
+    objective.cd_levels and the target's input the teacher's Heun step from σ_{n+1}."""
     x = batch["x"]
     b = x.shape[0]
-    n = n_levels(params["step"], o.schedule_steps, o.s0, o.s1, o.improved)
+    n = (jnp.asarray(float(o.cd_levels)) if teacher is not None
+         else n_levels(params["step"], o.schedule_steps, o.s0, o.s1, o.improved))
     k_idx, k_z = jax.random.split(rng)
     if o.improved:
         i = jnp.arange(1, o.s1 + 1, dtype=jnp.float32)  # candidate indices, masked past N - 1
@@ -108,10 +111,12 @@ def ct_loss(params, batch, rng, *, f: Parameterisation, o):
     s_n = level(idx, n, o.sigma_min, o.sigma_max, o.rho)
     s_next = level(idx + 1.0, n, o.sigma_min, o.sigma_max, o.rho)
     z = jax.random.normal(k_z, x.shape, x.dtype)
-    online = f(params["model"], x + _per_example(s_next, x) * z, s_next)
+    x_next = x + _per_example(s_next, x) * z
+    online = f(params["model"], x_next, s_next)
     target_params = params["model"] if o.improved else params["target"]
-    target = jax.lax.stop_gradient(f(jax.lax.stop_gradient(target_params),
-                                     x + _per_example(s_n, x) * z, s_n))
+    x_n = (x + _per_example(s_n, x) * z if teacher is None
+           else heun_step(teacher, x_next, s_next, s_n))
+    target = jax.lax.stop_gradient(f(jax.lax.stop_gradient(target_params), x_n, s_n))
     sq = jnp.sum(jnp.square(online - target).reshape(b, -1), axis=-1)
     dim = math.prod(x.shape[1:])
     if o.improved:
@@ -124,12 +129,14 @@ def ct_loss(params, batch, rng, *, f: Parameterisation, o):
 
 
 def update_target(params, batch, rng, *, o):
-    """After each gradient step: the step counter, and (CT) the target's EMA at μ(k)."""
+    """After each gradient step: the step counter, and (CT) the target's EMA at μ(k) (CD:
+    at objective.mu0)."""
     del batch, rng
     step = params["step"]
     out = {**params, "step": step + 1}
     if not o.improved:
-        mu = ema_rate(n_levels(step, o.schedule_steps, o.s0, o.s1, False), o.s0, o.mu0)
+        mu = (jnp.asarray(o.mu0) if o.teacher_workdir else
+              ema_rate(n_levels(step, o.schedule_steps, o.s0, o.s1, False), o.s0, o.mu0))
         out["target"] = jax.tree.map(lambda t, p: mu * t + (1.0 - mu) * p,
                                      params["target"], params["model"])
     return out
@@ -153,6 +160,23 @@ def sample(params, rng, num, settings, labels=None, *, f: Parameterisation, even
     return x
 
 
+def distillation_teacher(workdir: str):
+    """The EDM run in `workdir`, restored now (before any tracing): its denoiser
+    `(x, sigma) -> D(x; σ)` with its EMA params as constants."""
+    from jaxgen.composed import references
+    from jaxgen.families.diffusion.edm import EDMTools
+
+    def check(exp):
+        if not isinstance(exp.objective.tools, EDMTools):
+            raise UserError(f"objective.teacher_workdir={workdir} is a {exp.objective.name} "
+                            "run; consistency distillation takes an EDM run's denoiser.")
+
+    exp, params = references.restore(references.run_folder(
+        workdir, "objective.teacher_workdir", "distillation needs a trained EDM run"),
+        check=check)
+    return functools.partial(exp.objective.tools.denoise, params)
+
+
 def make(ctx: BuildContext, loss=None) -> Objective:
     """Consistency training for a Flax `model(x, t)`. `loss`: a replacement for `ct_loss`
     (called with f and the settings o); the schedule state and the sampler stay."""
@@ -171,9 +195,15 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         return {"model": net, "target": jax.tree.map(jnp.copy, net),
                 "step": jnp.zeros((), jnp.float32)}
 
+    extra = {}
+    if o.teacher_workdir:
+        if o.improved:
+            raise UserError("objective.teacher_workdir distils with CT's EMA target; "
+                            "objective.improved=true is consistency training's.")
+        extra["teacher"] = distillation_teacher(o.teacher_workdir)
     return Objective(
         name="consistency",
-        players=(Player("model", functools.partial(loss or ct_loss, f=f, o=o)),),
+        players=(Player("model", functools.partial(loss or ct_loss, f=f, o=o, **extra)),),
         init=init,
         update_state=functools.partial(update_target, o=o),
         sample=functools.partial(sample, f=f, event_shape=tuple(ctx.data.event_shape),

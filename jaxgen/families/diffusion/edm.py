@@ -51,13 +51,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.kernel.contract import BuildContext, Likelihood, Objective, Player, RoundTrip
+from jaxgen.kernel.contract import (
+    BuildContext,
+    FamilyTools,
+    Likelihood,
+    Objective,
+    Player,
+    RoundTrip,
+)
 from jaxgen.kernel.errors import UserError
 from jaxgen.samplers import ode
 from jaxgen.samplers.settings import inversion_steps
@@ -86,6 +93,29 @@ class Precond:
     def weight(self, sigma):
         """λ(σ) = (σ² + σ_d²) / (σ σ_d)²."""
         return (sigma ** 2 + self.sigma_data ** 2) / (sigma * self.sigma_data) ** 2
+
+
+@dataclasses.dataclass(frozen=True)
+class EDMTools(FamilyTools):
+    """An EDM run's denoiser `denoise(params, x, sigma)` = D(x; σ) (σ a scalar or (B,))."""
+
+    denoise: Callable
+    provides: ClassVar[str] = "EDM denoiser"
+    needed_for: ClassVar[str] = "EDM runs (objective.name=edm)"
+
+
+def heun_step(denoise: Callable, x, s_from, s_to):
+    """One Heun step of the probability-flow ODE dx/dσ = (x − D(x; σ)) / σ from σ = s_from
+    to s_to > 0 (Algorithm 1's update); `denoise(x, sigma)` is D; s_from, s_to scalars or
+    (B,)."""
+    def level(s):  # a scalar stays one; (B,) broadcasts against x
+        return s if jnp.ndim(s) == 0 else _per_example(s, x)
+
+    a, b = level(s_from), level(s_to)
+    d = (x - denoise(x, s_from)) / a
+    x_euler = x + (b - a) * d
+    d_next = (x_euler - denoise(x_euler, s_to)) / b
+    return x + (b - a) * 0.5 * (d + d_next)
 
 
 def sigma_grid(num_steps: int, sigma_min: float, sigma_max: float, rho: float) -> np.ndarray:
@@ -143,12 +173,10 @@ def heun_sampler(denoise: Callable, x, sigmas, rng=None, *, s_churn: float = 0.0
         if gamma > 0:
             eps = jax.random.normal(jax.random.fold_in(rng, i), x.shape, x.dtype)
             x = x + math.sqrt(s_hat ** 2 - s_cur ** 2) * s_noise * eps
-        d = (x - denoise(x, s_hat)) / s_hat
-        x_next = x + (s_next - s_hat) * d
         if heun and s_next > 0:
-            d_next = (x_next - denoise(x_next, s_next)) / s_next
-            x_next = x + (s_next - s_hat) * 0.5 * (d + d_next)
-        x = x_next
+            x = heun_step(denoise, x, s_hat, s_next)
+        else:
+            x = x + (s_next - s_hat) * (x - denoise(x, s_hat)) / s_hat
     return x
 
 
@@ -230,4 +258,5 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         representation=ode.ODE_REPRESENTATION,
         round_trip=round_trip(denoise, bounds["sigma_min"], bounds["sigma_max"],
                               inversion_steps(ctx.eval)),
+        tools=EDMTools(denoise),
     )
