@@ -177,9 +177,9 @@ def run(report, budget):
                   ("F(y) classified as sneaker", *(f"{v:.3f}" for v in
                                                    cyc["F(y) is a sneaker"]),
                    f"true sneakers: {real_x:.3f}"),
-                  ("cycle L1 |F(G(x)) − x|", *(f"{v:.3f}" for v in cyc["cycle x"]),
+                  ("cycle L1 ‖F(G(x)) − x‖₁", *(f"{v:.3f}" for v in cyc["cycle x"]),
                    f"two different sneakers: {pair_l1:.3f}"),
-                  ("cycle L1 |G(F(y)) − y|", *(f"{v:.3f}" for v in cyc["cycle y"]), "")],
+                  ("cycle L1 ‖G(F(y)) − y‖₁", *(f"{v:.3f}" for v in cyc["cycle y"]), "")],
                  f"CycleGAN sneaker ↔ ankle boot, the test images of the two classes among the "
                  f"first {2 * n}; {c_steps} steps x batch {batch} per seed, "
                  f"{np.mean(c_ms):.0f} ms per step")

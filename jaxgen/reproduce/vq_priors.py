@@ -19,10 +19,12 @@ trainer, each step a run in REPORT/runs:
     the same autoencoder: the test images' own codes (the reconstructions: what a perfect
     prior would give) and uniformly random codes (what no prior gives: blobs).
 
-The verdict: holds when each prior's decoded samples close at least half of the FD gap
-from the random codes to the reconstructions and their confident share is at least half
-of the reconstructions'; does not hold when a prior's samples score no better than
-random codes; cannot tell otherwise.
+The verdict: holds when each prior's decoded samples close at least 90 % of the FD gap
+from the random codes to the reconstructions (samples nearly as close to the test set as
+the autoencoder's own reconstructions); does not hold when a prior's samples score no
+better than random codes; cannot tell otherwise. The confidently-classified share is
+reported beside it but does not decide: decoded random codes are often classified
+confidently too (as a bag, say), so it does not tell garments from blobs.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CLAIM = ("Deck 001: a VQ-VAE learns discrete codes, then \"fit an autoregressive
          "2019) models a top map and the bottom map given the top, each with its own prior.")
 
 CONFIDENT = 0.9  # the classifier's top-class probability that counts as recognisable
+CLOSED = 0.9  # the share of the FD gap (random codes -> reconstructions) samples must close
 # the autoencoders and priors at widths that train in minutes on 2 CPU cores
 PRIOR_NET = ["model.d_model=64", "model.num_heads=4", "model.num_layers=2"]
 FAST_AE = ["model.channels=(4, 8)", "train.data_in_memory_mb=0"]
@@ -138,9 +141,9 @@ def run(report, budget):
                      f"{fd_rnd:.1f} / {c_rnd:.3f}", f"{closed:.2f}"))
         strips += [smp[:12], rec[:12], rnd[:12]]
         report.compare(f"{label}: share of the FD gap random codes → reconstructions that the "
-                       "prior's samples close", closed, "≥ 0.5 (garments, not blobs)",
+                       "prior's samples close", closed, f"≥ {CLOSED} (garments, not blobs)",
                        "van den Oord et al. 2017; Razavi et al. 2019",
-                       None if fast else closed >= 0.5)
+                       None if fast else closed >= CLOSED)
     report.table(("model", "FD of prior samples", f"share with p(class) ≥ {CONFIDENT}",
                   "reconstructions: FD / share", "random codes: FD / share",
                   "FD gap closed"), rows,
@@ -154,11 +157,12 @@ def run(report, budget):
                         title="decoded by each autoencoder")
     report.figure("samples.png", "prior samples beside the test set's reconstructions and "
                   "random codes, each decoded by the same autoencoder")
-    ok = all(c >= 0.5 and s >= 0.5 for c, s, _ in judged.values())
+    ok = all(c >= CLOSED for c, _, _ in judged.values())
     bad = any(worse for _, _, worse in judged.values())
     verdict = "holds" if ok else "does not hold" if bad else "cannot tell at this budget"
     why = "; ".join(f"{m}: the samples close {c:.0%} of the FD gap from random codes to the "
-                    f"reconstructions, and {s:.0%} of the reconstructions' confident share"
+                    f"reconstructions (their confident share is {s:.0%} of the "
+                    "reconstructions'; random codes' is similar, so it does not decide)"
                     for m, (c, s, _) in judged.items())
     report.verdict(verdict, why, f"autoencoders {ae_steps} x {ae_batch}, priors {p_steps} x "
                    f"{p_batch}; n = {n}")
