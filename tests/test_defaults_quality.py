@@ -11,7 +11,8 @@ from jaxgen import cli
 from jaxgen.kernel import config as config_lib
 from jaxgen.reproduce import defaults_quality as dq
 
-SHIPPED_2D = ["diffusion/ddpm_toy2d", "diffusion/ncsn_toy2d", "flow_matching/toy2d",
+SHIPPED_2D = ["diffusion/consistency_toy2d", "diffusion/ddpm_toy2d", "diffusion/edm_toy2d",
+              "diffusion/ncsn_toy2d", "flow_matching/toy2d",
               "flows/nsf_toy2d", "flows/realnvp_toy2d", "gan/minimax_toy2d", "gan/ns_toy2d",
               "gan/wgan_gp_toy2d", "gan/wgan_toy2d", "vae/vae_toy2d"]
 

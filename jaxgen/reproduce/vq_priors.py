@@ -61,15 +61,16 @@ def _confident(cls, images) -> float:
 def _export(wd, out_dir, name: str, num: int | None = None):
     """`jaxgen codes` of the run in wd (the first `num` images of each split, None: all),
     train and test: the two .npz paths."""
-    from jaxgen import cli
+    import argparse
+
+    from jaxgen.families.vae.commands import codes
     paths = []
     for split in ("train", "test"):
         path = out_dir / f"{name}_codes_{split}.npz"
         if not path.exists():
-            code = cli.main(["codes", "--workdir", str(wd), "--out", str(path),
-                             "--split", split, *(["--num", str(num)] if num else [])])
-            if code != 0:
-                raise RuntimeError(f"jaxgen codes --workdir {wd} --split {split} failed")
+            codes(argparse.Namespace(workdir=str(wd), out=str(path), split=split, num=num,
+                                     batch_size=500, step=None, raw_params=False,
+                                     force=False), [])
         paths.append(path)
     return paths
 

@@ -252,8 +252,9 @@ def make(ctx: BuildContext, loss: dict | None = None) -> Objective:
                              "only, so leave objective.adv_weight at 1.")
         g_loss = functools.partial(own["generator"], tr=tr, l1_weight=l1_weight)
     else:
-        g_loss = functools.partial(generator_loss, tr=tr, l1_weight=l1_weight,
-                                   adv_weight=float(o.adv_weight))
+        # adv_weight only when set: the default call is the one a replacement loss gets
+        weight = {} if float(o.adv_weight) == 1.0 else {"adv_weight": float(o.adv_weight)}
+        g_loss = functools.partial(generator_loss, tr=tr, l1_weight=l1_weight, **weight)
     return Objective(
         name="pix2pix",
         players=(Player("discriminator", functools.partial(
