@@ -41,3 +41,17 @@ def restore(workdir, check=None) -> tuple:
         _RUNS.pop(next(iter(_RUNS)))
     _RUNS[key] = got
     return got
+
+
+def restore_with_tools(workdir, key: str, tools_type, what: str) -> tuple:
+    """(Experiment, EMA params) of the run the setting `key` names, which must be a run
+    whose objective's tools are a `tools_type` (`what` it is, for the errors: "a
+    flow-matching run"), restored now, before anything is traced."""
+    from jaxgen.kernel.errors import UserError
+
+    def check(exp):
+        if not isinstance(exp.objective.tools, tools_type):
+            raise UserError(f"{key}={workdir} is a {exp.objective.name} run; it must be "
+                            f"{what}.")
+
+    return restore(run_folder(workdir, key, f"it must be {what}"), check=check)

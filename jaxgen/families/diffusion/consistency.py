@@ -165,15 +165,9 @@ def distillation_teacher(workdir: str):
     `(x, sigma) -> D(x; σ)` with its EMA params as constants."""
     from jaxgen.composed import references
     from jaxgen.families.diffusion.edm import EDMTools
-
-    def check(exp):
-        if not isinstance(exp.objective.tools, EDMTools):
-            raise UserError(f"objective.teacher_workdir={workdir} is a {exp.objective.name} "
-                            "run; consistency distillation takes an EDM run's denoiser.")
-
-    exp, params = references.restore(references.run_folder(
-        workdir, "objective.teacher_workdir", "distillation needs a trained EDM run"),
-        check=check)
+    exp, params = references.restore_with_tools(
+        workdir, "objective.teacher_workdir", EDMTools,
+        "an EDM run (consistency distillation takes an EDM run's denoiser)")
     return functools.partial(exp.objective.tools.denoise, params)
 
 

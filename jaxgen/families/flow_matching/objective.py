@@ -39,7 +39,6 @@ from jaxgen.kernel.contract import (
     Player,
     RoundTrip,
 )
-from jaxgen.kernel.errors import UserError
 from jaxgen.processes.paths import DIVISOR_FLOOR, AffinePath, StraightPath, make_path, sample_times
 from jaxgen.samplers import ode
 from jaxgen.samplers.settings import inversion_steps
@@ -90,15 +89,9 @@ def reflow_coupling(workdir: str, steps: int):
     run in `workdir` draws from it (RK4, `steps`), restored now, before any tracing; its
     params enter the train step as constants."""
     from jaxgen.composed import references
-
-    def check(exp):
-        if not isinstance(exp.objective.tools, FlowMatchingTools):
-            raise UserError(f"objective.reflow_workdir={workdir} is a {exp.objective.name} "
-                            "run; reflow draws its couplings from a flow-matching run.")
-
-    exp, params = references.restore(references.run_folder(
-        workdir, "objective.reflow_workdir", "reflow needs a trained flow-matching run"),
-        check=check)
+    exp, params = references.restore_with_tools(
+        workdir, "objective.reflow_workdir", FlowMatchingTools,
+        "a flow-matching run (reflow draws its couplings from a flow-matching run)")
     field = exp.objective.tools.velocity(params)
 
     def coupling(key, x1):
