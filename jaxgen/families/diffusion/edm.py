@@ -69,8 +69,6 @@ from jaxgen.kernel.errors import UserError
 from jaxgen.samplers import ode
 from jaxgen.samplers.settings import inversion_steps
 
-SAMPLERS = ("heun", "euler")
-
 
 @dataclasses.dataclass(frozen=True)
 class Precond:
