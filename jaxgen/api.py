@@ -39,12 +39,14 @@ import jax
 import numpy as np
 
 from jaxgen import distributions
+from jaxgen.kernel import state
 from jaxgen.kernel.config import base_config, load_config, load_config_file, resolve
 from jaxgen.kernel.contract import (
     Autoencoder,
     BuildContext,
     Dataset,
     DatasetInfo,
+    DataStats,
     FamilyTools,
     HeldOutStats,
     Likelihood,
@@ -84,7 +86,8 @@ from jaxgen.samplers.settings import ODESolver, PriorTemperature
 __all__ = [
     # contract
     "Objective", "Player", "Likelihood", "HeldOutStats", "Autoencoder", "FamilyTools",
-    "BuildContext", "DatasetInfo", "Dataset", "microbatch", "require_tools", "with_loss",
+    "BuildContext", "DatasetInfo", "DataStats", "Dataset", "microbatch", "require_tools",
+    "with_loss", "state",
     "RoundTrip", "round_trip_of",
     # registration and settings
     "ObjectiveSpec", "ModelSpec", "DatasetSpec", "objective", "dataset", "register_objective",

@@ -323,8 +323,7 @@ def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BA
       "num_train", "num_test", "data", "loss_first", "loss_last" (mean loss over the first
       and last 10 % of steps, from the run's metrics.jsonl)}.
     """
-    from jaxgen.data import get_dataset
-    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    from jaxgen.runner.experiment import Experiment, read_run_info
     from jaxgen.runner.logging import read_metrics
     from jaxgen.runner.loop import train_and_evaluate
 
@@ -340,7 +339,7 @@ def train_classifier(*, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BA
         t0 = time.perf_counter()
         train_and_evaluate(cfg, workdir)
         train_seconds = time.perf_counter() - t0
-        exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+        exp = Experiment(cfg, read_run_info(workdir))
         state, _ = exp.restore(workdir)
         params = state.params["model"]
         losses = np.asarray([m["loss"] for m in read_metrics(workdir)], np.float64)

@@ -45,7 +45,7 @@ from jaxgen.eval.metrics import EvalContext
 from jaxgen.kernel import registry
 from jaxgen.kernel.errors import MissingError, NonFiniteResultError, UsageError, UserError
 from jaxgen.runner import distributed
-from jaxgen.runner.experiment import DatasetInfo, Experiment
+from jaxgen.runner.experiment import Experiment, run_data_info
 from jaxgen.runner.logging import format_table
 
 EVAL_DIR = "eval"
@@ -67,7 +67,7 @@ def evaluate(config, workdir: str | Path, split: str = "test", step: int | None 
     workdir = Path(workdir).resolve()
     echo = write if echo is None else echo
     dataset = get_dataset(config.data, split)
-    info = DatasetInfo.of(dataset)
+    info = run_data_info(dataset, workdir)
     exp = Experiment(config, info)
     state, _ = exp.restore(workdir, step)
     step = int(distributed.to_host(state.step))

@@ -70,7 +70,9 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxgen.kernel import transforms
 from jaxgen.kernel.errors import UsageError
 
 Params = dict
@@ -79,10 +81,36 @@ LossFn = Callable[[Params, Batch, jax.Array], tuple[jax.Array, dict]]
 
 
 @dataclasses.dataclass(frozen=True)
+class DataStats:
+    """Statistics of the training data in model space, measured once when a run is first
+    built and kept in its run.json (so a resumed, evaluated or sampled run builds its
+    objective from the same numbers): the mean and standard deviation over all dimensions
+    of `num_examples` examples spread evenly over the training split, images as bin centres
+    (no dequantisation noise)."""
+
+    mean: float
+    std: float
+    num_examples: int
+
+    #: how many training examples `measure` reads (evenly spaced over the split)
+    NUM: ClassVar[int] = 2048
+
+    @classmethod
+    def measure(cls, dataset, num: int | None = None) -> DataStats:
+        n = min(len(dataset.source), num or cls.NUM)
+        idx = np.unique(np.linspace(0, len(dataset.source) - 1, n).round().astype(np.int64))
+        x = np.asarray(transforms.preprocess(dataset.kind, dataset.source.get(idx)["x"],
+                                             dequantize=False), np.float64)
+        return cls(float(x.mean()), float(x.std()), int(len(idx)))
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     """What models and objectives know of the data (no examples).
 
     kind: "points" (float vectors), "images" (8-bit NHWC) or "tokens" (int code maps).
+    stats: `DataStats` of the training split, or None where they were not measured (a run
+      trained before they were kept, or an Experiment built from shapes alone).
     """
 
     name: str
@@ -90,23 +118,38 @@ class DatasetInfo:
     event_shape: tuple
     num_classes: int | None = None
     num_tokens: int | None = None  # "tokens": the vocabulary size K
+    stats: DataStats | None = None
 
     @classmethod
-    def of(cls, dataset) -> DatasetInfo:
+    def of(cls, dataset, stats: bool = False) -> DatasetInfo:
+        """The info of `dataset`; `stats`: also measure its `DataStats` (pass the training
+        split)."""
         return cls(dataset.name, dataset.kind, tuple(dataset.event_shape), dataset.num_classes,
-                   getattr(dataset, "num_tokens", None))
+                   getattr(dataset, "num_tokens", None),
+                   DataStats.measure(dataset) if stats else None)
 
     def to_json(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "event_shape": list(self.event_shape),
              "num_classes": self.num_classes}
         if self.num_tokens is not None:
             d["num_tokens"] = self.num_tokens
+        if self.stats is not None:
+            d["stats"] = dataclasses.asdict(self.stats)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> DatasetInfo:
         return cls(d["name"], d["kind"], tuple(d["event_shape"]), d.get("num_classes"),
-                   d.get("num_tokens"))
+                   d.get("num_tokens"), DataStats(**d["stats"]) if d.get("stats") else None)
+
+    def require_stats(self, what: str) -> DataStats:
+        """The data statistics, or one error naming `what` needs them."""
+        if self.stats is None:
+            raise UsageError(
+                f"{what} needs the training data's statistics, and this run has none: it "
+                "was built from shapes alone, or trained before jaxgen kept them in run.json. "
+                "Set the value explicitly instead, or train the run again.")
+        return self.stats
 
     @property
     def dim(self) -> int:
@@ -118,7 +161,8 @@ class BuildContext:
     """What a family's builder receives.
 
     model: the Flax module built from `model.*` (with `train.compute_dtype` applied).
-    data: what is known of the data.
+    data: what is known of the data; `data.stats` the training data's statistics where
+      measured (`data.require_stats(what)` for a builder that needs them).
     settings: the family's declared `objective.*` settings (its frozen dataclass).
     eval: its declared `eval.*` settings beyond the generic ones (e.g. IWAE's k).
     config: the whole resolved config, for the rare builder that needs another group

@@ -113,9 +113,8 @@ def _encode(vae_wd: str, cfg, record) -> float:
 
 
 def _restore(cfg, workdir):
-    from jaxgen.data import get_dataset
-    from jaxgen.runner.experiment import DatasetInfo, Experiment
-    exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+    from jaxgen.runner.experiment import Experiment, read_run_info
+    exp = Experiment(cfg, read_run_info(workdir))
     state, _ = exp.restore(workdir)
     return exp, state.ema_params
 

@@ -85,16 +85,15 @@ def _train_and_score(wd, overrides, n, with_init=True):
     with_init, at the initialisation (step 0), each from n samples of one latent key."""
     import jax
 
-    from jaxgen.data import get_dataset
     from jaxgen.data.toy2d import get_toy
     from jaxgen.eval.modes import mode_metrics
     from jaxgen.kernel import config as config_lib
     from jaxgen.runner.checkpoint import checkpoint_steps
-    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    from jaxgen.runner.experiment import Experiment, read_run_info
     from jaxgen.runner.loop import train_and_evaluate
     cfg = config_lib.load_config(CONFIG, overrides)
     train_and_evaluate(cfg, wd)
-    exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+    exp = Experiment(cfg, read_run_info(wd))
     toy = get_toy(cfg.data.name)
     key = jax.random.key(cfg.seed + 10**6)
     states = ([(0, exp.init_state())] if with_init else []) + [

@@ -29,9 +29,8 @@ FAMILIES = {
 def train_run(report, name: str, config: str, overrides, *, steps: int, batch: int,
               seed: int = 0, fast_overrides=(), fast: bool = False):
     """Train (or resume) CONFIG in REPORT/runs/NAME; returns (exp, ema params, summary)."""
-    from jaxgen.data import get_dataset
     from jaxgen.kernel import config as config_lib
-    from jaxgen.runner.experiment import DatasetInfo, Experiment
+    from jaxgen.runner.experiment import Experiment, read_run_info
     from jaxgen.runner.loop import train_and_evaluate
     wd = report.path("runs") / name.replace(" ", "_").replace("(", "").replace(")", "")
     cfg = config_lib.load_config(config, [
@@ -47,7 +46,7 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
                         "nothing was measured on it. Rerun the reproduction with --force "
                         "--reuse-runs to resume its runs.")
     summary["train_seconds"] = time.perf_counter() - t0
-    exp = Experiment(cfg, DatasetInfo.of(get_dataset(cfg.data, "train")))
+    exp = Experiment(cfg, read_run_info(wd))
     state, _ = exp.restore(wd)
     return exp, state.ema_params, summary, wd
 

@@ -85,7 +85,7 @@ def trainer_ms_per_step(config, steps: int) -> float:
 def setup(config):
     """(Experiment, initial state, first global batch) exactly as the trainer makes them."""
     dataset = get_dataset(config.data, "train")
-    exp = Experiment(config, DatasetInfo.of(dataset))
+    exp = Experiment(config, DatasetInfo.of(dataset, stats=True))
     t = config.train
     pipe = BatchPipeline(dataset.source, t.batch_size, config.seed,
                          process_index=jax.process_index(), process_count=jax.process_count(),

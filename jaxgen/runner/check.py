@@ -85,7 +85,7 @@ def check_config(cfg, say=print) -> bool:
     def build():
         data = get_dataset(cfgs[CHECK_STEPS].data, "train")
         state["data"] = data
-        exp = Experiment(cfgs[CHECK_STEPS], DatasetInfo.of(data))
+        exp = Experiment(cfgs[CHECK_STEPS], DatasetInfo.of(data, stats=True))
         state["exp"] = exp
         players = ", ".join(p.name for p in exp.objective.players)
         shapes = jax.eval_shape(exp._init_fn, exp.example_batch()).params

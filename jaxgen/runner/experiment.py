@@ -26,7 +26,8 @@ from jaxgen.runner import step as step_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir
 from jaxgen.runner.optim import make_optimizer
 
-__all__ = ["DatasetInfo", "Experiment", "read_run_info", "write_run_info", "xla_options"]
+__all__ = ["DatasetInfo", "Experiment", "read_run_info", "run_data_info", "write_run_info",
+           "xla_options"]
 
 
 def write_run_info(workdir: Path, info: DatasetInfo, extra: dict) -> None:
@@ -41,6 +42,18 @@ def read_run_info(workdir: Path) -> DatasetInfo:
             f"{workdir} holds no jaxgen run (no run.json). Train first: "
             f"jaxgen train --config CFG.py --workdir {workdir}")
     return DatasetInfo.from_json(json.loads(path.read_text())["data"])
+
+
+def run_data_info(dataset, workdir: Path, measure: bool = False) -> DatasetInfo:
+    """The info of `dataset` with the statistics of the run in `workdir`: measured once,
+    when the run is first trained (`measure`, given the training split), then read from
+    its run.json, so a resumed, evaluated or sampled run builds the same objective."""
+    info = DatasetInfo.of(dataset)
+    if (Path(workdir) / "run.json").exists():
+        stored = read_run_info(workdir).stats
+        if stored is not None:
+            return dataclasses.replace(info, stats=stored)
+    return DatasetInfo.of(dataset, stats=True) if measure else info
 
 
 # jaxgen's XLA options for the train step of image models on CPU: YNNPACK for reductions

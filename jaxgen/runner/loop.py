@@ -28,7 +28,7 @@ from jaxgen.kernel.errors import NonFiniteLossError
 from jaxgen.runner import distributed, pictures, provenance, resume, sharding, stops, throughput
 from jaxgen.runner import workdir as workdir_lib
 from jaxgen.runner.checkpoint import Checkpointer, checkpoint_dir, checkpoint_steps
-from jaxgen.runner.experiment import DatasetInfo, Experiment, write_run_info
+from jaxgen.runner.experiment import Experiment, run_data_info, write_run_info
 from jaxgen.runner.logging import MetricsWriter, format_table, progress_bar
 from jaxgen.runner.optim import learning_rates
 from jaxgen.runner.state import param_count
@@ -111,7 +111,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     # Everything that can be wrong with the config fails here, before DIR is made.
     dataset = get_dataset(config.data, "train")
     check_held_out(config.data, dataset)
-    info = DatasetInfo.of(dataset)
+    info = run_data_info(dataset, workdir, measure=True)
     exp = Experiment(config, info)
     pipeline = BatchPipeline(dataset.source, t_cfg.batch_size, seed=config.seed,
                              process_index=jax.process_index(),

@@ -83,7 +83,8 @@ def _log_sigma(v) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class EDMSettings:
     sigma_data: float = setting(0.5, "sigma_d, the data's standard deviation (0.5 for images "
-                                     "in [-1, 1])", check=positive)
+                                     "in [-1, 1]); 0: the training data's own, measured "
+                                     "when the run is first built", check=non_negative)
     p_mean: float = setting(-1.2, "P_mean: training noise levels ln sigma ~ N(P_mean, "
                                   "P_std^2)", check=_log_sigma)
     p_std: float = setting(1.2, "P_std", check=positive)
@@ -122,8 +123,9 @@ class EDMEval(Inversion):
 
 @dataclasses.dataclass(frozen=True)
 class ConsistencySettings:
-    sigma_data: float = setting(0.5, "sigma_d of the boundary-preserving parameterisation",
-                                check=positive)
+    sigma_data: float = setting(0.5, "sigma_d of the boundary-preserving parameterisation; "
+                                     "0: the training data's standard deviation, measured "
+                                     "when the run is first built", check=non_negative)
     sigma_min: float = setting(0.002, "the boundary: f(x, sigma_min) = x", check=positive)
     sigma_max: float = setting(80.0, "the largest noise level (the prior N(0, "
                                      "sigma_max^2 I))", check=positive)

@@ -28,7 +28,7 @@ Training at step k, on the Karras grid of N(k) levels σ_1 = σ_min < … < σ_N
   K' = ⌊K / (⌊log2(s1 / s0)⌋ + 1)⌋ (iCT uses s0 = 10, s1 = 1280).
 
 The step k and the target θ⁻ are state beside the player's params (`params["step"]`,
-`params["target"]`), updated after each gradient step (`Objective.update_state`): the
+`params["target"]`, kept by `jaxgen.kernel.state`), updated after each gradient step: the
 trainer neither differentiates nor optimises them, a checkpoint holds them, and a resumed
 run continues the same schedule. K is a setting, not train.steps, so training on past K
 (a longer resume) keeps the schedule at its end.
@@ -46,7 +46,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from jaxgen.families.diffusion.edm import _per_example, heun_step
+from jaxgen.families.diffusion.edm import _per_example, heun_step, sigma_data
+from jaxgen.kernel import state
 from jaxgen.kernel.contract import BuildContext, Objective, Player
 from jaxgen.kernel.errors import UserError
 
@@ -96,7 +97,7 @@ def ct_loss(params, batch, rng, *, f: Parameterisation, o, teacher=None):
     x = batch["x"]
     b = x.shape[0]
     n = (jnp.asarray(float(o.cd_levels)) if teacher is not None
-         else n_levels(params["step"], o.schedule_steps, o.s0, o.s1, o.improved))
+         else n_levels(state.step(params), o.schedule_steps, o.s0, o.s1, o.improved))
     k_idx, k_z = jax.random.split(rng)
     if o.improved:
         i = jnp.arange(1, o.s1 + 1, dtype=jnp.float32)  # candidate indices, masked past N - 1
@@ -113,7 +114,7 @@ def ct_loss(params, batch, rng, *, f: Parameterisation, o, teacher=None):
     z = jax.random.normal(k_z, x.shape, x.dtype)
     x_next = x + _per_example(s_next, x) * z
     online = f(params["model"], x_next, s_next)
-    target_params = params["model"] if o.improved else params["target"]
+    target_params = params["model"] if o.improved else params[state.TARGET]
     x_n = (x + _per_example(s_n, x) * z if teacher is None
            else heun_step(teacher, x_next, s_next, s_n))
     target = jax.lax.stop_gradient(f(jax.lax.stop_gradient(target_params), x_n, s_n))
@@ -128,18 +129,14 @@ def ct_loss(params, batch, rng, *, f: Parameterisation, o, teacher=None):
     return loss, {"ct_loss": loss, "num_levels": n}
 
 
-def update_target(params, batch, rng, *, o):
-    """After each gradient step: the step counter, and (CT) the target's EMA at μ(k) (CD:
-    at objective.mu0)."""
-    del batch, rng
-    step = params["step"]
-    out = {**params, "step": step + 1}
-    if not o.improved:
-        mu = (jnp.asarray(o.mu0) if o.teacher_workdir else
-              ema_rate(n_levels(step, o.schedule_steps, o.s0, o.s1, False), o.s0, o.mu0))
-        out["target"] = jax.tree.map(lambda t, p: mu * t + (1.0 - mu) * p,
-                                     params["target"], params["model"])
-    return out
+def target_decay(o):
+    """The target's EMA rate after each gradient step: CT's μ(N(k)), CD's objective.mu0,
+    None for iCT (no EMA target)."""
+    if o.improved:
+        return None
+    if o.teacher_workdir:
+        return float(o.mu0)
+    return lambda k: ema_rate(n_levels(k, o.schedule_steps, o.s0, o.s1, False), o.s0, o.mu0)
 
 
 def sample(params, rng, num, settings, labels=None, *, f: Parameterisation, event_shape,
@@ -180,14 +177,13 @@ def make(ctx: BuildContext, loss=None) -> Objective:
                         f"sigma_max={o.sigma_max}).")
     if o.s1 <= o.s0:
         raise UserError(f"objective.s1={o.s1} must exceed objective.s0={o.s0}.")
-    f = Parameterisation(lambda p, x, c: model.apply({"params": p}, x, c), o.sigma_data,
+    f = Parameterisation(lambda p, x, c: model.apply({"params": p}, x, c), sigma_data(ctx),
                          o.sigma_min)
 
     def init(rng, batch):
         x = batch["x"]
         net = model.init(rng, x, jnp.zeros((x.shape[0],), x.dtype))["params"]
-        return {"model": net, "target": jax.tree.map(jnp.copy, net),
-                "step": jnp.zeros((), jnp.float32)}
+        return {"model": net, **state.initial(net, target=True)}
 
     extra = {}
     if o.teacher_workdir:
@@ -199,7 +195,7 @@ def make(ctx: BuildContext, loss=None) -> Objective:
         name="consistency",
         players=(Player("model", functools.partial(loss or ct_loss, f=f, o=o, **extra)),),
         init=init,
-        update_state=functools.partial(update_target, o=o),
+        update_state=state.updater(decay=target_decay(o)),
         sample=functools.partial(sample, f=f, event_shape=tuple(ctx.data.event_shape),
                                  sigma_min=float(o.sigma_min), sigma_max=float(o.sigma_max)),
         representation="no encoder; one network pass maps noise to data",

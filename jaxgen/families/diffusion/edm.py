@@ -9,8 +9,8 @@ learned through a network F with the paper's preconditioning (Table 1, "ours"):
     c_skip = σ_d² / (σ² + σ_d²),   c_out = σ σ_d / √(σ² + σ_d²),
     c_in   = 1 / √(σ² + σ_d²),     c_noise = ¼ ln σ,
 
-σ_d = objective.sigma_data, the data's standard deviation. The loss (eq. 2 with Table 1's
-λ and p_train):
+σ_d = objective.sigma_data, the data's standard deviation (0: the training data's, measured
+when the run is first built). The loss (eq. 2 with Table 1's λ and p_train):
 
     L = E_{σ, y, n} λ(σ) ‖D(y + n; σ) − y‖² / D,   ln σ ~ N(P_mean, P_std²),
     λ(σ) = (σ² + σ_d²) / (σ σ_d)²,
@@ -227,6 +227,14 @@ def apply_model(model, p, x, c_noise):
     return model.apply({"params": p}, x, c_noise)
 
 
+def sigma_data(ctx: BuildContext) -> float:
+    """objective.sigma_data, or where it is 0 the training data's measured standard
+    deviation (`ctx.data.stats`)."""
+    if ctx.settings.sigma_data > 0:
+        return float(ctx.settings.sigma_data)
+    return ctx.data.require_stats("objective.sigma_data=0 (sigma_d from the data)").std
+
+
 def make(ctx: BuildContext, loss=None) -> Objective:
     """The EDM objective for a Flax `model(x, t)`. `loss`: a replacement for `edm_loss`,
     called with the same keyword arguments (denoise, precond, p_mean, p_std); the samplers
@@ -235,7 +243,7 @@ def make(ctx: BuildContext, loss=None) -> Objective:
     if not 0 < o.sigma_min < o.sigma_max:
         raise UserError(f"objective.sigma_min={o.sigma_min} must lie in (0, objective."
                         f"sigma_max={o.sigma_max}).")
-    pc = Precond(float(o.sigma_data))
+    pc = Precond(sigma_data(ctx))
     denoise = functools.partial(denoiser, functools.partial(apply_model, model), pc)
     bounds = {"sigma_min": float(o.sigma_min), "sigma_max": float(o.sigma_max)}
 
