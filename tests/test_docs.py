@@ -626,3 +626,30 @@ def test_links_are_checked_too():
     for what in ("nothing.md", "#no-such-heading", "no_such.png", "jaxgen/no_such.py",
                  "no_such_function"):
         assert any(what in p for p in problems), (what, problems)
+
+
+def test_the_family_hooks_table_is_the_code():
+    """docs/objectives.md's table of each family's builder hooks and loss arguments: every
+    registered objective but the classifier has a row, each row's hooks are its builder's
+    keyword arguments and its loss arguments are the default loss's keyword-only ones."""
+    import inspect
+
+    import jaxgen
+    from jaxgen.kernel import registry
+    text = (ROOT / "docs" / "objectives.md").read_text()
+    block = text.split("## Each family's hooks and loss arguments", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")]
+            for ln in block.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    names = {r[0] for r in rows}
+    assert names == set(registry.objective_names()) - {"classifier"}, names
+    for name, hooks, default, kwargs in rows:
+        make = inspect.signature(jaxgen.family(name).make).parameters
+        assert [h.split(" ")[0] for h in hooks.split(", ") if not h.startswith('"')] \
+            == list(make)[1:], (name, hooks, list(make))
+        if name == "gan":
+            continue
+        module, fn = default.strip("`").rsplit(".", 1)
+        loss = getattr(importlib.import_module(f"jaxgen.families.{module}"), fn)
+        kw = [k for k, v in inspect.signature(loss).parameters.items()
+              if v.kind is inspect.Parameter.KEYWORD_ONLY]
+        assert kwargs.split(", ") == kw, (name, kwargs, kw)

@@ -325,8 +325,13 @@ def binarize(x, rng, mode: str):
 
 # ------------------------------------------------------------------ the loss
 def vae_loss(params, batch, rng, *, model, decoder: Decoder, prepare, beta, warmup_steps: int,
-             dim: int, shift: float | None):
-    """−β-ELBO per dimension, one reparameterised draw per example; see the module doc."""
+             dim: int, shift: float | None, regularizer=None):
+    """−β-ELBO per dimension, one reparameterised draw per example; see the module doc.
+
+    `regularizer(z, mean, log_var, rng) -> (R, metrics)` replaces the KL term: the loss is
+    then (mean reconstruction NLL + β R) / dim, R in nats per example (a batch-level term
+    such as an MMD between the codes and the prior may be one number for the batch). The
+    ELBO and KL are still logged; the regulariser's metrics are logged beside them."""
     kb, kz = jax.random.split(rng)
     x_in, target = prepare(batch["x"], kb)
     net = {"params": params["model"]}
@@ -338,10 +343,17 @@ def vae_loss(params, batch, rng, *, model, decoder: Decoder, prepare, beta, warm
     weight = beta
     if warmup_steps:
         weight = beta * jnp.minimum(1.0, params["state"]["step"] / warmup_steps)
-    loss = jnp.mean(recon + weight * kl) / dim
+    extra = {}
+    if regularizer is None:
+        loss = jnp.mean(recon + weight * kl) / dim
+    else:
+        reg, extra = regularizer(z, mean, log_var, jax.random.fold_in(rng, 2))
+        loss = (jnp.mean(recon) + weight * reg) / dim
+        extra = {**extra, "regularizer": reg}
     elbo = -(recon + kl)
     metrics = {"elbo": jnp.mean(elbo), "recon": jnp.mean(recon), "kl": jnp.mean(kl),
-               "kl_active_dims": jnp.sum(jnp.mean(kl_dims, 0) > 0.01).astype(jnp.float32)}
+               "kl_active_dims": jnp.sum(jnp.mean(kl_dims, 0) > 0.01).astype(jnp.float32),
+               **extra}
     if warmup_steps:
         metrics["kl_weight"] = weight
     if shift is not None:  # images: the −ELBO in bits/dim of the 8-bit data
@@ -504,9 +516,13 @@ def advance_step(params, batch, rng):
     return {**params, "state": {"step": params["state"]["step"] + 1.0}}
 
 
-def make(ctx: BuildContext, loss=None) -> Objective:
-    """The VAE objective. `loss`: a replacement for `vae_loss`, called with the
-    same keyword arguments; the sampler, likelihoods and pictures stay the family's."""
+def make(ctx: BuildContext, loss=None, regularizer=None) -> Objective:
+    """The VAE objective. `loss`: a replacement for `vae_loss`, called with the same keyword
+    arguments (model, decoder, prepare, beta, warmup_steps, dim, shift, and regularizer when
+    one is given); `regularizer(z, mean, log_var, rng) -> (R, metrics)`: a replacement for
+    the KL term alone (`vae_loss`'s doc), e.g. an MMD to the prior. The sampler,
+    likelihoods (IWAE and the ELBO, bounds on log p(x) for any encoder) and pictures stay
+    the family's."""
     o, data = ctx.settings, ctx.data
     image = data.kind == "images"
     kind = o.decoder or ("logistic" if image else "gaussian_learned")
@@ -537,9 +553,14 @@ def make(ctx: BuildContext, loss=None) -> Objective:
             p["state"] = {"step": jnp.zeros((), jnp.float32)}
         return p
 
+    if regularizer is not None and deterministic:
+        raise UserError("objective.encoder=deterministic has no regulariser term to replace; "
+                        "use the stochastic encoder (objective.encoder=gaussian) with a "
+                        "regularizer.")
     loss = functools.partial(loss or (ae_loss if deterministic else vae_loss), model=model,
                              decoder=decoder, prepare=vm.prepare, beta=float(o.beta),
-                             warmup_steps=warmup, dim=dim, shift=shift)
+                             warmup_steps=warmup, dim=dim, shift=shift,
+                             **({"regularizer": regularizer} if regularizer else {}))
     e = ctx.eval
     tools = latent_tools(vm, latent_dim, event_shape, deterministic)
     if deterministic:  # no posterior: neither the ELBO nor IWAE, nor a posterior draw
