@@ -57,6 +57,22 @@ def test_ddpm_layout_has_an_extra_up_block_per_level_and_keeps_widths_on_upsampl
     assert ddpm["up_1_upsample"]["kernel"].shape[-1] == 16  # its own level's width
 
 
+def test_ddpmpp_stem_last_up_attention_and_projected_resampling():
+    """DDPM++'s three differences from the DDPM layout, each seen in the params tree
+    (test_paper_configs matches the whole network's count to the official code's)."""
+    kw = dict(channels=(8, 16), layout="ddpm", resample="resblock", attention_resolutions=(8,))
+    base = _params(UNet(**kw))
+    pp = _params(UNet(**kw, stem_channels=4, up_attention="last", resample_proj=True))
+    assert base["conv_in"]["kernel"].shape[-1] == 8 and pp["conv_in"]["kernel"].shape[-1] == 4
+    assert {"up_0_attn_0", "up_0_attn_1"} <= set(base)
+    assert {k for k in pp if k.startswith("up_0_attn")} == {"up_0_attn_1"}  # the last only
+    assert {k for k in pp if k.startswith("down_0_attn")} == {"down_0_attn_0"}
+    assert "skip" not in base["down_0_downsample"] and "skip" in pp["down_0_downsample"]
+    assert pp["up_1_upsample"]["skip"]["kernel"].shape == (1, 1, 16, 16)
+    with pytest.raises(UserError, match="model.up_attention='first'"):
+        _params(UNet(**kw, up_attention="first"))
+
+
 # the paper U-Nets' parameter counts and abstract train steps run by default
 @pytest.mark.heavy
 def test_attention_resolutions_heads_and_resample_modes():

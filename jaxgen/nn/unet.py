@@ -56,6 +56,7 @@ __all__ = ["UNet", "ResBlock", "AttentionBlock", "LAYOUTS", "RESAMPLES"]
 
 LAYOUTS = ("compact", "ddpm")
 RESAMPLES = ("conv", "pool", "resblock")
+UP_ATTENTION = ("every", "last")
 
 
 def _group_norm(groups: int, channels: int, name: str) -> nn.GroupNorm:
@@ -79,7 +80,8 @@ class ResBlock(nn.Module):
     ``scale_shift``, the time projection is twice as wide and gives the second GroupNorm's
     scale and shift, ``GN(h) (1 + s) + b``, instead of being added before it. ``resample``
     "down" / "up" halves / doubles the size inside the block (after the first SiLU, on
-    both paths; BigGAN's up/down blocks as ADM uses them). ``key``: dropout's key (None:
+    both paths; BigGAN's up/down blocks as ADM uses them); ``resample_proj``: such a
+    block's residual goes through a 1x1 conv too (DDPM++'s). ``key``: dropout's key (None:
     no dropout).
     """
 
@@ -88,6 +90,7 @@ class ResBlock(nn.Module):
     dropout: float = 0.0
     scale_shift: bool = False
     resample: str = "none"
+    resample_proj: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, temb: jax.Array, key: jax.Array | None = None
@@ -107,7 +110,7 @@ class ResBlock(nn.Module):
         if self.dropout > 0 and key is not None:
             h = nn.Dropout(self.dropout, name="dropout")(h, deterministic=False, rng=key)
         h = nn.Conv(self.out_channels, (3, 3), name="conv_1")(h)
-        if in_channels != self.out_channels:
+        if in_channels != self.out_channels or (self.resample_proj and self.resample != "none"):
             x = nn.Conv(self.out_channels, (1, 1), name="skip")(x)
         return x + h
 
@@ -175,6 +178,12 @@ class UNet(nn.Module):
         time_dim); DDPM and ADM use the base width, with a 4x wider MLP.
       time_scale: t is multiplied by this before the sinusoids (1000 maps jaxgen's
         [0, 1] onto DDPM's step numbers; 1 reads t as it is).
+      stem_channels: the width conv_in maps the image to (0: channels[0]); DDPM++ (Song et
+        al. 2021, as EDM trains it) maps to the base width, then widens in the first block.
+      up_attention: on the up path at an attention resolution, attention after "every"
+        ResBlock, or after the "last" of each level's (DDPM++).
+      resample_proj: resample="resblock": the resampling blocks' residual goes through a
+        1x1 conv (DDPM++'s), not only when the width changes.
     """
 
     channels: Sequence[int] = (32, 64)
@@ -194,13 +203,18 @@ class UNet(nn.Module):
     resample: str = "conv"
     time_features: int = 0
     time_scale: float = 1000.0
+    stem_channels: int = 0
+    up_attention: str = "every"
+    resample_proj: bool = False
 
     FIELD_CHECKS = {"head_channels": _non_negative, "time_features": _non_negative,
+                    "stem_channels": _non_negative,
                     "dropout": lambda v: None if 0 <= v < 1 else "must lie in [0, 1)"}
 
     def _check(self) -> None:
         for field, value, choices in (("layout", self.layout, LAYOUTS),
-                                      ("resample", self.resample, RESAMPLES)):
+                                      ("resample", self.resample, RESAMPLES),
+                                      ("up_attention", self.up_attention, UP_ATTENTION)):
             if value not in choices:
                 raise UserError(f"model.{field}={value!r} is not one of "
                                 f"{', '.join(choices)}.")
@@ -239,7 +253,7 @@ class UNet(nn.Module):
         def res(ch, name, h, resample="none"):
             key = None if call_key is None else jax.random.fold_in(call_key, next(blocks))
             return res_block(ch, self.groups, self.dropout, self.scale_shift_norm, resample,
-                             name=name)(h, temb, key)
+                             self.resample_proj, name=name)(h, temb, key)
 
         def attends(level, h):
             return (self.attention and level == last) or h.shape[1] in tuple(
@@ -257,7 +271,7 @@ class UNet(nn.Module):
         elif label is not None:
             raise UserError("label given but UNet.num_classes is None.")
 
-        h = nn.Conv(self.channels[0], (3, 3), name="conv_in")(x)
+        h = nn.Conv(self.stem_channels or self.channels[0], (3, 3), name="conv_in")(x)
 
         skips = [h] if ddpm else []
         for level, ch in enumerate(self.channels):
@@ -284,10 +298,11 @@ class UNet(nn.Module):
 
         for level in reversed(range(len(self.channels))):
             ch = self.channels[level]
-            for i in range(self.num_res_blocks + (1 if ddpm else 0)):
+            n_up = self.num_res_blocks + (1 if ddpm else 0)
+            for i in range(n_up):
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
                 h = res(ch, f"up_{level}_res_{i}", h)
-                if attends(level, h):
+                if attends(level, h) and (self.up_attention == "every" or i == n_up - 1):
                     h = attn(f"up_{level}_attn_{i}", h)
             if level != 0:
                 name = f"up_{level}_upsample"
