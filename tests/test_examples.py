@@ -144,6 +144,8 @@ def test_mmd_vae_example_is_the_reconstruction_plus_lambda_mmd_of_the_codes():
     assert float(m["kl"]) > 0 and "elbo" in m  # logged beside, not trained
 
 
+# by default test_check holds `jaxgen check` and the test above the example's loss
+@pytest.mark.heavy
 def test_mmd_vae_example_passes_jaxgen_check(capsys):
     """The one file (objective and get_config) through the contract check: training, an
     exact resume, sampling, both bounds and the round trip."""

@@ -42,6 +42,9 @@ def test_log_lines_carry_step_time_examples_flops_mfu_and_the_learning_rate(tmp_
     assert len(traces) == 1 and traces[0].stat().st_size > 0
 
 
+# the trainer and `jaxgen bench` read the FLOPs from the one throughput.step_flops; by default
+# test_train's test_bench_counts_the_flops_of_a_whole_step_whatever_its_loops holds it
+@pytest.mark.heavy
 def test_a_looped_step_logs_the_flops_of_the_whole_step(tmp_path):
     """XLA counts a loop body once: 4 micro-batches a step (or 5 steps a call) still log the
     FLOPs of one whole step over the same global batch (within 5 %: on this tiny MLP the

@@ -131,6 +131,9 @@ def test_matmul_precision_reaches_the_lowered_float32_dots_and_convs():
         matmul_precision("tf32")
 
 
+# 2 x 200 training steps; by default test_bf16_model_computes_in_bf16_and_keeps_float32_params_
+# and_grads and test_bf16_share hold what bf16 computes in and keeps
+@pytest.mark.heavy
 def test_bf16_loss_curve_tracks_float32(tmp_path):
     """The toy RealNVP run (exact NLL), 200 steps in float32 and in bfloat16 compute from
     the same init and batches: the loss logged every 20 steps agrees within 2 % (measured:
