@@ -37,6 +37,8 @@ the lecture's or paper's.
                             reconstructions and random codes (FD, confidently classified)
     baselines-2d            EDM's Heun sampler against DDIM / DPM-Solver++ at equal NFE,
                             consistency models at 1 and 2 steps, reflow's straightening
+    baselines-images        Fashion-MNIST: EDM against DDIM / DPM-Solver++ at equal NFE (FD),
+                            a DiT against the U-Net at equal training wall time
     all                     every one of them, in this order
 
 Every reproduction is a module here with `TITLE`, `CLAIM` and
@@ -58,7 +60,8 @@ REPRODUCTIONS = ("optimal-discriminator", "js-vs-wasserstein", "forward-diffusio
                  "mode-collapse", "vae-latent", "summary-table", "style-transfer",
                  "defaults-quality", "truncation", "latent-vs-pixel", "nash-toy", "cfm-euler",
                  "ae-vs-vae", "vae-beta", "gan-claims", "ar-order",
-                 "translation", "vq-priors", "baselines-2d")
+                 "translation", "vq-priors", "baselines-2d",
+                 "baselines-images")
 
 
 def _module(name: str):

@@ -1,0 +1,180 @@
+"""baselines-images: EDM against DDIM and DPM-Solver++ at equal NFE, and a DiT against the
+U-Net at equal training wall time, on Fashion-MNIST.
+
+Every model is trained by the one trainer for the same wall time (`WALL` seconds at
+--budget 1, converted into steps by a short calibration run of each config's own ms/step,
+kept in runs/steps.json so that --reuse-runs restores the same runs), then sampled from
+the same noise seeds, and scored by the Fréchet distance (FD) of N samples in jaxgen's
+classifier features against the 10 000 test images, beside the floor (N real training
+images against the same statistics).
+
+* **EDM's sampler** (Karras et al., 2022): configs/diffusion/edm_fashion_mnist.py sampled by
+  Heun (Algorithm 1) at N = 3, 5, 9, 18 levels (NFE 5, 9, 17, 35), and
+  configs/diffusion/ddpm_fashion_mnist.py (the same U-Net, ε prediction, T = 1000) by DDIM
+  (η = 0) and DPM-Solver++(2M) at the same NFE.
+* **DiT against the U-Net** (Peebles & Xie, 2023): flow matching with
+  configs/flow_matching/fashion_mnist.py's U-Net and with
+  configs/flow_matching/dit_fashion_mnist.py's DiT (patch 4, 6 adaLN-Zero blocks of width
+  192), trained for the same wall time, sampled by Heun x 25 (NFE 50).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import jax
+import numpy as np
+
+from jaxgen import viz
+
+TITLE = ("Fashion-MNIST baselines: EDM's Heun sampler against DDIM and DPM-Solver++, and a "
+         "DiT against the U-Net at equal wall time")
+CLAIM = ("Karras et al. (2022): EDM's Heun sampler needs fewer network evaluations than DDIM "
+         "for the same image quality. Peebles & Xie (2023): a transformer backbone (DiT) is "
+         "a drop-in replacement for the U-Net of a diffusion or flow model.")
+
+WALL = 600.0                        # seconds of training per model at --budget 1
+CALIBRATION = 12
+NFES = (5, 9, 17, 35)
+N = 256                             # samples per FD cell
+FM_STEPS = 25                       # Heun x 25: NFE 50 for the backbone comparison
+COMMON = ("train.progress=false", "train.pictures=false", "train.sample_every=0")
+CONFIGS = {"edm": "diffusion/edm_fashion_mnist.py", "ddpm": "diffusion/ddpm_fashion_mnist.py",
+           "unet": "flow_matching/fashion_mnist.py", "dit": "flow_matching/dit_fashion_mnist.py"}
+FAST = {"edm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4"),
+        "ddpm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4",
+                 "objective.num_steps=50"),
+        "unet": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4"),
+        "dit": ("model.depth=1", "model.hidden=24", "model.num_heads=2")}
+FAST_IMAGES = 128
+
+
+def _steps(report, budget, name, cfg) -> tuple[int, float]:
+    """(train.steps that fit in WALL x budget seconds, measured ms/step), recorded."""
+    from jaxgen.runner.bench import trainer_ms_per_step
+    record = report.path("runs") / "steps.json"
+    done = json.loads(record.read_text()) if record.exists() else {}
+    if name not in done:
+        if budget.fast:
+            done[name] = {"steps": 4, "ms_per_step": math.nan}
+        else:
+            ms = trainer_ms_per_step(cfg, CALIBRATION)
+            done[name] = {"steps": max(100, int(WALL * budget.scale * 1000.0 / ms)),
+                          "ms_per_step": ms}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(done, indent=1))
+    return done[name]["steps"], done[name]["ms_per_step"]
+
+
+def _data_overrides(report, budget) -> list[str]:
+    """--fast: a few real test images as the user's array (no 60 000-image decode)."""
+    if not budget.fast:
+        return []
+    from jaxgen.data import get_dataset
+    from jaxgen.kernel import config as config_lib
+    tiny = report.path("runs") / "fmnist_tiny.npz"
+    tiny.parent.mkdir(parents=True, exist_ok=True)
+    got = get_dataset(config_lib.load_config(CONFIGS["unet"], []).data, "test").source.get(
+        np.arange(FAST_IMAGES))
+    np.savez(tiny, x=got["x"], label=got["label"])
+    return ["data.name=array", f"data.path={tiny}"]
+
+
+def _train(report, budget, name, data):
+    from jaxgen.kernel import config as config_lib
+    from jaxgen.reproduce.runs import train_run
+    from jaxgen.runner.state import param_count
+    over = [*COMMON, *data, *(FAST[name] if budget.fast else ())]
+    cfg = config_lib.load_config(CONFIGS[name], over)
+    steps, ms = _steps(report, budget, name, cfg)
+    exp, params, summary, _ = train_run(report, name, CONFIGS[name], over, steps=steps,
+                                        batch=int(cfg.train.batch_size), seed=budget.seed)
+    return exp, params, {"steps": steps, "ms_per_step": ms, "batch": int(cfg.train.batch_size),
+                         "train_s": summary["train_seconds"],
+                         "params": param_count(params["model"])}
+
+
+def run(report, budget):
+    from jaxgen.data import get_dataset
+    from jaxgen.eval import classifier as clf
+    from jaxgen.reproduce.runs import feature_classifier
+    n, seed = budget.pick(N, 16), budget.seed
+    data = _data_overrides(report, budget)
+    runs = {name: _train(report, budget, name, data) for name in CONFIGS}
+    cl_params, cl_info = feature_classifier(report, budget.fast)
+    ref = clf.reference_stats(cl_params, report.path("runs") / "classifier" if budget.fast
+                              else None, n=budget.pick(10000, 200))
+    key = jax.random.key(seed + 31)
+    cells, pics = {}, {}
+
+    def cell(model, label, nfe, **options):
+        exp, params, _ = runs[model]
+        t0 = time.perf_counter()
+        x = exp.sample(params, key, n, chunk=min(n, 128), **options)
+        cells[(model, label)] = {"nfe": nfe, "sample_s": time.perf_counter() - t0,
+                                 "fd": clf.sample_quality(cl_params, x, ref=ref)["fd"]}
+        pics[(model, label)] = x[:10]
+
+    for nfe in budget.pick(NFES, (5,)):
+        cell("edm", f"Heun, N = {(nfe + 1) // 2}", nfe, sampler="heun", steps=(nfe + 1) // 2)
+        cell("ddpm", f"DDIM x {nfe}", nfe, sampler="ddim", steps=nfe)
+        cell("ddpm", f"DPM-Solver++(2M) x {nfe}", nfe, sampler="dpm_solver", steps=nfe)
+    fm_steps = budget.pick(FM_STEPS, 2)
+    for model in ("unet", "dit"):
+        cell(model, f"Heun x {fm_steps}", 2 * fm_steps, method="heun", steps=fm_steps)
+    real = get_dataset(runs["unet"][0].config.data, "train").source.get(np.arange(n))["x"]
+    floor = clf.sample_quality(cl_params, real, ref=ref)["fd"]
+    _write(report, budget, runs, cells, pics, floor, n, cl_info, int(ref["n"]), fm_steps)
+
+
+def _write(report, budget, runs, cells, pics, floor, n, cl_info, n_ref, fm_steps):
+    wall = WALL * budget.scale
+    dm = runs["dit"][0].config.model
+    info = {m: r[2] for m, r in runs.items()}
+    report.table(("model", "sampler", "NFE", "FD", "sampling s"),
+                 [(m.upper(), label, c["nfe"], f"{c['fd']:.2f}", f"{c['sample_s']:.1f}")
+                  for (m, label), c in sorted(cells.items(), key=lambda kv: kv[1]["nfe"])
+                  if m in ("edm", "ddpm")] + [("real training images (floor)", "-", "-",
+                                                f"{floor:.2f}", "-")],
+                 f"EDM against the DDPM at equal NFE: FD of {n} samples per cell against the "
+                 f"first {n_ref} test images in jaxgen's classifier features (test accuracy "
+                 f"{cl_info.get('test_accuracy', float('nan')):.4f})")
+    report.table(("model", "params", "ms/step (trainer)", "steps x batch", "training s",
+                  f"FD, Heun x {fm_steps}"),
+                 [(name, f"{info[m]['params']:,}", f"{info[m]['ms_per_step']:.0f}",
+                   f"{info[m]['steps']} x {info[m]['batch']}", f"{info[m]['train_s']:.0f}",
+                   f"{cells[(m, next(lb for mm, lb in cells if mm == m))]['fd']:.2f}")
+                  for m, name in (("unet", "U-Net (flow matching)"),
+                                  ("dit", f"DiT, patch {dm.patch}, {dm.depth} x {dm.hidden} "
+                                          "(flow matching)"))],
+                 f"the backbones at equal training wall time ({wall:.0f} s each, steps from "
+                 "each config's own measured ms/step)")
+    report.table(("run", "steps x batch", "ms/step", "training s"),
+                 [(CONFIGS[m], f"{i['steps']} x {i['batch']}", f"{i['ms_per_step']:.0f}",
+                   f"{i['train_s']:.0f}") for m, i in info.items()],
+                 f"every run: {wall:.0f} s of training at its measured speed")
+    keys = sorted(pics, key=lambda k: (k[0], cells[k]["nfe"]))
+    viz.save_image_rows([pics[k] for k in keys], report.path("samples.png"),
+                        row_labels=[f"{m}: {label}" for m, label in keys])
+    report.figure("samples.png", "the same noise seed through every model and sampler")
+    edm = {c["nfe"]: c["fd"] for (m, _), c in cells.items() if m == "edm"}
+    ddim = {c["nfe"]: c["fd"] for (m, label), c in cells.items() if label.startswith("DDIM")}
+    low = [k for k in sorted(edm) if k < max(edm) and k in ddim] or sorted(edm)
+    wins = sum(edm[k] <= ddim[k] for k in low)
+    report.compare(f"EDM Heun's FD ≤ DDIM's at NFE {', '.join(map(str, low))}",
+                   f"{wins} of {len(low)}", "all (fewer NFE for the same quality)",
+                   "Karras et al. 2022, Fig. 2", None if budget.fast else wins == len(low))
+    fd = {m: next(c["fd"] for (mm, _), c in cells.items() if mm == m) for m in ("unet", "dit")}
+    report.compare("FD of the DiT / of the U-Net, equal wall time",
+                   f"{fd['dit'] / fd['unet']:.2f}", "a drop-in backbone (no number at this "
+                   "scale)", "Peebles & Xie 2023", None)
+    report.verdict_from_rows(
+        "the EDM and the DDPM are different trainings of the same U-Net at equal wall time, "
+        "so the row compares training and sampler together, as the papers' tables do",
+        f"{wall:.0f} s of training per model (steps in the tables), one seed")
+    report.path("baselines_images.json").write_text(json.dumps(
+        {"runs": info, "floor": floor, "n": n,
+         "cells": {f"{m}: {label}": c for (m, label), c in cells.items()}},
+        indent=1, default=float))
