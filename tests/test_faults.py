@@ -164,6 +164,7 @@ def test_a_folder_of_look_alike_files_is_refused_and_left_untouched(tmp_path, ca
 # ------------------------------------------------------------------ two writers
 def _popen(workdir, extra, **kw):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONFAULTHANDLER"] = "1"  # a fatal signal prints every thread's Python stack
     return subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(workdir), *flags(TINY_TOY + extra)], cwd=ROOT, env=env,
@@ -227,7 +228,17 @@ def test_ctrl_c_and_sigterm_save_and_exit_cleanly_then_resume_exactly(tmp_path, 
     _wait_for(lambda: (wd / "metrics.jsonl").is_file()
               and len((wd / "metrics.jsonl").read_text().splitlines()) >= 3, proc)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # where every thread stood, not only that it hung
+        proc.send_signal(signal.SIGABRT)  # faulthandler (_popen's env) prints the stacks
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        pytest.fail(f"no exit within 120 s of {signal.Signals(sig).name}; the run's last "
+                    f"output:\n{out[-3000:]}\n{err[-3000:]}")
     name = signal.Signals(sig).name
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert sum(line.startswith(f"{name}: saving a checkpoint") for line in out.splitlines()) == 1
