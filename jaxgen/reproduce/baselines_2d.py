@@ -134,17 +134,15 @@ def _fmt(v) -> str:
 
 def _tables(report, t, steps):
     f = t["floors"]
-    groups = (("EDM against DDIM and DPM-Solver++ at equal NFE", ("edm", "ddpm")),
-              ("consistency models at 1 and 2 steps, the EDM teacher beside them",
-               ("cd", "ct", "edm")),
-              ("before and after one reflow, Euler steps", ("fm", "reflow")))
     names = {"edm": "EDM", "ddpm": "DDPM", "cd": "CD (from the EDM run)",
              "ct": "CT", "fm": "1-rectified flow", "reflow": "after one reflow"}
     teacher = t["teacher_nfe"]
-    picks = {"edm": lambda m, c: m == "ddpm" or (m == "edm"),
-             "cm": lambda m, c: m in ("cd", "ct") or (m == "edm" and c["nfe"] == teacher),
-             "rf": lambda m, c: m in ("fm", "reflow")}
-    for (title, _), pick in zip(groups, picks.values()):
+    groups = {  # title: which cells the table holds
+        "EDM against DDIM and DPM-Solver++ at equal NFE": lambda m, c: m in ("edm", "ddpm"),
+        "consistency models at 1 and 2 steps, the EDM teacher beside them":
+            lambda m, c: m in ("cd", "ct") or (m == "edm" and c["nfe"] == teacher),
+        "before and after one reflow, Euler steps": lambda m, c: m in ("fm", "reflow")}
+    for title, pick in groups.items():
         rows = [(names[m], label, c["nfe"], _fmt(c["sw1"]), _fmt(c["sw1"] / f["sw1"]),
                  _fmt(c["mmd2"]))
                 for (m, label), c in sorted(t["cells"].items(), key=lambda kv: kv[1]["nfe"])
