@@ -1,5 +1,6 @@
-"""baselines-images: EDM against DDIM and DPM-Solver++ at equal NFE, and a DiT against the
-U-Net at equal training wall time, on Fashion-MNIST.
+"""baselines-images: EDM against DDIM and DPM-Solver++ at equal NFE, consistency models at
+one and two steps beside their EDM teacher, and a DiT against the U-Net at equal training
+wall time, on Fashion-MNIST.
 
 Every model is trained by the one trainer for the same wall time (`WALL` seconds at
 --budget 1, converted into steps by a short calibration run of each config's own ms/step,
@@ -12,6 +13,10 @@ images against the same statistics).
   Heun (Algorithm 1) at N = 3, 5, 9, 18 levels (NFE 5, 9, 17, 35), and
   configs/diffusion/ddpm_fashion_mnist.py (the same U-Net, ε prediction, T = 1000) by DDIM
   (η = 0) and DPM-Solver++(2M) at the same NFE.
+* **Consistency models** (Song et al., 2023): configs/diffusion/consistency_fashion_mnist.py
+  trained alone (CT, its N(k) schedule over the run's own steps) and distilled from the EDM
+  run above (CD, objective.teacher_workdir), each sampled in 1 and 2 steps, beside the
+  teacher's Heun at NFE 35.
 * **DiT against the U-Net** (Peebles & Xie, 2023): flow matching with
   configs/flow_matching/fashion_mnist.py's U-Net and with
   configs/flow_matching/dit_fashion_mnist.py's DiT (patch 4, 6 adaLN-Zero blocks of width
@@ -29,10 +34,12 @@ import numpy as np
 
 from jaxgen import viz
 
-TITLE = ("Fashion-MNIST baselines: EDM's Heun sampler against DDIM and DPM-Solver++, and a "
-         "DiT against the U-Net at equal wall time")
+TITLE = ("Fashion-MNIST baselines: EDM's Heun sampler against DDIM and DPM-Solver++, "
+         "consistency models at 1 and 2 steps, and a DiT against the U-Net at equal wall time")
 CLAIM = ("Karras et al. (2022): EDM's Heun sampler needs fewer network evaluations than DDIM "
-         "for the same image quality. Peebles & Xie (2023): a transformer backbone (DiT) is "
+         "for the same image quality. Song et al. (2023), Table 1: consistency distillation "
+         "samples in one step and better in two (CIFAR-10 FID 3.55; 2.93), and beats "
+         "consistency training (8.70; 5.83). Peebles & Xie (2023): a transformer backbone (DiT) is "
          "a drop-in replacement for the U-Net of a diffusion or flow model.")
 
 WALL = 600.0                        # seconds of training per model at --budget 1
@@ -42,30 +49,44 @@ N = 256                             # samples per FD cell
 FM_STEPS = 25                       # Heun x 25: NFE 50 for the backbone comparison
 COMMON = ("train.progress=false", "train.pictures=false", "train.sample_every=0")
 CONFIGS = {"edm": "diffusion/edm_fashion_mnist.py", "ddpm": "diffusion/ddpm_fashion_mnist.py",
-           "unet": "flow_matching/fashion_mnist.py", "dit": "flow_matching/dit_fashion_mnist.py"}
+           "unet": "flow_matching/fashion_mnist.py", "dit": "flow_matching/dit_fashion_mnist.py",
+           "ct": "diffusion/consistency_fashion_mnist.py",
+           "cd": "diffusion/consistency_fashion_mnist.py"}
 FAST = {"edm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4"),
         "ddpm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4",
                  "objective.num_steps=50"),
         "unet": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4"),
-        "dit": ("model.depth=1", "model.hidden=24", "model.num_heads=2")}
+        "dit": ("model.depth=1", "model.hidden=24", "model.num_heads=2"),
+        "ct": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4"),
+        "cd": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4")}
 FAST_IMAGES = 128
+
+
+def _record(report, name: str, **first) -> dict:
+    """runs/steps.json's entry for run NAME, `first`'s values added where it has none yet:
+    what a run was given and measured when it was trained, kept for --reuse-runs."""
+    record = report.path("runs") / "steps.json"
+    done = json.loads(record.read_text()) if record.exists() else {}
+    entry = done.setdefault(name, {})
+    if any(k not in entry for k in first):
+        entry.update({k: v for k, v in first.items() if k not in entry})
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(done, indent=1))
+    return entry
 
 
 def _steps(report, budget, name, cfg) -> tuple[int, float]:
     """(train.steps that fit in WALL x budget seconds, measured ms/step), recorded."""
     from jaxgen.runner.bench import trainer_ms_per_step
-    record = report.path("runs") / "steps.json"
-    done = json.loads(record.read_text()) if record.exists() else {}
-    if name not in done:
+    if "steps" not in _record(report, name):
         if budget.fast:
-            done[name] = {"steps": 4, "ms_per_step": math.nan}
+            _record(report, name, steps=4, ms_per_step=math.nan)
         else:
             ms = trainer_ms_per_step(cfg, CALIBRATION)
-            done[name] = {"steps": max(100, int(WALL * budget.scale * 1000.0 / ms)),
-                          "ms_per_step": ms}
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(done, indent=1))
-    return done[name]["steps"], done[name]["ms_per_step"]
+            _record(report, name, steps=max(100, int(WALL * budget.scale * 1000.0 / ms)),
+                    ms_per_step=ms)
+    entry = _record(report, name)
+    return entry["steps"], entry["ms_per_step"]
 
 
 def _data_overrides(report, budget) -> list[str]:
@@ -82,18 +103,23 @@ def _data_overrides(report, budget) -> list[str]:
     return ["data.name=array", f"data.path={tiny}"]
 
 
-def _train(report, budget, name, data):
+def _train(report, budget, name, data, extra=()):
+    """(experiment, EMA params, run info, workdir) of CONFIGS[name] trained for its share of
+    the wall time; CT's N(k) schedule spans the steps it gets."""
     from jaxgen.kernel import config as config_lib
     from jaxgen.reproduce.runs import train_run
     from jaxgen.runner.state import param_count
-    over = [*COMMON, *data, *(FAST[name] if budget.fast else ())]
+    over = [*COMMON, *data, *extra, *(FAST[name] if budget.fast else ())]
     cfg = config_lib.load_config(CONFIGS[name], over)
     steps, ms = _steps(report, budget, name, cfg)
-    exp, params, summary, _ = train_run(report, name, CONFIGS[name], over, steps=steps,
-                                        batch=int(cfg.train.batch_size), seed=budget.seed)
+    if name == "ct":
+        over.append(f"objective.schedule_steps={steps}")
+    exp, params, summary, wd = train_run(report, name, CONFIGS[name], over, steps=steps,
+                                         batch=int(cfg.train.batch_size), seed=budget.seed)
+    train_s = _record(report, name, train_s=summary["train_seconds"])["train_s"]
     return exp, params, {"steps": steps, "ms_per_step": ms, "batch": int(cfg.train.batch_size),
-                         "train_s": summary["train_seconds"],
-                         "params": param_count(params["model"])}
+                         "train_s": train_s,
+                         "params": param_count(params["model"])}, wd
 
 
 def run(report, budget):
@@ -102,7 +128,9 @@ def run(report, budget):
     from jaxgen.reproduce.runs import feature_classifier
     n, seed = budget.pick(N, 16), budget.seed
     data = _data_overrides(report, budget)
-    runs = {name: _train(report, budget, name, data) for name in CONFIGS}
+    runs = {name: _train(report, budget, name, data) for name in CONFIGS if name != "cd"}
+    runs["cd"] = _train(report, budget, "cd", data,
+                        [f"objective.teacher_workdir={runs['edm'][3]}"])
     cl_params, cl_info = feature_classifier(report, budget.fast)
     ref = clf.reference_stats(cl_params, report.path("runs") / "classifier" if budget.fast
                               else None, n=budget.pick(10000, 200))
@@ -110,7 +138,7 @@ def run(report, budget):
     cells, pics = {}, {}
 
     def cell(model, label, nfe, **options):
-        exp, params, _ = runs[model]
+        exp, params = runs[model][:2]
         t0 = time.perf_counter()
         x = exp.sample(params, key, n, chunk=min(n, 128), **options)
         cells[(model, label)] = {"nfe": nfe, "sample_s": time.perf_counter() - t0,
@@ -121,6 +149,9 @@ def run(report, budget):
         cell("edm", f"Heun, N = {(nfe + 1) // 2}", nfe, sampler="heun", steps=(nfe + 1) // 2)
         cell("ddpm", f"DDIM x {nfe}", nfe, sampler="ddim", steps=nfe)
         cell("ddpm", f"DPM-Solver++(2M) x {nfe}", nfe, sampler="dpm_solver", steps=nfe)
+    for model in ("cd", "ct"):
+        for steps in (1, 2):
+            cell(model, f"{steps} step{'s' * (steps > 1)}", steps, steps=steps)
     fm_steps = budget.pick(FM_STEPS, 2)
     for model in ("unet", "dit"):
         cell(model, f"Heun x {fm_steps}", 2 * fm_steps, method="heun", steps=fm_steps)
@@ -133,6 +164,8 @@ def _write(report, budget, runs, cells, pics, floor, n, cl_info, n_ref, fm_steps
     wall = WALL * budget.scale
     dm = runs["dit"][0].config.model
     info = {m: r[2] for m, r in runs.items()}
+    teacher = max(c["nfe"] for (m, _), c in cells.items() if m == "edm")
+    names = {"cd": "CD (from the EDM run)", "ct": "CT", "edm": "EDM (the teacher)"}
     report.table(("model", "sampler", "NFE", "FD", "sampling s"),
                  [(m.upper(), label, c["nfe"], f"{c['fd']:.2f}", f"{c['sample_s']:.1f}")
                   for (m, label), c in sorted(cells.items(), key=lambda kv: kv[1]["nfe"])
@@ -141,6 +174,15 @@ def _write(report, budget, runs, cells, pics, floor, n, cl_info, n_ref, fm_steps
                  f"EDM against the DDPM at equal NFE: FD of {n} samples per cell against the "
                  f"first {n_ref} test images in jaxgen's classifier features (test accuracy "
                  f"{cl_info.get('test_accuracy', float('nan')):.4f})")
+    report.table(("model", "sampler", "NFE", "FD", "sampling s"),
+                 [(names[m], label, c["nfe"], f"{c['fd']:.2f}", f"{c['sample_s']:.1f}")
+                  for (m, label), c in sorted(cells.items(), key=lambda kv: kv[1]["nfe"])
+                  if m in ("cd", "ct") or (m == "edm" and c["nfe"] == teacher)]
+                 + [("real training images (floor)", "-", "-", f"{floor:.2f}", "-")],
+                 "consistency models at 1 and 2 steps beside their EDM teacher at NFE "
+                 f"{teacher}, FD as above; each trained {wall:.0f} s like the others (CD "
+                 "calls the teacher twice per Heun step of every batch, so it takes fewer "
+                 "steps)")
     report.table(("model", "params", "ms/step (trainer)", "steps x batch", "training s",
                   f"FD, Heun x {fm_steps}"),
                  [(name, f"{info[m]['params']:,}", f"{info[m]['ms_per_step']:.0f}",
@@ -152,8 +194,8 @@ def _write(report, budget, runs, cells, pics, floor, n, cl_info, n_ref, fm_steps
                  f"the backbones at equal training wall time ({wall:.0f} s each, steps from "
                  "each config's own measured ms/step)")
     report.table(("run", "steps x batch", "ms/step", "training s"),
-                 [(CONFIGS[m], f"{i['steps']} x {i['batch']}", f"{i['ms_per_step']:.0f}",
-                   f"{i['train_s']:.0f}") for m, i in info.items()],
+                 [(f"{m.upper()}: {CONFIGS[m]}", f"{i['steps']} x {i['batch']}",
+                   f"{i['ms_per_step']:.0f}", f"{i['train_s']:.0f}") for m, i in info.items()],
                  f"every run: {wall:.0f} s of training at its measured speed")
     keys = sorted(pics, key=lambda k: (k[0], cells[k]["nfe"]))
     viz.save_image_rows([pics[k] for k in keys], report.path("samples.png"),
@@ -166,6 +208,14 @@ def _write(report, budget, runs, cells, pics, floor, n, cl_info, n_ref, fm_steps
     report.compare(f"EDM Heun's FD ≤ DDIM's at NFE {', '.join(map(str, low))}",
                    f"{wins} of {len(low)}", "all (fewer NFE for the same quality)",
                    "Karras et al. 2022, Fig. 2", None if budget.fast else wins == len(low))
+    cd1, cd2 = cells[("cd", "1 step")]["fd"], cells[("cd", "2 steps")]["fd"]
+    ct1 = cells[("ct", "1 step")]["fd"]
+    report.compare("CD 1 step → 2 steps (FD)", f"{cd1:.1f} → {cd2:.1f}",
+                   "2 steps better (FID 3.55 → 2.93)", "Song et al. 2023, Table 1",
+                   None if budget.fast else cd2 <= cd1)
+    report.compare("CD vs CT at 1 step (FD)", f"{cd1:.1f} vs {ct1:.1f}",
+                   "CD better (FID 3.55 vs 8.70)", "Song et al. 2023, Table 1",
+                   None if budget.fast else cd1 <= ct1)
     fd = {m: next(c["fd"] for (mm, _), c in cells.items() if mm == m) for m in ("unet", "dit")}
     report.compare("FD of the DiT / of the U-Net, equal wall time",
                    f"{fd['dit'] / fd['unet']:.2f}", "a drop-in backbone (no number at this "
