@@ -20,7 +20,12 @@ An import edge goes to the module an import statement names (`from a.b import c`
 from __future__ import annotations
 
 import ast
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxgen"
@@ -204,3 +209,18 @@ def test_families_and_datasets_are_discovered():
     modules = [f"jaxgen.data.datasets.{p.stem}" for p in (PKG / "data" / "datasets").glob(
         "*.py") if not p.name.startswith("_")]
     assert modules and all(m in sys.modules for m in modules)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_the_metrics_writer_starts_without_importing_torch(tmp_path):
+    """tensorboardX imports torch whenever it is installed (seconds of every run's start-up);
+    the metrics writer opens its TensorBoard file without it, and a torch imported later is
+    the real one."""
+    code = ("import sys; from jaxgen.runner.logging import MetricsWriter; "
+            f"w = MetricsWriter({str(tmp_path)!r}, None); w.write(1, {{'loss': 0.5}}); "
+            "w.close(); print('torch' in sys.modules); import torch; print(torch.ones(2).sum())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "tensor(2.)"], out.stdout
+    assert list((tmp_path / "tensorboard").iterdir())  # the event file was written

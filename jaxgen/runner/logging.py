@@ -14,6 +14,22 @@ import numpy as np
 from jaxgen.kernel.progress import PlainProgress, progress_bar, terminal_usable  # noqa: F401
 
 
+def _summary_writer_class():
+    """tensorboardX's SummaryWriter, imported without torch: tensorboardX imports torch when
+    it is installed (seconds of start-up) only to accept torch tensors, and jaxgen logs
+    Python floats. A torch that is already imported is left as it is."""
+    import sys
+    if "tensorboardX" in sys.modules or "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    sys.modules["torch"] = None  # `import torch` raises ImportError while this is set
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricsWriter:
     """Appends one JSON object per logged step; mirrors scalars to TensorBoard.
 
@@ -43,7 +59,7 @@ class MetricsWriter:
                     keep.append(line)
             self.path.write_text("".join(line + "\n" for line in keep))
         if tensorboard:
-            from tensorboardX import SummaryWriter
+            SummaryWriter = _summary_writer_class()
             tb_dir = Path(workdir) / "tensorboard"
             purge = None
             if tb_dir.is_dir() and any(tb_dir.iterdir()):
