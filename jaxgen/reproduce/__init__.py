@@ -38,6 +38,7 @@ the lecture's or paper's.
     baselines-2d            EDM's Heun sampler against DDIM / DPM-Solver++ at equal NFE,
                             consistency models at 1 and 2 steps, reflow's straightening
     baselines-images        Fashion-MNIST: EDM against DDIM / DPM-Solver++ at equal NFE (FD),
+                            consistency models at 1 and 2 steps beside their EDM teacher,
                             a DiT against the U-Net at equal training wall time
     all                     every one of them, in this order
 
