@@ -163,12 +163,16 @@ def test_a_folder_of_look_alike_files_is_refused_and_left_untouched(tmp_path, ca
 
 # ------------------------------------------------------------------ two writers
 def _popen(workdir, extra, **kw):
+    """`jaxgen train` as a terminal starts it: with Ctrl-C's default disposition, also when
+    the tests themselves were started with SIGINT ignored (a background job of a
+    non-interactive shell, e.g. `nohup pytest &`), which the run would inherit and keep."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONFAULTHANDLER"] = "1"  # a fatal signal prints every thread's Python stack
     return subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(workdir), *flags(TINY_TOY + extra)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 def _wait_for(cond, proc, seconds=120):
