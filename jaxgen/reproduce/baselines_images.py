@@ -4,7 +4,7 @@ wall time, on Fashion-MNIST.
 
 Every model is trained by the one trainer for the same wall time (`WALL` seconds at
 --budget 1, converted into steps by a short calibration run of each config's own ms/step,
-kept in runs/steps.json so that --reuse-runs restores the same runs), then sampled from
+kept in runs/record.json so that --reuse-runs restores the same runs), then sampled from
 the same noise seeds, and scored by the Fréchet distance (FD) of N samples in jaxgen's
 classifier features against the 10 000 test images, beside the floor (N real training
 images against the same statistics).
@@ -62,30 +62,18 @@ FAST = {"edm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4")
 FAST_IMAGES = 128
 
 
-def _record(report, name: str, **first) -> dict:
-    """runs/steps.json's entry for run NAME, `first`'s values added where it has none yet:
-    what a run was given and measured when it was trained, kept for --reuse-runs."""
-    record = report.path("runs") / "steps.json"
-    done = json.loads(record.read_text()) if record.exists() else {}
-    entry = done.setdefault(name, {})
-    if any(k not in entry for k in first):
-        entry.update({k: v for k, v in first.items() if k not in entry})
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(done, indent=1))
-    return entry
-
-
 def _steps(report, budget, name, cfg) -> tuple[int, float]:
     """(train.steps that fit in WALL x budget seconds, measured ms/step), recorded."""
+    from jaxgen.reproduce.runs import run_record
     from jaxgen.runner.bench import trainer_ms_per_step
-    if "steps" not in _record(report, name):
+    if "steps" not in run_record(report, name):
         if budget.fast:
-            _record(report, name, steps=4, ms_per_step=math.nan)
+            run_record(report, name, steps=4, ms_per_step=math.nan)
         else:
             ms = trainer_ms_per_step(cfg, CALIBRATION)
-            _record(report, name, steps=max(100, int(WALL * budget.scale * 1000.0 / ms)),
-                    ms_per_step=ms)
-    entry = _record(report, name)
+            run_record(report, name, steps=max(100, int(WALL * budget.scale * 1000.0 / ms)),
+                       ms_per_step=ms)
+    entry = run_record(report, name)
     return entry["steps"], entry["ms_per_step"]
 
 
@@ -107,7 +95,7 @@ def _train(report, budget, name, data, extra=()):
     """(experiment, EMA params, run info, workdir) of CONFIGS[name] trained for its share of
     the wall time; CT's N(k) schedule spans the steps it gets."""
     from jaxgen.kernel import config as config_lib
-    from jaxgen.reproduce.runs import train_run
+    from jaxgen.reproduce.runs import run_record, train_run
     from jaxgen.runner.state import param_count
     over = [*COMMON, *data, *extra, *(FAST[name] if budget.fast else ())]
     cfg = config_lib.load_config(CONFIGS[name], over)
@@ -116,7 +104,7 @@ def _train(report, budget, name, data, extra=()):
         over.append(f"objective.schedule_steps={steps}")
     exp, params, summary, wd = train_run(report, name, CONFIGS[name], over, steps=steps,
                                          batch=int(cfg.train.batch_size), seed=budget.seed)
-    train_s = _record(report, name, train_s=summary["train_seconds"])["train_s"]
+    train_s = run_record(report, name, train_s=summary["train_seconds"])["train_s"]
     return exp, params, {"steps": steps, "ms_per_step": ms, "batch": int(cfg.train.batch_size),
                          "train_s": train_s,
                          "params": param_count(params["model"])}, wd

@@ -51,6 +51,21 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
     return exp, state.ema_params, summary, wd
 
 
+def run_record(report, name: str, **first) -> dict:
+    """REPORT/runs/record.json's entry for run NAME, `first`'s values added where it has none
+    yet: what a run was given and measured when it was trained (its steps, its training
+    seconds), kept so that `--force --reuse-runs` reports them rather than the restore."""
+    import json
+    record = report.path("runs") / "record.json"
+    done = json.loads(record.read_text()) if record.exists() else {}
+    entry = done.setdefault(name, {})
+    if any(k not in entry for k in first):
+        entry.update({k: v for k, v in first.items() if k not in entry})
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(done, indent=1))
+    return entry
+
+
 def feature_classifier(report, fast: bool):
     """(params, info) of jaxgen's Fashion-MNIST feature classifier: the cached one, trained
     once if absent; fast: a tiny one in the report folder (the tests must not train the
