@@ -302,19 +302,22 @@ def test_checkpoints_go_through_epath(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_run_keeps_its_checkpoints_where_train_checkpoint_dir_says(tmp_path):
+def test_a_run_keeps_its_checkpoints_where_train_checkpoint_dir_says(tmp_path, capsys):
     """train.checkpoint_dir (any epath path; a local folder here) holds the checkpoints; the
     run resumes from there and `jaxgen sample` finds them; the workdir holds none."""
-    from conftest import run_cli
     wd, elsewhere = tmp_path / "run", tmp_path / "bucket" / "ckpts"
-    args = ["train", "--config", TOY_CONFIG, "--workdir", wd,
+    args = ["train", "--config", str(TOY_CONFIG), "--workdir", str(wd),
             *flags(TINY_TOY + NO_PICTURES + [f"train.checkpoint_dir={elsewhere}"])]
-    run_cli([*args, "--config.train.steps=20"])
+    # in this process, one command after another (the resume reads only the files)
+    assert cli.main([*args, "--config.train.steps=20"]) == 0, capsys.readouterr().err
     assert sorted(int(p.name) for p in elsewhere.iterdir()) == [10, 20]
     assert not (wd / "checkpoints").exists()
-    out = run_cli([*args, "--config.train.steps=30"]).stdout
+    capsys.readouterr()
+    assert cli.main([*args, "--config.train.steps=30"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
     assert f"Resuming from {elsewhere / '20'}" in out
     assert sorted(int(p.name) for p in elsewhere.iterdir()) == [10, 20, 30]
     assert ckpt_lib.verify(elsewhere / "30") is None and ckpt_lib.has_manifest(elsewhere / "30")
-    run_cli(["sample", "--workdir", wd, "--num", "16", "--out", tmp_path / "s.npz"])
+    assert cli.main(["sample", "--workdir", str(wd), "--num", "16",
+                     "--out", str(tmp_path / "s.npz")]) == 0, capsys.readouterr().err
     assert np.load(tmp_path / "s.npz")["x"].shape == (16, 2)

@@ -248,7 +248,9 @@ def test_jaxgen_eval_reports_inception_fid_and_is_with_their_provenance(tmp_path
     assert cli.main(["eval", "--workdir", str(wd), "--split", "train", "--out", str(out),
                      "--config.eval.fid_num=8", "--config.eval.fid_batch=8",
                      f"--config.eval.inception_weights={weights}",
-                     "--config.eval.is_splits=2", "--config.eval.num_examples=8"]) == 0
+                     "--config.eval.is_splits=2", "--config.eval.num_examples=8",
+                     # the likelihood and straightness this eval also reports: Euler steps
+                     "--config.eval.ode_method=euler", "--config.eval.ode_steps=2"]) == 0
     rec = json.loads(out.read_text())
     assert np.isfinite(rec["fid"]) and rec["fid"] > 0 and rec["is"] >= 1.0
     assert rec["fid_n"] == 8 and rec["inception_sha256"] == sha

@@ -113,7 +113,7 @@ def test_actnorm_is_initialised_from_the_first_real_batch(tmp_path):
 
 def test_flow_resume_equals_uninterrupted(tmp_path):
     import shutil
-    cfg = config_lib.load_config(NVP_TOY, TINY_NVP)
+    cfg = config_lib.load_config(NVP_TOY, TINY_NVP + NO_PICTURES)
     train_and_evaluate(cfg, tmp_path / "full")
     train_and_evaluate(cfg, tmp_path / "part")
     shutil.rmtree(tmp_path / "part" / "checkpoints" / "20")

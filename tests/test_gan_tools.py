@@ -179,7 +179,8 @@ def test_cli_inverts_and_edits_a_tiny_dcgan(tmp_path, capsys):
         f"--config.data.eval_path={tmp_path / 'test.npz'}", "--config.train.steps=2",
         "--config.train.batch_size=16", "--config.train.log_every=1",
         "--config.train.checkpoint_every=2", "--config.train.progress=false",
-        "--config.train.sample_every=0", "--config.model.g_channels=8",
+        "--config.train.sample_every=0", "--config.train.pictures=false",
+        "--config.model.g_channels=8",
         "--config.model.d_channels=8", "--config.model.latent_dim=4",
         "--config.eval.num_examples=16", "--config.eval.batch_size=16"]) == 0, \
         capsys.readouterr().err

@@ -23,6 +23,9 @@ TINY_UNET = [
     "train.progress=false", "sample.steps=2", "eval.num_examples=16", "eval.batch_size=16",
     "eval.ode_steps=2", "optim.warmup_steps=1",
 ]
+# the user-array run checks the data path, not the network or the solver: one U-Net level
+# and Euler steps compile in a fraction of the time
+ONE_LEVEL_EULER = ["model.channels=(8,)", "eval.ode_method=euler"]
 
 
 def test_uniform_density_is_exactly_8_bits_per_dim():
@@ -82,6 +85,7 @@ def test_user_image_arrays(tmp_path, capsys):
     wd = tmp_path / "img"
     code = cli.main(["train", "--config", str(FMNIST_CONFIG), "--workdir", str(wd),
                      *flags(TINY_UNET), "--config.data.name=array", "--config.train.pictures=false",
+                     *flags(ONE_LEVEL_EULER),
                      f"--config.data.path={tmp_path / 'train.npy'}",
                      f"--config.data.eval_path={tmp_path / 'test.npz'}"])
     assert code == 0, capsys.readouterr().err

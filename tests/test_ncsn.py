@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, TINY_TOY, flags, run_cli
+from conftest import ROOT, TINY_TOY, flags
 
 from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.diffusion.ncsn import dsm_loss, ssm_loss
@@ -204,14 +204,16 @@ def test_objective_from_the_config():
         Experiment(bad, DatasetInfo("8gaussians", "points", (2,)))
 
 
-def test_cli_train_and_eval(tmp_path):
+def test_cli_train_and_eval(tmp_path, capsys):
+    from jaxgen import cli
     wd = tmp_path / "ncsn"
-    run_cli(["train", "--config", NCSN_TOY, "--workdir", wd,
-             *flags(TINY + ["sample.langevin_steps=4"])])
+    # the commands in this process (fresh `python -m jaxgen` processes run in test_train)
+    assert cli.main(["train", "--config", str(NCSN_TOY), "--workdir", str(wd),
+                     *flags(TINY + ["sample.langevin_steps=4"])]) == 0, capsys.readouterr().err
     assert sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit()) \
         == [10, 20, 30]
     assert (wd / "samples" / "step_0000030.png").is_file()
-    run_cli(["eval", "--workdir", wd])
+    assert cli.main(["eval", "--workdir", str(wd)]) == 0, capsys.readouterr().err
     result = read_eval(wd)
     assert np.isfinite(result["mmd2"]) and result["mmd_num"] == 200
     assert result["likelihood"] == "none" and "nll_nats" not in result

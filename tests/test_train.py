@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import (
+    FAST_XLA_FLAGS,
     NO_PICTURES,
     ROOT,
     TINY_ARRAY,
@@ -39,9 +40,18 @@ def assert_trees_equal(a, b, rtol=0.0, atol=0.0):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
+# eval and the three samples run in one process after `python -m jaxgen train`
+_DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
+           "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
+           "print('RETURN CODES', json.dumps(codes))\n")
+# the subprocesses compile without XLA's CPU optimisation passes (same ops, float32)
+FAST = {"XLA_FLAGS": FAST_XLA_FLAGS}
+
+
 def test_cli_train_eval_sample_end_to_end(tmp_path):
     wd = tmp_path / "run"
-    proc = run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY)])
+    proc = run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY)],
+                   env_extra=FAST)
     assert "jaxgen train: summary" in proc.stdout
     for name in ("config.json", "run.json", "metrics.jsonl"):
         assert (wd / name).is_file()
@@ -56,7 +66,20 @@ def test_cli_train_eval_sample_end_to_end(tmp_path):
     assert (wd / "samples" / "step_0000030.png").is_file()
     assert (wd / "samples" / "density.png").is_file()
 
-    ev = run_cli(["eval", "--workdir", wd])
+    commands = [["eval", "--workdir", wd],
+                ["sample", "--workdir", wd, "--num", "300", "--out", tmp_path / "s.npz"],
+                ["sample", "--workdir", wd, "--num", "100", "--out", tmp_path / "s.png"],
+                ["sample", "--workdir", wd, "--num", "10", "--out", tmp_path / "s.png"]]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(FAST)
+    ev = subprocess.run([sys.executable, "-c", _DRIVER,
+                         json.dumps([list(map(str, c)) for c in commands])],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in ev.stdout.splitlines() if ln.startswith("RETURN CODES ")]
+    assert ev.returncode == 0 and lines, f"{ev.stdout[-3000:]}\n{ev.stderr[-3000:]}"
+    # the third sample would overwrite s.png: refused without --force
+    assert json.loads(lines[-1][len("RETURN CODES "):]) == [0, 0, 0, 2], ev.stderr[-3000:]
+    assert "--force" in ev.stderr
     result = read_eval(wd)
     assert "nll_nats" in ev.stdout
     for k in ("nll_nats", "true_nll_nats", "nll_gap_nats", "mmd2"):
@@ -66,25 +89,21 @@ def test_cli_train_eval_sample_end_to_end(tmp_path):
     # log 8 + 1 + log(2π) + 2 log σ = 2.757 nats; 256 held-out points estimate it.
     assert abs(result["true_nll_nats"] - 2.757) < 0.15
 
-    run_cli(["sample", "--workdir", wd, "--num", "300", "--out", tmp_path / "s.npz"])
     x = np.load(tmp_path / "s.npz")["x"]
     assert x.shape == (300, 2) and np.all(np.isfinite(x))
-    run_cli(["sample", "--workdir", wd, "--num", "100", "--out", tmp_path / "s.png"])
     assert (tmp_path / "s.png").stat().st_size > 1000
-    again = run_cli(["sample", "--workdir", wd, "--num", "10", "--out", tmp_path / "s.png"],
-                    check=False)
-    assert again.returncode == 2 and "--force" in again.stderr
 
 
 def test_resume_equals_uninterrupted(tmp_path, tiny_toy_config):
     """Lose the last checkpoint and the log lines after step 10, then rerun: same result."""
     import shutil
+    cfg = tiny_toy_config("train.steps=20", *NO_PICTURES)
     full = tmp_path / "full"
-    train_and_evaluate(tiny_toy_config("train.steps=20"), full)
+    train_and_evaluate(cfg, full)
     part = tmp_path / "part"
-    train_and_evaluate(tiny_toy_config("train.steps=20"), part)
+    train_and_evaluate(cfg, part)
     shutil.rmtree(part / "checkpoints" / "20")
-    summary = train_and_evaluate(tiny_toy_config("train.steps=20"), part)  # resumes at 10
+    summary = train_and_evaluate(cfg, part)  # resumes at 10
     assert summary["steps"] == "10 -> 20 of 20"
     a, _ = load_final_state(full)
     b, meta = load_final_state(part)
@@ -94,8 +113,9 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_toy_config):
 
 
 def test_steps_per_call_scan_matches_single_steps(tmp_path, tiny_toy_config):
-    train_and_evaluate(tiny_toy_config("train.steps=20"), tmp_path / "k1")
-    train_and_evaluate(tiny_toy_config("train.steps=20", "train.steps_per_call=5"), tmp_path / "k5")
+    train_and_evaluate(tiny_toy_config("train.steps=20", *NO_PICTURES), tmp_path / "k1")
+    train_and_evaluate(tiny_toy_config("train.steps=20", "train.steps_per_call=5", *NO_PICTURES),
+                       tmp_path / "k5")
     a, _ = load_final_state(tmp_path / "k1")
     b, _ = load_final_state(tmp_path / "k5")
     assert_trees_equal(a.params, b.params, rtol=1e-5, atol=1e-6)
@@ -170,7 +190,8 @@ def test_same_metrics_on_1_and_4_devices(tmp_path):
     for n in (1, 4):
         wd = tmp_path / f"dev{n}"
         run_cli(["train", "--config", TOY_CONFIG, "--workdir", wd, *flags(TINY_TOY + NO_PICTURES)],
-                env_extra={"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"})
+                env_extra={"XLA_FLAGS": f"{FAST_XLA_FLAGS} "
+                                        f"--xla_force_host_platform_device_count={n}"})
         assert json.loads((wd / "run.json").read_text())  # written
         runs[n] = read_metrics(wd)
     assert [m["step"] for m in runs[1]] == [m["step"] for m in runs[4]]
