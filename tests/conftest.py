@@ -66,6 +66,24 @@ def run_cli(args, env_extra=None, timeout=300, check=True) -> subprocess.Complet
     return proc
 
 
+_IN_ONE_PROCESS = ("import json, sys\nfrom jaxgen import cli\n"
+                   "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
+                   "print('RETURN CODES', json.dumps(codes))\n")
+
+
+def cli_in_one_process(commands, timeout=600) -> tuple[list[int], subprocess.CompletedProcess]:
+    """`jaxgen` COMMANDS (argument lists) one after another in one fresh process (one JAX
+    start-up for all), compiled with FAST_XLA_FLAGS; (their return codes, the process)."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = FAST_XLA_FLAGS
+    proc = subprocess.run([sys.executable, "-c", _IN_ONE_PROCESS,
+                           json.dumps([list(map(str, c)) for c in commands])],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RETURN CODES ")]
+    assert proc.returncode == 0 and lines, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1][len("RETURN CODES "):]), proc
+
+
 def read_metrics(workdir, perf: bool = False) -> list[dict]:
     """metrics.jsonl's records; without the timing figures (perf/*: step time, examples/s,
     MFU), which differ from run to run, unless `perf`."""

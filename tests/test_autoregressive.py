@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FAST_XLA_FLAGS, ROOT, fast_jit, read_metrics
+from conftest import ROOT, cli_in_one_process, fast_jit, read_metrics
 
 from jaxgen.data import get_dataset
 from jaxgen.data.toy_sequences import ar2_autocovariance, get_sequence_toy
@@ -274,9 +270,6 @@ def test_cached_sampler_draws_what_the_prefix_recompute_sampler_draws(config, ex
 
 
 # ------------------------------------------------------------------- CLI
-_DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
-           "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
-           "print('RETURN CODES', json.dumps(codes))\n")
 _COMMON = ["--config.train.steps=3", "--config.train.log_every=1",
            "--config.train.checkpoint_every=3", "--config.train.progress=false"]
 
@@ -302,14 +295,8 @@ def test_cli_trains_and_evaluates_gated_pixelcnn_and_the_ar2_toy(tmp_path):
          "--config.eval.mmd_num=16", *_COMMON],
         ["eval", "--workdir", toy],
     ]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["XLA_FLAGS"] = FAST_XLA_FLAGS
-    proc = subprocess.run([sys.executable, "-c", _DRIVER,
-                           json.dumps([list(map(str, c)) for c in commands])],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RETURN CODES ")]
-    assert proc.returncode == 0 and lines, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    assert json.loads(lines[-1][len("RETURN CODES "):]) == [0, 0, 0, 0], proc.stderr[-3000:]
+    codes, proc = cli_in_one_process(commands)
+    assert codes == [0, 0, 0, 0], proc.stderr[-3000:]
 
     m = read_metrics(img)
     assert [r["step"] for r in m] == [1, 2, 3]

@@ -20,6 +20,7 @@ from conftest import (
     TINY_ARRAY,
     TINY_TOY,
     TOY_CONFIG,
+    cli_in_one_process,
     flags,
     load_final_state,
     read_metrics,
@@ -40,10 +41,6 @@ def assert_trees_equal(a, b, rtol=0.0, atol=0.0):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
-# eval and the three samples run in one process after `python -m jaxgen train`
-_DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
-           "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
-           "print('RETURN CODES', json.dumps(codes))\n")
 # the subprocesses compile without XLA's CPU optimisation passes (same ops, float32)
 FAST = {"XLA_FLAGS": FAST_XLA_FLAGS}
 
@@ -70,15 +67,9 @@ def test_cli_train_eval_sample_end_to_end(tmp_path):
                 ["sample", "--workdir", wd, "--num", "300", "--out", tmp_path / "s.npz"],
                 ["sample", "--workdir", wd, "--num", "100", "--out", tmp_path / "s.png"],
                 ["sample", "--workdir", wd, "--num", "10", "--out", tmp_path / "s.png"]]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(FAST)
-    ev = subprocess.run([sys.executable, "-c", _DRIVER,
-                         json.dumps([list(map(str, c)) for c in commands])],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in ev.stdout.splitlines() if ln.startswith("RETURN CODES ")]
-    assert ev.returncode == 0 and lines, f"{ev.stdout[-3000:]}\n{ev.stderr[-3000:]}"
+    codes, ev = cli_in_one_process(commands, timeout=300)  # eval and samples: one start-up
     # the third sample would overwrite s.png: refused without --force
-    assert json.loads(lines[-1][len("RETURN CODES "):]) == [0, 0, 0, 2], ev.stderr[-3000:]
+    assert codes == [0, 0, 0, 2], ev.stderr[-3000:]
     assert "--force" in ev.stderr
     result = read_eval(wd)
     assert "nll_nats" in ev.stdout
