@@ -6,6 +6,7 @@ import re
 import pytest
 
 from jaxgen.kernel import config as config_lib
+from jaxgen.kernel import registry
 from jaxgen.kernel.config import ConfigError
 from jaxgen.runner import resume
 
@@ -252,3 +253,23 @@ def test_a_config_json_with_every_datasets_keys_still_opens(tmp_path):
                                           r"data.name=8gaussians; it uses data.name, "
                                           r"data.num_eval, data.num_train, data.seed, data.std"):
         config_lib.from_json_file(tmp_path / "config.json")
+
+
+def test_a_model_name_override_drops_the_old_networks_keys_with_one_note(capsys):
+    """The DiT on a config written for the U-Net: the U-Net's own keys go, with one note
+    naming them; keys both have stay; a U-Net key given on the command line stays, and is
+    the usual error naming the DiT's keys when the network is checked."""
+    cfg = config_lib.load_config("diffusion/edm_fashion_mnist.py",
+                                 ["model.name=dit", "model.patch=7"])
+    err = capsys.readouterr().err
+    assert "model.name=dit replaces unet; dropped the config's model.channels" in err
+    assert err.count("jaxgen: note:") == 1
+    fields = set(registry.model_fields("dit"))
+    assert set(cfg.model.keys()) - {"name"} <= fields and cfg.model.patch == 7
+    unet = config_lib.load_config("diffusion/edm_fashion_mnist.py")
+    assert "channels" in unet.model  # the file itself is unchanged
+    given = config_lib.load_config("diffusion/edm_fashion_mnist.py",
+                                   ["model.name=dit", "model.channels=(8,)"])
+    with pytest.raises(ConfigError, match=r"model.channels.*Valid keys: model.name, "
+                                          r"model.depth"):  # checked with the network's
+        config_lib.check_model_keys(given)

@@ -211,14 +211,19 @@ def test_pre_quantized_latents_are_the_vqvaes_encoder_maps_and_decode_through_it
     np.testing.assert_array_equal(tokens.decode(cfg, noisy), np.asarray(want))
 
 
-@pytest.mark.heavy  # ~15 s: a U-Net DDPM trained, sampled and decoded through the CLI
-def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae_run, capsys):
+@pytest.mark.parametrize("backbone", [
+    pytest.param(("model.channels=(8,)", "model.time_dim=16", "model.groups=4"),
+                 marks=pytest.mark.heavy, id="unet"),  # ~15 s; the config's U-Net
+    pytest.param(("model.name=dit", "model.patch=1", "model.depth=1", "model.hidden=16",
+                  "model.num_heads=2"), id="dit")])  # by default: the DiT on latent maps
+def test_a_ddpm_on_pre_quantized_latents_trains_and_samples_decoded_images(vqvae_run, capsys,
+                                                                           backbone):
     tmp = vqvae_run.parent
-    prior = tmp / "ddpm_vq"  # the config's U-Net on the 2 x 2 x 3 maps (data.keep_shape)
-    train_ddpm_prior(prior, "ddpm_vqvae_fashion_mnist.py", vqvae_run,
-                     ("model.channels=(8,)", "model.time_dim=16", "model.groups=4"))
+    name = "dit" if "model.name=dit" in backbone else "unet"
+    prior = tmp / f"ddpm_vq_{name}"  # a denoiser of the 2 x 2 x 3 maps (data.keep_shape)
+    train_ddpm_prior(prior, "ddpm_vqvae_fashion_mnist.py", vqvae_run, backbone)
     assert (prior / "samples" / "step_0000002.png").exists()  # the decoded grid
-    out = tmp / "vq.npz"
+    out = tmp / f"vq_{name}.npz"
     assert cli.main(["sample", "--workdir", str(prior), "--num", "3", "--out", str(out)]) == 0
     got = np.load(out)
     assert got["x"].shape == (3, 2, 2, 3) and got["images"].shape == (3, 8, 8, 1)

@@ -504,6 +504,25 @@ def _prune_objective(cfg, stock: str) -> None:
               "defaults apply; set them with --config.KEY=VALUE).", file=sys.stderr)
 
 
+def _prune_model(cfg, stock: str, overridden: set[str]) -> None:
+    """model.name was changed by an override from a registered network (e.g. the DiT on a
+    config written for the U-Net): the config's model.* keys that the new network does not
+    have were set for the old one; they are dropped, with one note. Keys both networks have
+    stay, and so do the `overridden` ones, which are applied afterwards and checked as usual
+    (after the network's data kind, so a network on the wrong data says that first)."""
+    own = set(_model_keys(cfg)) | overridden  # [] for an unknown name: build_model says so
+    if not own - overridden:
+        return
+    dropped = sorted(k for k in cfg.model.keys() if k != "name" and k not in own)
+    with cfg.model.unlocked():
+        for k in dropped:
+            del cfg.model[k]
+    if dropped:
+        print(f"jaxgen: note: model.name={cfg.model.name} replaces {stock}; dropped the "
+              f"config's {', '.join('model.' + k for k in dropped)}, which {cfg.model.name} "
+              "does not have (set its own with --config.model.KEY=VALUE).", file=sys.stderr)
+
+
 def _check_players(players) -> None:
     valid = settings.names(OptimSettings)
     for player, node in (players or {}).items():
@@ -679,7 +698,7 @@ def resolve(cfg: ml_collections.ConfigDict,
             raise ConfigError(f"Config has no {top}.* group. Build configs on "
                               "jaxgen.kernel.config.base_config().")
     firsts = [o for o in overrides if o.split("=", 1)[0] in NAME_KEYS]
-    stock_objective = cfg.objective.get("name")
+    stock_objective, stock_model = cfg.objective.get("name"), cfg.model.get("name")
     for item in firsts:
         key, _, text = item.partition("=")
         _set(cfg[key.split(".")[0]], "name", text)
@@ -694,6 +713,10 @@ def resolve(cfg: ml_collections.ConfigDict,
     if (stock_objective is not None and not registry.is_reference(stock_objective)
             and cfg.objective.name != stock_objective):
         _prune_objective(cfg, stock_objective)
+    if (stock_model is not None and not registry.is_reference(stock_model)
+            and cfg.model.name != stock_model):
+        _prune_model(cfg, stock_model, {o.split("=", 1)[0][len("model."):] for o in overrides
+                                        if o.startswith("model.")})
     schemas = _schemas(cfg)
     for group in schemas:
         if group not in cfg:

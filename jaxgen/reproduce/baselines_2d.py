@@ -111,12 +111,11 @@ def _toy(report, budget, name: str) -> dict:
     edm_cfg, edm_info = runs["edm"][0].config.objective, runs["edm"][0].info
     sigma_d = float(edm_cfg.sigma_data) or float(edm_info.stats.std)  # 0: the data's own
     for smax, rho in GRIDS:  # the same EDM run on other Heun grids: where its low-NFE gap is
-        from jaxgen.api import load
-        run = load(runs["edm"][2], overrides=[f"objective.sigma_max={smax * sigma_d}"])
+        from jaxgen.runner import runs as run_lib
+        grid = run_lib.restore(runs["edm"][2], [f"objective.sigma_max={smax * sigma_d}"])
         for nfe in nfes:
             cell("edm_grid", f"Heun, N = {(nfe + 1) // 2}, σ_max = {smax:g} σ_d, ρ = {rho:g}",
-                 nfe, run.experiment, run.params, sampler="heun", steps=(nfe + 1) // 2,
-                 rho=rho)
+                 nfe, *grid, sampler="heun", steps=(nfe + 1) // 2, rho=rho)
     out["teacher_nfe"] = nfes[-1]
     cell("ddpm", "ancestral x 1000", 1000, *runs["ddpm"][:2], sampler="ddpm")
     for model in ("cd", "ct"):
