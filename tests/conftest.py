@@ -62,10 +62,21 @@ def flags(overrides):
     return [f"--config.{o}" for o in overrides]
 
 
+def subprocess_env(xla_flags: str = "", drop=()) -> dict:
+    """The environment for a `jaxgen` process a test starts: this one's, without the keys in
+    `drop`, compiling with FAST_XLA_FLAGS like the tests' own programs, plus `xla_flags`
+    (e.g. a forced host device count)."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" and k not in drop}
+    env["XLA_FLAGS"] = " ".join(f for f in (_FAST, xla_flags.replace(_FAST, "").strip()) if f)
+    return env
+
+
 def run_cli(args, env_extra=None, timeout=300, check=True) -> subprocess.CompletedProcess:
-    """Runs `python -m jaxgen ARGS` in a fresh process (its own JAX runtime)."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(env_extra or {})
+    """Runs `python -m jaxgen ARGS` in a fresh process (its own JAX runtime); `env_extra`'s
+    XLA_FLAGS are added to the fast-compile ones (`subprocess_env`)."""
+    extra = dict(env_extra or {})
+    env = subprocess_env(extra.pop("XLA_FLAGS", ""))
+    env.update(extra)
     proc = subprocess.run([sys.executable, "-m", "jaxgen", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -82,8 +93,7 @@ _IN_ONE_PROCESS = ("import json, sys\nfrom jaxgen import cli\n"
 def cli_in_one_process(commands, timeout=600) -> tuple[list[int], subprocess.CompletedProcess]:
     """`jaxgen` COMMANDS (argument lists) one after another in one fresh process (one JAX
     start-up for all), compiled with FAST_XLA_FLAGS; (their return codes, the process)."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["XLA_FLAGS"] = FAST_XLA_FLAGS
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, "-c", _IN_ONE_PROCESS,
                            json.dumps([list(map(str, c)) for c in commands])],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import NO_PICTURES, TINY_TOY, TOY_CONFIG, flags
+from conftest import NO_PICTURES, TINY_TOY, TOY_CONFIG, flags, subprocess_env
 
 from jaxgen import cli
 from jaxgen.runner import checkpoint as ckpt_lib
@@ -134,7 +134,6 @@ def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_
     checkpoint left under its step carries its fingerprint, the newest one restores verified
     (by its manifest or, when the kill came before that, its fingerprint), and the run
     resumes from it to the end."""
-    import os
     import signal
     import subprocess
     import sys
@@ -144,7 +143,7 @@ def test_a_kill_9_around_saves_leaves_only_verified_checkpoints(tmp_path, after_
     wd = tmp_path / "run"
     extra = ["train.steps=1000000", "train.checkpoint_every=5", "train.log_every=5",
              "train.max_to_keep=2", *NO_PICTURES]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(wd), *flags(TINY_TOY + extra)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -182,7 +181,6 @@ def test_eval_and_sample_beside_a_live_run_that_rotates_its_checkpoints(tmp_path
     """A run training with train.max_to_keep=1 and a checkpoint every 5 steps deletes the one
     a reader is reading: eval and sample read the newest one instead, and never call the
     healthy run damaged."""
-    import os
     import signal
     import subprocess
     import sys
@@ -190,7 +188,7 @@ def test_eval_and_sample_beside_a_live_run_that_rotates_its_checkpoints(tmp_path
 
     from conftest import ROOT, run_cli
     wd = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(wd), *flags([*TINY_TOY, *NO_PICTURES, "train.steps=1000000",

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags
+from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags, subprocess_env
 
 from jaxgen import cli
 from jaxgen.eval import evaluate as ev
@@ -193,7 +193,7 @@ def test_read_only_mount_eval_and_sample(run, tmp_path):
     script = (f"mount --bind {run} {run} && mount -o remount,bind,ro {run} && "
               f"{py} -m jaxgen eval --workdir {run} && echo EVAL-OK && "
               f"{py} -m jaxgen sample --workdir {run} --num 16 --out {png}")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

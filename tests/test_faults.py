@@ -6,7 +6,6 @@ touched, and a run that resumes exactly."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import struct
 import subprocess
@@ -16,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NO_PICTURES, ROOT, TINY_ARRAY, TINY_TOY, TOY_CONFIG, flags, load_final_state
+from conftest import (
+    NO_PICTURES,
+    ROOT,
+    TINY_ARRAY,
+    TINY_TOY,
+    TOY_CONFIG,
+    flags,
+    load_final_state,
+    subprocess_env,
+)
 from conftest import read_metrics as read_jsonl
 
 from jaxgen import cli
@@ -166,7 +174,7 @@ def _popen(workdir, extra, **kw):
     """`jaxgen train` as a terminal starts it: with Ctrl-C's default disposition, also when
     the tests themselves were started with SIGINT ignored (a background job of a
     non-interactive shell, e.g. `nohup pytest &`), which the run would inherit and keep."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     env["PYTHONFAULTHANDLER"] = "1"  # a fatal signal prints every thread's Python stack
     return subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
@@ -288,7 +296,7 @@ def test_full_tmpfs_is_one_line(tmp_path):
                       capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env = subprocess_env()
         proc = subprocess.run(
             [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
              str(mnt / "run"), *flags(RUN + ["train.steps=10"])], cwd=ROOT, env=env,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FAST_XLA_FLAGS, ROOT, fast_compile, load_final_state, read_metrics
+from conftest import (
+    ROOT,
+    cli_in_one_process,
+    fast_compile,
+    load_final_state,
+    read_metrics,
+)
 
 from jaxgen.eval.evaluate import read_eval
 from jaxgen.families.gan import cyclegan, pix2pix
@@ -245,23 +247,10 @@ def _train_args(tmp_path, config, wd, *extra):
 
 
 # The CLI runs in one fresh process per test (one JAX start-up for all its commands) whose
-# XLA compiles without its CPU optimisation passes, as FAST_COMPILE: these runs are
-# dominated by compiling the train step, and this halves the time.
-_DRIVER = ("import json, sys\nfrom jaxgen import cli\n"
-           "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
-           "print('RETURN CODES', json.dumps(codes))\n")
-
-
 def _jaxgen(*commands) -> tuple[list[int], str]:
     """Runs `jaxgen` commands one after another in one process: (return codes, stderr)."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["XLA_FLAGS"] = FAST_XLA_FLAGS
-    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps([list(map(str, c))
-                                                                      for c in commands])],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RETURN CODES ")]
-    assert proc.returncode == 0 and lines, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(lines[-1][len("RETURN CODES "):]), proc.stderr
+    codes, proc = cli_in_one_process(commands)
+    return codes, proc.stderr
 
 
 # minutes of CPU; the objective's contract and its players' updates run by default

@@ -6,13 +6,12 @@ blocked) and names the path, and the errors a config or a plugin file raises are
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags
+from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags, subprocess_env
 
 from jaxgen import cli
 
@@ -95,7 +94,7 @@ def test_sample_to_a_full_disk_leaves_no_file_and_names_it(tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
                       capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     out = mnt / "x.npz"
     try:
         proc = subprocess.run(

@@ -16,7 +16,15 @@ import sys
 import time
 
 import pytest
-from conftest import NO_PICTURES, ROOT, TINY_TOY, TOY_CONFIG, flags, load_final_state
+from conftest import (
+    NO_PICTURES,
+    ROOT,
+    TINY_TOY,
+    TOY_CONFIG,
+    flags,
+    load_final_state,
+    subprocess_env,
+)
 
 from jaxgen.runner import checkpoint as ckpt_lib
 
@@ -25,7 +33,7 @@ LONG = [*TINY_TOY, *NO_PICTURES, "train.steps=1000000", "train.checkpoint_every=
 
 
 def _launch(workdir):
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXGEN_DEBUG")}
+    env = subprocess_env(drop=("JAXGEN_DEBUG",))
     return subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(workdir), *flags(LONG)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -66,7 +74,7 @@ def test_a_second_ctrl_c_exits_at_once_with_130(tmp_path):
     reach Python as one), while the checkpoint is being saved (a wider network: a save of
     ~20 MB, so the window is real)."""
     wd = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXGEN_DEBUG")}
+    env = subprocess_env(drop=("JAXGEN_DEBUG",))
     proc = subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(wd), *flags([*LONG, "model.features=(1024, 1024)"])], cwd=ROOT, env=env,
@@ -92,7 +100,7 @@ def test_a_second_ctrl_c_exits_at_once_with_130(tmp_path):
 
 def test_sigterm_during_the_end_of_run_pictures_says_which_command_draws_them(tmp_path):
     wd = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXGEN_DEBUG")}
+    env = subprocess_env(drop=("JAXGEN_DEBUG",))
     proc = subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(wd), *flags([*TINY_TOY, "train.steps=20", "train.checkpoint_every=20"])],
@@ -124,7 +132,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(tmp_path):
     SIGTERM reaches process 1 only, mid-run. Both stop at the same step (the next log step,
     where they agree), save one checkpoint there together, and exit 0."""
     wd = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAXGEN_DEBUG")}
+    env = subprocess_env(drop=("JAXGEN_DEBUG",))
     env.update(JAX_PLATFORMS="cpu", JAXGEN_CPU="1", JAXGEN_NUM_PROCESSES="2",
                JAXGEN_COORDINATOR=f"127.0.0.1:{_free_port()}")
     logs = [(tmp_path / f"out{i}", tmp_path / f"err{i}") for i in range(2)]  # not pipes:

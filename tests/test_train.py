@@ -25,6 +25,7 @@ from conftest import (
     load_final_state,
     read_metrics,
     run_cli,
+    subprocess_env,
 )
 
 from jaxgen import cli
@@ -116,7 +117,7 @@ def test_steps_per_call_scan_matches_single_steps(tmp_path, tiny_toy_config):
 
 
 def _popen_train(workdir, extra):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     return subprocess.Popen(
         [sys.executable, "-m", "jaxgen", "train", "--config", str(TOY_CONFIG), "--workdir",
          str(workdir), *flags(TINY_TOY + extra)], cwd=ROOT, env=env,
@@ -200,7 +201,7 @@ def _slurm_tasks(workdir, args, ntasks=2):
     job = str(1000 + int.from_bytes(os.urandom(2), "little"))  # the coordinator port's seed
     procs = []
     for rank in range(ntasks):
-        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env = subprocess_env()
         env.update(SLURM_JOB_ID=job, SLURM_STEP_NODELIST="localhost", SLURM_NTASKS=str(ntasks),
                    SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_STEP_NUM_NODES="1",
                    JAXGEN_CPU="1", JAX_PLATFORMS="cpu")
@@ -221,7 +222,7 @@ def test_two_processes_on_localhost_match_one(tmp_path):
     one = tmp_path / "one"
     run_cli(["train", "--config", TOY_CONFIG, "--workdir", one, *flags(TINY_TOY + extra)])
     two = tmp_path / "two"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     env["NUM_PROCESSES"] = "2"
     proc = subprocess.run(["bash", str(ROOT / "launch" / "multiprocess_cpu.sh"), str(TOY_CONFIG),
                            str(two), *flags(TINY_TOY + extra)], cwd=ROOT, env=env,
