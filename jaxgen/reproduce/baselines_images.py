@@ -26,7 +26,6 @@ images against the same statistics).
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import jax
@@ -62,44 +61,16 @@ FAST = {"edm": ("model.channels=(8, 16)", "model.time_dim=16", "model.groups=4")
 FAST_IMAGES = 128
 
 
-def _steps(report, budget, name, cfg) -> tuple[int, float]:
-    """(train.steps that fit in WALL x budget seconds, measured ms/step), recorded."""
-    from jaxgen.reproduce.runs import run_record
-    from jaxgen.runner.bench import trainer_ms_per_step
-    if "steps" not in run_record(report, name):
-        if budget.fast:
-            run_record(report, name, steps=4, ms_per_step=math.nan)
-        else:
-            ms = trainer_ms_per_step(cfg, CALIBRATION)
-            run_record(report, name, steps=max(100, int(WALL * budget.scale * 1000.0 / ms)),
-                       ms_per_step=ms)
-    entry = run_record(report, name)
-    return entry["steps"], entry["ms_per_step"]
-
-
-def _data_overrides(report, budget) -> list[str]:
-    """--fast: a few real test images as the user's array (no 60 000-image decode)."""
-    if not budget.fast:
-        return []
-    from jaxgen.data import get_dataset
-    from jaxgen.kernel import config as config_lib
-    tiny = report.path("runs") / "fmnist_tiny.npz"
-    tiny.parent.mkdir(parents=True, exist_ok=True)
-    got = get_dataset(config_lib.load_config(CONFIGS["unet"], []).data, "test").source.get(
-        np.arange(FAST_IMAGES))
-    np.savez(tiny, x=got["x"], label=got["label"])
-    return ["data.name=array", f"data.path={tiny}"]
-
-
 def _train(report, budget, name, data, extra=()):
     """(experiment, EMA params, run info, workdir) of CONFIGS[name] trained for its share of
     the wall time; CT's N(k) schedule spans the steps it gets."""
     from jaxgen.kernel import config as config_lib
-    from jaxgen.reproduce.runs import run_record, train_run
+    from jaxgen.reproduce.runs import run_record, steps_for_wall, train_run
     from jaxgen.runner.state import param_count
     over = [*COMMON, *data, *extra, *(FAST[name] if budget.fast else ())]
     cfg = config_lib.load_config(CONFIGS[name], over)
-    steps, ms = _steps(report, budget, name, cfg)
+    steps, ms = steps_for_wall(report, name, cfg, WALL * budget.scale, CALIBRATION,
+                               budget.fast)
     if name == "ct":
         over.append(f"objective.schedule_steps={steps}")
     exp, params, summary, wd = train_run(report, name, CONFIGS[name], over, steps=steps,
@@ -113,9 +84,9 @@ def _train(report, budget, name, data, extra=()):
 def run(report, budget):
     from jaxgen.data import get_dataset
     from jaxgen.eval import classifier as clf
-    from jaxgen.reproduce.runs import feature_classifier
+    from jaxgen.reproduce.runs import feature_classifier, tiny_images
     n, seed = budget.pick(N, 16), budget.seed
-    data = _data_overrides(report, budget)
+    data = tiny_images(report, CONFIGS["unet"], FAST_IMAGES) if budget.fast else []
     runs = {name: _train(report, budget, name, data) for name in CONFIGS if name != "cd"}
     runs["cd"] = _train(report, budget, "cd", data,
                         [f"objective.teacher_workdir={runs['edm'][3]}"])

@@ -253,45 +253,24 @@ def _toy_trajectories(report, name, states):
 
 
 # ------------------------------------------------------------------ Fashion-MNIST
-def _img_steps(report, cfg, wall: float, calibration: int, fast: bool) -> tuple[int, float]:
-    """(train.steps that fit in `wall` seconds, measured ms/step), kept in
-    runs/img_steps.json so that --reuse-runs restores the same run instead of retraining."""
-    from jaxgen.runner.bench import trainer_ms_per_step
-    record = report.path("runs") / "img_steps.json"
-    if record.exists():
-        done = json.loads(record.read_text())
-        return done["steps"], done["ms_per_step"]
-    if fast:  # no calibration run: the tests' budget
-        return 4, math.nan
-    ms = trainer_ms_per_step(cfg, calibration)
-    steps = max(100, int(wall * 1000.0 / ms))
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"steps": steps, "ms_per_step": ms}))
-    return steps, ms
-
-
 def _images(report, budget) -> dict:
     from jaxgen.data import get_dataset
     from jaxgen.eval import classifier as clf
     from jaxgen.kernel import config as config_lib
     from jaxgen.kernel.transforms import postprocess
-    from jaxgen.reproduce.runs import train_run
+    from jaxgen.reproduce.runs import run_record, steps_for_wall, tiny_images, train_run
     fast, seed = budget.fast, budget.seed
     n = budget.pick(N_IMG, 16)
     over = [*COMMON, *IMG_MODEL]
     if fast:  # a few real test images as the user's array: no 60 000-image decode
-        tiny = report.path("runs") / "fmnist_tiny.npz"
-        tiny.parent.mkdir(parents=True, exist_ok=True)
-        cfg = config_lib.load_config(IMG_CONFIG, [])
-        got = get_dataset(cfg.data, "test").source.get(np.arange(FAST_IMAGES))
-        np.savez(tiny, x=got["x"], label=got["label"])
-        over += [*FAST["img"], "data.name=array", f"data.path={tiny}"]
+        over += [*FAST["img"], *tiny_images(report, IMG_CONFIG, FAST_IMAGES)]
     cfg = config_lib.load_config(IMG_CONFIG, over)
-    steps, ms = _img_steps(report, cfg, IMG_WALL * budget.scale,
-                           budget.pick(CALIBRATION_STEPS, 2), fast)
+    steps, ms = steps_for_wall(report, "fashion_mnist", cfg, IMG_WALL * budget.scale,
+                               budget.pick(CALIBRATION_STEPS, 2), fast)
     exp, params, summary, _ = train_run(report, "fashion_mnist", IMG_CONFIG, over,
                                         steps=steps, batch=int(cfg.train.batch_size),
                                         seed=seed)
+    train_s = run_record(report, "fashion_mnist", train_s=summary["train_seconds"])["train_s"]
     cached = clf.load_cached() if fast else clf.load_or_train()
     ref = clf.reference_stats(cached[0]) if cached else None
     z = jax.random.normal(jax.random.key(seed + 29), (n, 28, 28, 1), jnp.float32)
@@ -311,7 +290,7 @@ def _images(report, budget) -> dict:
         real = get_dataset(exp.config.data, "train").source.get(np.arange(n))["x"]
         floor = clf.sample_quality(cached[0], real, ref=ref)["fd"]
     _image_figures(report, cells, imgs, states)
-    return {"steps": steps, "ms_per_step": ms, "train_s": summary["train_seconds"],
+    return {"steps": steps, "ms_per_step": ms, "train_s": train_s,
             "n": n, "cells": cells, "results": res, "fd_floor": floor, "reference": refkey,
             "sample_s": sample_s, "channels": list(exp.config.model.channels),
             "classifier": None if not cached else cached[1].get("test_accuracy")}

@@ -66,6 +66,38 @@ def run_record(report, name: str, **first) -> dict:
     return entry
 
 
+def steps_for_wall(report, name: str, cfg, wall: float, calibration: int,
+                   fast: bool) -> tuple[int, float]:
+    """(train.steps of CFG that fit in `wall` seconds, its ms/step), measured once by a
+    `calibration`-step run of the trainer and kept in runs/record.json under NAME, so that
+    `--force --reuse-runs` restores the same run; fast: 4 steps, no calibration."""
+    import math
+
+    from jaxgen.runner.bench import trainer_ms_per_step
+    if "steps" not in run_record(report, name):
+        if fast:
+            run_record(report, name, steps=4, ms_per_step=math.nan)
+        else:
+            ms = trainer_ms_per_step(cfg, calibration)
+            run_record(report, name, steps=max(100, int(wall * 1000.0 / ms)), ms_per_step=ms)
+    entry = run_record(report, name)
+    return entry["steps"], entry["ms_per_step"]
+
+
+def tiny_images(report, config: str, n: int = 128) -> list[str]:
+    """The overrides that train CONFIG on the first `n` images of its test split, written
+    once to runs/ as the user's array: --fast runs without decoding a whole dataset."""
+    from jaxgen.data import get_dataset
+    from jaxgen.kernel import config as config_lib
+    tiny = report.path("runs") / "tiny_images.npz"
+    if not tiny.exists():
+        tiny.parent.mkdir(parents=True, exist_ok=True)
+        got = get_dataset(config_lib.load_config(config, []).data, "test").source.get(
+            np.arange(n))
+        np.savez(tiny, x=got["x"], label=got["label"])
+    return ["data.name=array", f"data.path={tiny}"]
+
+
 def feature_classifier(report, fast: bool):
     """(params, info) of jaxgen's Fashion-MNIST feature classifier: the cached one, trained
     once if absent; fast: a tiny one in the report folder (the tests must not train the
