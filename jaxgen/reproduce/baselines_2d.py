@@ -53,17 +53,13 @@ CONFIGS = {"edm": "diffusion/edm_toy2d.py", "ddpm": "diffusion/ddpm_toy2d.py",
 
 
 def _train(report, budget, toy: str, model: str, extra=()):
-    """(experiment, EMA params, training seconds as first measured, workdir)."""
-    from jaxgen.reproduce.runs import run_record, train_run
+    from jaxgen.reproduce.runs import train_run
     steps = budget.steps(STEPS, 20)
     over = [f"data.name={toy}", *COMMON, *extra]
     if model == "ct":
         over.append(f"objective.schedule_steps={steps}")
-    exp, params, summary, wd = train_run(report, f"{toy}/{model}", CONFIGS[model], over,
-                                         steps=steps, batch=512, seed=budget.seed,
-                                         fast_overrides=FAST, fast=budget.fast)
-    seconds = run_record(report, f"{toy}/{model}", train_s=summary["train_seconds"])["train_s"]
-    return exp, params, seconds, wd
+    return train_run(report, f"{toy}/{model}", CONFIGS[model], over, steps=steps, batch=512,
+                     seed=budget.seed, fast_overrides=FAST, fast=budget.fast)
 
 
 def _metrics(x, held, toy, seed) -> dict:
@@ -89,15 +85,15 @@ def _toy(report, budget, name: str) -> dict:
 
     runs = {}
     for model in ("edm", "ddpm", "ct", "fm"):
-        exp, params, seconds, wd = _train(report, budget, name, model)
+        exp, params, summary, wd = _train(report, budget, name, model)
         runs[model] = (exp, params, wd)
-        out["train_s"][model] = seconds
+        out["train_s"][model] = summary["train_seconds"]
     for model, teacher in (("cd", "edm"), ("reflow", "fm")):
         key_name = "teacher_workdir" if model == "cd" else "reflow_workdir"
-        exp, params, seconds, wd = _train(report, budget, name, model,
+        exp, params, summary, wd = _train(report, budget, name, model,
                                           [f"objective.{key_name}={runs[teacher][2]}"])
         runs[model] = (exp, params, wd)
-        out["train_s"][model] = seconds
+        out["train_s"][model] = summary["train_seconds"]
 
     nfes = budget.pick(NFES, (5,))
     shown = {}
@@ -110,8 +106,8 @@ def _toy(report, budget, name: str) -> dict:
     shown[f"EDM, Heun NFE {nfes[-1]}"] = x  # the consistency models' teacher
     edm_cfg, edm_info = runs["edm"][0].config.objective, runs["edm"][0].info
     sigma_d = float(edm_cfg.sigma_data) or float(edm_info.stats.std)  # 0: the data's own
+    from jaxgen.runner import runs as run_lib
     for smax, rho in GRIDS:  # the same EDM run on other Heun grids: where its low-NFE gap is
-        from jaxgen.runner import runs as run_lib
         grid = run_lib.restore(runs["edm"][2], [f"objective.sigma_max={smax * sigma_d}"])
         for nfe in nfes:
             cell("edm_grid", f"Heun, N = {(nfe + 1) // 2}, σ_max = {smax:g} σ_d, ρ = {rho:g}",

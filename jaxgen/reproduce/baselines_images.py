@@ -65,7 +65,7 @@ def _train(report, budget, name, data, extra=()):
     """(experiment, EMA params, run info, workdir) of CONFIGS[name] trained for its share of
     the wall time; CT's N(k) schedule spans the steps it gets."""
     from jaxgen.kernel import config as config_lib
-    from jaxgen.reproduce.runs import run_record, steps_for_wall, train_run
+    from jaxgen.reproduce.runs import steps_for_wall, train_run
     from jaxgen.runner.state import param_count
     over = [*COMMON, *data, *extra, *(FAST[name] if budget.fast else ())]
     cfg = config_lib.load_config(CONFIGS[name], over)
@@ -75,9 +75,8 @@ def _train(report, budget, name, data, extra=()):
         over.append(f"objective.schedule_steps={steps}")
     exp, params, summary, wd = train_run(report, name, CONFIGS[name], over, steps=steps,
                                          batch=int(cfg.train.batch_size), seed=budget.seed)
-    train_s = run_record(report, name, train_s=summary["train_seconds"])["train_s"]
     return exp, params, {"steps": steps, "ms_per_step": ms, "batch": int(cfg.train.batch_size),
-                         "train_s": train_s,
+                         "train_s": summary["train_seconds"],
                          "params": param_count(params["model"])}, wd
 
 

@@ -258,7 +258,7 @@ def _images(report, budget) -> dict:
     from jaxgen.eval import classifier as clf
     from jaxgen.kernel import config as config_lib
     from jaxgen.kernel.transforms import postprocess
-    from jaxgen.reproduce.runs import run_record, steps_for_wall, tiny_images, train_run
+    from jaxgen.reproduce.runs import steps_for_wall, tiny_images, train_run
     fast, seed = budget.fast, budget.seed
     n = budget.pick(N_IMG, 16)
     over = [*COMMON, *IMG_MODEL]
@@ -270,7 +270,6 @@ def _images(report, budget) -> dict:
     exp, params, summary, _ = train_run(report, "fashion_mnist", IMG_CONFIG, over,
                                         steps=steps, batch=int(cfg.train.batch_size),
                                         seed=seed)
-    train_s = run_record(report, "fashion_mnist", train_s=summary["train_seconds"])["train_s"]
     cached = clf.load_cached() if fast else clf.load_or_train()
     ref = clf.reference_stats(cached[0]) if cached else None
     z = jax.random.normal(jax.random.key(seed + 29), (n, 28, 28, 1), jnp.float32)
@@ -290,7 +289,7 @@ def _images(report, budget) -> dict:
         real = get_dataset(exp.config.data, "train").source.get(np.arange(n))["x"]
         floor = clf.sample_quality(cached[0], real, ref=ref)["fd"]
     _image_figures(report, cells, imgs, states)
-    return {"steps": steps, "ms_per_step": ms, "train_s": train_s,
+    return {"steps": steps, "ms_per_step": ms, "train_s": summary["train_seconds"],
             "n": n, "cells": cells, "results": res, "fd_floor": floor, "reference": refkey,
             "sample_s": sample_s, "channels": list(exp.config.model.channels),
             "classifier": None if not cached else cached[1].get("test_accuracy")}

@@ -28,7 +28,10 @@ FAMILIES = {
 
 def train_run(report, name: str, config: str, overrides, *, steps: int, batch: int,
               seed: int = 0, fast_overrides=(), fast: bool = False):
-    """Train (or resume) CONFIG in REPORT/runs/NAME; returns (exp, ema params, summary)."""
+    """Train (or resume) CONFIG in REPORT/runs/NAME; returns (exp, ema params, summary,
+    workdir). summary["train_seconds"] is the wall time of the invocation that trained the
+    run, kept in runs/record.json, so a run restored by `--force --reuse-runs` reports its
+    training rather than the restore."""
     from jaxgen.kernel import config as config_lib
     from jaxgen.runner.experiment import Experiment, read_run_info
     from jaxgen.runner.loop import train_and_evaluate
@@ -45,7 +48,8 @@ def train_run(report, name: str, config: str, overrides, *, steps: int, batch: i
         raise UserError(f"the training run {wd} was stopped ({summary['stopped by']}); "
                         "nothing was measured on it. Rerun the reproduction with --force "
                         "--reuse-runs to resume its runs.")
-    summary["train_seconds"] = time.perf_counter() - t0
+    summary["train_seconds"] = run_record(report, name,
+                                          train_s=time.perf_counter() - t0)["train_s"]
     exp = Experiment(cfg, read_run_info(wd))
     state, _ = exp.restore(wd)
     return exp, state.ema_params, summary, wd
