@@ -27,11 +27,12 @@ if "jax" in sys.modules:  # imported before this file: the environment was read 
     sys.modules["jax"].config.update("jax_compilation_cache_dir",
                                      os.environ["JAX_COMPILATION_CACHE_DIR"])
 
-# The tests' own programs compile without XLA's CPU optimisation passes (FAST_XLA_FLAGS
-# below: the same ops in float32, compiled about 2x faster; most of the suite's time is
-# compilation). Read when the backend starts, so also when jax was imported already. A
-# `jaxgen` process a test starts without XLA_FLAGS compiles at XLA's default level.
-_FAST = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# The tests' programs, and the `jaxgen` processes they start (`subprocess_env`), compile
+# without XLA's CPU optimisation passes: the same ops in float32, compiled about 2x faster;
+# most of the suite's time is compilation. XLA_FLAGS is read when the backend starts, so
+# also when jax was imported already.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+_FAST = " ".join(f"--{k}={str(v).lower()}" for k, v in FAST_COMPILE.items())
 if _FAST not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST}".strip()
 
@@ -131,10 +132,7 @@ def tiny_toy_config():
     return make
 
 
-# Tests dominated by XLA compiles of small nets: without XLA's CPU optimisation passes
-# they compile ~2x faster; the computation is the same (same ops, float32).
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-FAST_XLA_FLAGS = _FAST
+FAST_XLA_FLAGS = _FAST  # FAST_COMPILE as XLA_FLAGS
 
 
 def fast_compile(fn, *args):
